@@ -1,0 +1,53 @@
+# South-South Galaxy: every command a developer, CI or an operator of the local stack needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export PATH := $(HOME)/.local/bin:$(PATH)
+UV ?= uv
+RUN := $(UV) run --frozen
+BREAKING_AGAINST ?= HEAD
+PYTEST_ARGS ?=
+
+.PHONY: help install protos lint format test test-unit up down status bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+install: ## install uv (if missing) and every workspace package from uv.lock
+	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet --break-system-packages uv
+	$(UV) sync --all-packages --frozen
+
+protos: install ## regenerate libs/contracts from protos/
+	$(RUN) python tools/contracts.py generate
+
+lint: install ## ruff, mypy, generated code current, buf lint and buf breaking
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy libs services tools tests
+	$(RUN) python tools/contracts.py check
+	@mkdir -p .build
+	$(RUN) python tools/contracts.py image .build/protos.binpb
+	$(RUN) buf lint .build/protos.binpb --exclude-path google
+	$(RUN) python tools/contracts.py base-image .build/base.binpb $(BREAKING_AGAINST)
+	@if [ -f .build/base.binpb ]; then $(RUN) buf breaking .build/protos.binpb --against .build/base.binpb --exclude-path google; fi
+
+format: install ## apply ruff's fixes and formatting
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+test: install ## run every test against real local servers (started by the tests)
+	$(RUN) pytest $(PYTEST_ARGS)
+
+up: install ## start local servers and every service with demo data; print endpoints
+	$(RUN) python deploy/local/stack.py up
+
+down: ## stop what `make up` started
+	$(RUN) python deploy/local/stack.py down
+
+status: ## health of every local server and service
+	$(RUN) ssg status
+
+bench: install ## run the benchmarks and write docs/benchmarks.md
+	$(RUN) python tests/load/run_all.py
+
+clean: ## remove build outputs and caches
+	rm -rf .build .pytest_cache .mypy_cache .ruff_cache

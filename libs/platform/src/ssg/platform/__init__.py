@@ -1,0 +1,1 @@
+"""Shared mechanisms of every South-South Galaxy service (``ssg.platform``)."""

@@ -1,0 +1,61 @@
+"""Settings read once from ``SSG_*`` environment variables, validated, failing fast by name."""
+
+from __future__ import annotations
+
+import socket
+from typing import TypeVar
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "SSG_"
+
+
+class ConfigError(Exception):
+    """Raised at start-up when an environment variable is missing or invalid."""
+
+
+class PlatformSettings(BaseSettings):
+    """What every process needs; a service subclasses it to add its own fields."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    service: str = Field(min_length=1, max_length=63, pattern=r"^[a-z][a-z0-9-]*$")
+    instance: str = Field(default="global", pattern=r"^[a-z][a-z0-9-]{0,62}$")
+    instance_id: str = Field(default_factory=socket.gethostname, min_length=1)
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = Field(default=50051, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
+    grace_seconds: float = Field(default=10.0, ge=0)
+    max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    health_interval_seconds: float = Field(default=2.0, gt=0)
+
+    jwt_secret: str = Field(default="", description="HS256 key; empty with jwt_public_key set")
+    jwt_public_key: str = Field(default="", description="PEM for RS256/ES256 tokens")
+    jwt_issuer: str = "ssg"
+    jwt_audience: str = "ssg"
+
+    mongodb_uri: str = ""
+    kafka_bootstrap: str = ""
+    opensearch_url: str = ""
+    amqp_url: str = ""
+    # Work around the local Tansu broker's end-offset bug (one message per batch).
+    kafka_local_profile: bool = False
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load_settings(cls: type[S], **overrides: object) -> S:
+    """Build settings from the environment (overrides win); raise ConfigError naming each bad variable."""
+    try:
+        return cls(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = [
+            f"{ENV_PREFIX}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,1 @@
+"""Test support for South-South Galaxy: real local servers as pytest fixtures (``ssg.testing``)."""

@@ -1,0 +1,111 @@
+"""pytest fixtures (a pytest11 plugin): the real local servers, started once per session.
+
+Set SSG_TEST_KAFKA_BOOTSTRAP, SSG_TEST_MONGODB_URI, SSG_TEST_OPENSEARCH_URL or SSG_TEST_AMQP_URL
+to run against servers that are already running (real Kafka, MongoDB, OpenSearch) instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ssg.testing import servers
+
+
+@dataclass(frozen=True)
+class KafkaServer:
+    """Where the test Kafka broker is; local=True for the Tansu stand-in."""
+
+    bootstrap: str
+    local: bool
+
+
+@dataclass(frozen=True)
+class MongoServer:
+    """Where the test MongoDB is."""
+
+    base_uri: str
+
+    def uri(self, db: str) -> str:
+        """URI of database db on this server (keeps query options such as replicaSet)."""
+        head, _, query = self.base_uri.partition("?")
+        host = head.rstrip("/").rsplit("/", 1)[0] if head.count("/") > 2 else head.rstrip("/")
+        return f"{host}/{db}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(scope="session")
+def server_workdir() -> Iterator[Path]:
+    """Scratch directory for server data and logs, removed at the end."""
+    path = servers.scratch_dir()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def kafka_server(server_workdir: Path) -> Iterator[KafkaServer]:
+    """A Kafka-protocol broker for the whole session."""
+    if external := os.environ.get("SSG_TEST_KAFKA_BOOTSTRAP"):
+        yield KafkaServer(external, local=False)
+        return
+    proc = servers.start_kafka(server_workdir)
+    try:
+        yield KafkaServer(f"{servers.LOOPBACK}:{proc.port}", local=True)
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def mongodb_server(server_workdir: Path) -> Iterator[MongoServer]:
+    """A MongoDB-protocol replica set for the whole session."""
+    if external := os.environ.get("SSG_TEST_MONGODB_URI"):
+        yield MongoServer(external)
+        return
+    proc = servers.start_mongodb(server_workdir)
+    try:
+        yield MongoServer(servers.mongodb_uri(proc.port, "test"))
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def own_mongodb(server_workdir: Path) -> Iterator[servers.ServerProcess]:
+    """A MongoDB-protocol server of the test's own, which the test may stop or kill."""
+    proc = servers.start_mongodb(server_workdir)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def opensearch_url(server_workdir: Path) -> Iterator[str]:
+    """Base URL of an OpenSearch-protocol server for the whole session."""
+    if external := os.environ.get("SSG_TEST_OPENSEARCH_URL"):
+        yield external
+        return
+    proc = servers.start_opensearch(server_workdir)
+    try:
+        yield f"http://{servers.LOOPBACK}:{proc.port}"
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    """AMQP URL of RabbitMQ (the machine's server, started if stopped)."""
+    if external := os.environ.get("SSG_TEST_AMQP_URL"):
+        return external
+    return servers.ensure_rabbitmq()
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> str:
+    """A name unique to this test (topics, databases, queues), safe as a Kafka topic."""
+    stem = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40]
+    return f"t-{stem}-{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,78 @@
+"""The fixtures start real servers that answer their protocols."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pymongo
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from ssg.testing.fixtures import KafkaServer, MongoServer
+from ssg.testing.servers import ServerProcess, port_open
+
+
+async def test_kafka_round_trip(kafka_server: KafkaServer, unique_name: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_server.bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(unique_name, num_partitions=1, replication_factor=1)])
+    await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_server.bootstrap)
+    await producer.start()
+    await producer.send_and_wait(unique_name, b"hello", key=b"k")
+    await producer.stop()
+    consumer = AIOKafkaConsumer(
+        unique_name, bootstrap_servers=kafka_server.bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        batch = await consumer.getmany(timeout_ms=10_000)
+        values = [m.value for msgs in batch.values() for m in msgs]
+    finally:
+        await consumer.stop()
+    assert values == [b"hello"]
+
+
+def test_mongodb_transaction_and_unique_index(mongodb_server: MongoServer, unique_name: str) -> None:
+    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
+        mongodb_server.uri(unique_name)
+    )
+    coll = client[unique_name]["things"]
+    coll.create_index("key", unique=True)
+    with client.start_session() as session, session.start_transaction():
+        coll.insert_one({"key": 1}, session=session)
+    assert coll.count_documents({}) == 1
+    try:
+        coll.insert_one({"key": 1})
+        raised = False
+    except pymongo.errors.DuplicateKeyError:
+        raised = True
+    assert raised
+    client.drop_database(unique_name)
+    client.close()
+
+
+def test_opensearch_answers(opensearch_url: str, unique_name: str) -> None:
+    req = urllib.request.Request(
+        f"{opensearch_url}/{unique_name}/_doc/1?refresh=true",
+        data=json.dumps({"title": "water harvesting"}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="PUT",
+    )
+    with urllib.request.urlopen(req) as resp:
+        assert resp.status in (200, 201)
+    with urllib.request.urlopen(f"{opensearch_url}/{unique_name}/_doc/1") as resp:
+        assert json.load(resp)["_source"]["title"] == "water harvesting"
+
+
+def test_own_mongodb_can_be_stopped(own_mongodb: ServerProcess) -> None:
+    assert port_open(own_mongodb.port)
+    own_mongodb.stop()
+    assert not own_mongodb.alive()
+    assert not port_open(own_mongodb.port)
+
+
+def test_rabbitmq_reachable(amqp_url: str) -> None:
+    assert amqp_url.startswith("amqp://")
+    assert port_open(5672)
