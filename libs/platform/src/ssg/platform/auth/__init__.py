@@ -1,0 +1,1 @@
+"""Identity: signed bearer tokens (JWT) and the roles they carry."""

@@ -1,0 +1,1 @@
+"""Integration events: the envelope, topics, the outbox and idempotent consumers."""
