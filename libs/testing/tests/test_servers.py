@@ -34,7 +34,9 @@ async def test_kafka_round_trip(kafka_server: KafkaServer, unique_name: str) -> 
     assert values == [b"hello"]
 
 
-def test_mongodb_transaction_and_unique_index(mongodb_server: MongoServer, unique_name: str) -> None:
+def test_mongodb_transaction_and_unique_index(
+    mongodb_server: MongoServer, unique_name: str
+) -> None:
     client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
         mongodb_server.uri(unique_name)
     )

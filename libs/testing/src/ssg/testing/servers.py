@@ -65,7 +65,7 @@ class ServerProcess:
     def start(self, ready: Callable[[], bool], timeout: float = 30.0) -> None:
         """Launch the process and wait until ready() holds (or it exits)."""
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(  # noqa: S603 - argv is built by this module
+        self.process = subprocess.Popen(
             list(self.argv),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -167,7 +167,9 @@ def start_kafka(workdir: Path, port: int | None = None) -> ServerProcess:
     return server
 
 
-def start_mongodb(workdir: Path, port: int | None = None, storage: str | None = None) -> ServerProcess:
+def start_mongodb(
+    workdir: Path, port: int | None = None, storage: str | None = None
+) -> ServerProcess:
     """A SecantusDB single-node replica set on loopback (storage on disk survives SIGKILL)."""
     port = port or free_port()
     storage = storage or str(workdir / f"mongo-{port}")
@@ -213,7 +215,7 @@ def start_opensearch(workdir: Path, port: int | None = None) -> ServerProcess:
 
 
 def _http_ok(url: str) -> bool:
-    with urllib.request.urlopen(url, timeout=0.5) as response:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(url, timeout=0.5) as response:
         return 200 <= int(response.status) < 500
 
 
@@ -225,7 +227,7 @@ def ensure_rabbitmq(url: str = "amqp://guest:guest@127.0.0.1:5672//", timeout: f
     binary = shutil.which("rabbitmq-server")
     if not binary:
         raise ServerStartError("RabbitMQ is not running on 127.0.0.1:5672 and not installed")
-    subprocess.run([binary, "-detached"], check=False, env=os.environ.copy())  # noqa: S603
+    subprocess.run([binary, "-detached"], check=False, env=os.environ.copy())
     wait_until(lambda: port_open(port), timeout, "rabbitmq")
     return url
 

@@ -9,7 +9,7 @@ from enum import StrEnum
 
 import jwt
 
-DEV_SECRET = "ssg-local-development-only-secret-change-me"  # noqa: S105 - local stack only
+DEV_SECRET = "ssg-local-development-only-secret-change-me"
 
 
 class Role(StrEnum):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from typing import TypeVar
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from google.protobuf import any_pb2
 from google.protobuf.message import DecodeError, Message
