@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ from ssg.platform.tracing import bound_trace_id
 ORIGIN = Origin(service="catalog", instance="africa", instance_id="catalog-0")
 
 
-def _envelope(**kwargs: object) -> bytes:
+def _envelope(**kwargs: Any) -> bytes:
     env = build_envelope(
         ORIGIN,
         "catalog.SolutionPublished",

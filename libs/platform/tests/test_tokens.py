@@ -49,4 +49,4 @@ def test_unknown_role_is_rejected() -> None:
 def test_unsigned_token_is_rejected() -> None:
     claims = {"sub": "x", "iss": "ssg", "aud": "ssg", "exp": 4102444800, "roles": ["operator"]}
     with pytest.raises(TokenError):
-        VERIFIER.verify(jwt.encode(claims, None, algorithm="none"))
+        VERIFIER.verify(jwt.encode(claims, "", algorithm="none"))
