@@ -7,14 +7,24 @@ RUN := $(UV) run --frozen
 BREAKING_AGAINST ?= HEAD
 PYTEST_ARGS ?=
 
-.PHONY: help install protos lint format test test-unit up down status bench clean
+.PHONY: help system-packages install protos lint format test test-unit up down status bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-install: ## install uv (if missing) and every workspace package from uv.lock
+install: system-packages ## install uv (if missing) and every workspace package from uv.lock
 	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet --break-system-packages uv
 	$(UV) sync --all-packages --frozen
+
+# Debian packages the tests and the local stack need; installed only when missing.
+SYSTEM_PACKAGES := rabbitmq-server:rabbitmq-server
+system-packages:
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; fi
 
 protos: install ## regenerate libs/contracts from protos/
 	$(RUN) python tools/contracts.py generate
