@@ -1,0 +1,74 @@
+"""The handler registry and the retry policy: plain Python, no servers."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from ssg.contracts.diagnostics.v1.diagnostics_pb2 import EchoRequest, EchoResponse
+from ssg.platform.events.consumer import Event, HandlerRegistry, RetryPolicy
+from ssg.platform.settings import PlatformSettings, load_settings
+
+
+def test_registry_dispatches_by_event_type():
+    handlers = HandlerRegistry()
+    seen = []
+
+    @handlers.on("test.Echoed", EchoRequest)
+    def on_echoed(event: Event[EchoRequest]) -> None:
+        seen.append(event.payload.message)
+
+    registration = handlers.get("test.Echoed")
+    assert registration is not None
+    assert registration.payload_type is EchoRequest
+    assert registration.handler is on_echoed  # the decorator returns the function unchanged
+    assert handlers.get("test.Other") is None
+    assert handlers.event_types == {"test.Echoed"}
+    assert len(handlers) == 1
+
+
+def test_registry_refuses_a_second_handler_for_a_type():
+    handlers = HandlerRegistry()
+    handlers.add("test.Echoed", EchoRequest, lambda event: None)
+    with pytest.raises(ValueError, match=r"test\.Echoed"):
+        handlers.add("test.Echoed", EchoResponse, lambda event: None)
+
+
+def test_backoff_grows_exponentially_and_is_capped():
+    policy = RetryPolicy(attempts=6, base_seconds=0.5, multiplier=2, max_seconds=3, jitter=0)
+    assert policy.delays() == [0.5, 1.0, 2.0, 3.0, 3.0]
+    assert RetryPolicy(attempts=1).delays() == []
+
+
+def test_backoff_jitter_only_shortens_within_its_fraction():
+    policy = RetryPolicy(attempts=4, base_seconds=1, multiplier=2, max_seconds=60, jitter=0.25)
+    rng = random.Random(7)
+    delays = [policy.delay(3, rng) for _ in range(200)]
+    assert all(3.0 <= d <= 4.0 for d in delays)
+    assert len(set(delays)) > 100  # actually spread, not a constant
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"attempts": 0}, {"base_seconds": -1}, {"multiplier": 0.5}, {"jitter": 1.0}],
+)
+def test_retry_policy_rejects_nonsense(kwargs):
+    with pytest.raises(ValueError):
+        RetryPolicy(**kwargs)
+
+
+def test_retry_numbers_start_at_one():
+    with pytest.raises(ValueError):
+        RetryPolicy().delay(0)
+
+
+def test_retry_policy_from_settings_reads_optional_fields():
+    class WorkerSettings(PlatformSettings):
+        event_retry_attempts: int = 2
+        event_retry_base_seconds: float = 0.25
+
+    policy = RetryPolicy.from_settings(load_settings(WorkerSettings, service="worker"))
+    assert (policy.attempts, policy.base_seconds) == (2, 0.25)
+    defaults = RetryPolicy.from_settings(load_settings(PlatformSettings, service="worker"))
+    assert defaults.attempts == RetryPolicy().attempts
