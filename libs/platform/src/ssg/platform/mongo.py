@@ -1,0 +1,109 @@
+"""MongoDB plumbing shared by services: one client factory and a way to run the sync driver off
+the event loop.
+
+Services keep their documents in mongoengine, but anything that must share a transaction with
+them (the outbox) works on raw pymongo collections. Both go through the same ``MongoClient``:
+
+* A service that connects through mongoengine calls ``connect_mongoengine(settings)`` once (or
+  ``mongoengine.connect(...)`` itself, then ``mongoengine_handles(alias)``) and gets the
+  ``(client, db)`` pair that mongoengine uses.
+* A service without mongoengine calls ``make_client(settings)`` and ``default_database(client)``.
+
+Inside a transaction, a mongoengine document is written through its pymongo collection so the
+session applies (mongoengine 0.29 has no session support of its own)::
+
+    def publish(uow: UnitOfWork) -> None:
+        solution.validate()
+        Solution._get_collection().insert_one(solution.to_mongo().to_dict(), session=uow.session)
+        uow.add(SOLUTION_TOPIC, envelope)
+
+    await run_sync(write_with_events, client, db, publish)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ParamSpec, TypeVar
+
+import mongoengine
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from ssg.platform.settings import ConfigError, PlatformSettings
+
+P = ParamSpec("P")
+T = TypeVar("T")
+Doc = dict[str, Any]
+
+# Sync driver calls get their own bounded pool: a slow database then cannot starve the loop's
+# default executor (DNS lookups, file I/O), and a burst cannot open hundreds of threads.
+_MAX_WORKERS = int(os.environ.get("SSG_MONGO_THREADS", "16"))
+_executor: ThreadPoolExecutor | None = None
+
+
+def client_options(settings: PlatformSettings) -> dict[str, Any]:
+    """Keyword arguments for ``MongoClient`` (also accepted by ``mongoengine.connect``)."""
+    return {
+        # Timestamps come back as aware UTC datetimes, never naive ones.
+        "tz_aware": True,
+        "uuidRepresentation": "standard",
+        "appname": settings.service,
+        # Fail within seconds when the database is unreachable instead of pymongo's 30 s.
+        "serverSelectionTimeoutMS": 5_000,
+        "connectTimeoutMS": 5_000,
+        "socketTimeoutMS": 30_000,
+        "retryWrites": True,
+    }
+
+
+def make_client(settings: PlatformSettings) -> MongoClient[Doc]:
+    """A pymongo client for ``settings.mongodb_uri``; ConfigError if the URI is empty."""
+    if not settings.mongodb_uri:
+        raise ConfigError("SSG_MONGODB_URI: required")
+    return MongoClient(settings.mongodb_uri, **client_options(settings))
+
+
+def default_database(client: MongoClient[Doc]) -> Database[Doc]:
+    """The database named in the client's URI path; ConfigError if the URI names none."""
+    try:
+        return client.get_default_database()
+    except Exception as exc:  # pymongo raises ConfigurationError without a db in the URI
+        raise ConfigError(f"SSG_MONGODB_URI: must name a database ({exc})") from None
+
+
+def connect_mongoengine(
+    settings: PlatformSettings, alias: str = mongoengine.DEFAULT_CONNECTION_NAME
+) -> tuple[MongoClient[Doc], Database[Doc]]:
+    """Register a mongoengine connection with our client options; return its pymongo client and db."""
+    if not settings.mongodb_uri:
+        raise ConfigError("SSG_MONGODB_URI: required")
+    mongoengine.connect(host=settings.mongodb_uri, alias=alias, **client_options(settings))
+    return mongoengine_handles(alias)
+
+
+def mongoengine_handles(
+    alias: str = mongoengine.DEFAULT_CONNECTION_NAME,
+) -> tuple[MongoClient[Doc], Database[Doc]]:
+    """The pymongo client and database behind an existing mongoengine connection alias."""
+    client: MongoClient[Doc] = mongoengine.get_connection(alias)
+    db: Database[Doc] = mongoengine.get_db(alias)
+    return client, db
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=_MAX_WORKERS, thread_name_prefix="ssg-mongo")
+    return _executor
+
+
+async def run_sync(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run a blocking driver call in the bounded Mongo thread pool, keeping contextvars (trace id)."""
+    ctx = contextvars.copy_context()
+    call = functools.partial(ctx.run, fn, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_pool(), call)
