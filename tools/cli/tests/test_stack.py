@@ -1,0 +1,58 @@
+"""deploy/local/stack.py up, status, down for real, on free ports and a scratch run directory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from ssg.cli.config import load_stack_config
+from ssg.cli.main import app
+from ssg.testing.servers import free_port, port_open
+
+ROOT = Path(__file__).resolve().parents[3]
+STACK = ROOT / "deploy" / "local" / "stack.py"
+
+
+def _stack(command: str, ports: Path, run_dir: Path) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, str(STACK), command, "--ports", str(ports), "--run-dir", str(run_dir)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_up_status_down(tmp_path: Path, amqp_url: str) -> None:
+    ports = tmp_path / "ports.toml"
+    ports.write_text(
+        'host = "127.0.0.1"\n[servers]\n'
+        f"kafka = {free_port()}\nmongodb = {free_port()}\nopensearch = {free_port()}\n"
+        "rabbitmq = 5672\n"
+        '[services.diagnostics]\nmodule = "ssg.platform.diagnostics"\n'
+        f"grpc = {free_port()}\nmetrics = {free_port()}\n"
+    )
+    run_dir = tmp_path / "run"
+    config = load_stack_config(ports)
+    try:
+        started = _stack("up", ports, run_dir)
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert "Kafka topics: 18 created" in started.stdout
+        assert f"Kafka bootstrap  {config.kafka_bootstrap}" in started.stdout
+        assert (run_dir / "honcho.servers.pid").is_file()
+
+        again = _stack("up", ports, run_dir)
+        assert again.returncode == 0
+        assert "already up" in again.stdout
+
+        status = CliRunner().invoke(app, ["status", "--ports", str(ports)])
+        assert status.exit_code == 0, status.stdout
+        assert status.stdout.count(" UP ") == 5
+        assert _stack("status", ports, run_dir).returncode == 0
+    finally:
+        stopped = _stack("down", ports, run_dir)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert "all stack ports are free" in stopped.stdout
+    for port in (*config.servers.values(), *(s.metrics_port for s in config.services)):
+        assert port == 5672 or not port_open(port)
+    assert not list(run_dir.glob("honcho.*.pid"))
+    after = CliRunner().invoke(app, ["status", "--ports", str(ports)])
+    assert after.exit_code == 1
