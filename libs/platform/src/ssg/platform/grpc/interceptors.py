@@ -99,7 +99,7 @@ class TokenCache:
         identity = self._verifier.verify(token)
         # The signature was just checked; reading exp unverified is only to bound the cache.
         exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
-        if isinstance(exp, int | float):
+        if isinstance(exp, int | float) and exp > time.time():
             if len(self._entries) >= self._max:
                 self._entries.clear()  # crude but bounded; refilled by the next calls
             self._entries[token] = (identity, float(exp))
