@@ -312,6 +312,51 @@ async def test_redelivery_without_committed_offsets_is_a_duplicate(
     assert counters(db) == {"a": 1, "b": 1}
 
 
+async def test_stop_during_backoff_leaves_the_event_for_redelivery(
+    kafka_server, db, topic, unique_name
+):
+    settings = make_settings(kafka_server)
+    env = counted("agg-1")
+    await produce(settings, topic, [(b"agg-1", env.SerializeToString())])
+    attempts = []
+    flaky = HandlerRegistry()
+
+    @flaky.on("test.Counted", EchoRequest)
+    def fail(event: Event[EchoRequest]) -> None:
+        attempts.append(event.envelope.event_id)
+        raise ConnectionError("read model unavailable")
+
+    patient = RetryPolicy(attempts=3, base_seconds=120, jitter=0)
+    first = EventConsumer(
+        settings,
+        group_id=unique_name,
+        topics=[topic],
+        handlers=flaky,
+        processed=ProcessedEvents(db, "counter"),
+        retry=patient,
+    )
+    task = asyncio.create_task(first.run())
+    await eventually(lambda: len(attempts) == 1, "the first attempt")
+    started = time.monotonic()
+    async with asyncio.timeout(30):
+        await first.stop()
+        await task
+    assert time.monotonic() - started < patient.base_seconds, "stop must not wait out the backoff"
+    assert first.stats == {"abandoned": 1}
+
+    # Not committed and not dead-lettered: the next member of the group gets it again.
+    second = EventConsumer(
+        settings,
+        group_id=unique_name,
+        topics=[topic],
+        handlers=counter_handlers(db),
+        processed=ProcessedEvents(db, "counter"),
+    )
+    async with running(second):
+        await eventually(lambda: second.stats["handled"] == 1, "the redelivery")
+    assert counters(db) == {"agg-1": 1}
+
+
 async def test_two_members_of_a_group_share_partitions(kafka_server, db, unique_name):
     topic = f"{unique_name}.shared-events.v1"
     await ensure_topics(kafka_server.bootstrap, [topic], partitions=2)

@@ -323,6 +323,7 @@ class EventConsumer:
         self._max_records = max_records
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
+        self._running = False
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
 
@@ -348,9 +349,10 @@ class EventConsumer:
 
     async def run(self) -> None:
         """Consume until stop() is called; commit after each message; leave the group at the end."""
-        await self.start()
-        assert self._consumer is not None
+        self._running = True
         try:
+            await self.start()
+            assert self._consumer is not None
             while not self._stopping.is_set():
                 batches = await self._consumer.getmany(
                     timeout_ms=self._poll_timeout_ms, max_records=self._max_records
@@ -525,9 +527,8 @@ class EventConsumer:
     async def stop(self) -> None:
         """Request a stop and wait for run() to have left the group (bound it with a timeout)."""
         self.request_stop()
-        if self._consumer is None and not self._stopped.is_set():
-            return
-        await self._stopped.wait()
+        if self._running:
+            await self._stopped.wait()
 
     async def _close(self) -> None:
         try:
