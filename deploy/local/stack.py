@@ -182,18 +182,24 @@ def running_pid(stack: Stack, group: str) -> int | None:
 def wait_ready(stack: Stack, group: str, check: Callable[[], CheckResult]) -> CheckResult:
     """Poll check until UP; fail early when the group's honcho has exited."""
     last: list[CheckResult] = []
+    exited: list[bool] = []
 
-    def ready() -> bool:
+    def ready_or_exited() -> bool:
         if running_pid(stack, group) is None:
-            raise ServerStartError(f"honcho ({group}) exited; see {stack.log}")
+            exited.append(True)
+            return True
         last[:] = [check()]
         return last[0].up
 
     try:
-        wait_until(ready, READY_TIMEOUT, group)
-    except ServerStartError as exc:
-        reason = last[0].detail if last else str(exc)
+        wait_until(ready_or_exited, READY_TIMEOUT, group)
+    except ServerStartError:
+        reason = last[0].detail if last else "no answer"
         raise ServerStartError(f"{reason}\n{tail(stack.log)}") from None
+    if exited:
+        raise ServerStartError(
+            f"honcho ({group}) exited; last lines of {stack.log}:\n{tail(stack.log)}"
+        )
     return last[0]
 
 
@@ -211,11 +217,18 @@ def read_topics(path: Path = TOPICS_FILE) -> list[str]:
 
 def up(stack: Stack) -> int:
     """Start servers, topics, services; wait for health; print the endpoints."""
-    if any(running_pid(stack, group) for group in GROUPS):
-        say("the local stack is already up (`make down` stops it); endpoints:")
-        print_endpoints(stack, installed_services(stack.config))
-        return 0
     services = installed_services(stack.config)
+    wanted = [group for group in GROUPS if group == "servers" or services]
+    running = [group for group in GROUPS if running_pid(stack, group)]
+    if running and running != wanted:
+        missing = ", ".join(g for g in wanted if g not in running)
+        say(f"the local stack is only partly up ({missing} not running; see {stack.log})")
+        say("run `make down`, then `make up`")
+        return 1
+    if running:
+        say("the local stack is already up (`make down` stops it); endpoints:")
+        print_endpoints(stack, services)
+        return 0
     busy = [
         f"{name}:{port}" for name, port in _owned_ports(stack.config, services) if _in_use(port)
     ]

@@ -21,15 +21,27 @@ def _stack(command: str, ports: Path, run_dir: Path) -> subprocess.CompletedProc
     return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
 
 
-def test_up_status_down(tmp_path: Path, amqp_url: str) -> None:
+def _ports_file(tmp_path: Path, name: str, module: str) -> Path:
     ports = tmp_path / "ports.toml"
     ports.write_text(
         'host = "127.0.0.1"\n[servers]\n'
         f"kafka = {free_port()}\nmongodb = {free_port()}\nopensearch = {free_port()}\n"
         "rabbitmq = 5672\n"
-        '[services.diagnostics]\nmodule = "ssg.platform.diagnostics"\n'
+        f'[services.{name}]\nmodule = "{module}"\n'
         f"grpc = {free_port()}\nmetrics = {free_port()}\n"
     )
+    return ports
+
+
+def _all_free(ports: Path) -> bool:
+    config = load_stack_config(ports)
+    owned = [*config.servers.values(), *(s.metrics_port for s in config.services)]
+    owned += [s.grpc_port for s in config.services if s.grpc_port]
+    return not any(port_open(port) for port in owned if port != 5672)
+
+
+def test_up_status_down(tmp_path: Path, amqp_url: str) -> None:
+    ports = _ports_file(tmp_path, "diagnostics", "ssg.platform.diagnostics")
     run_dir = tmp_path / "run"
     config = load_stack_config(ports)
     try:
@@ -51,8 +63,23 @@ def test_up_status_down(tmp_path: Path, amqp_url: str) -> None:
         stopped = _stack("down", ports, run_dir)
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     assert "all stack ports are free" in stopped.stdout
-    for port in (*config.servers.values(), *(s.metrics_port for s in config.services)):
-        assert port == 5672 or not port_open(port)
+    assert _all_free(ports)
     assert not list(run_dir.glob("honcho.*.pid"))
     after = CliRunner().invoke(app, ["status", "--ports", str(ports)])
     assert after.exit_code == 1
+
+
+def test_a_service_that_dies_at_start_fails_up_and_stops_everything(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    ports = _ports_file(tmp_path, "broken", "json")  # `python -m json` exits at once
+    run_dir = tmp_path / "run"
+    try:
+        started = _stack("up", ports, run_dir)
+    finally:
+        _stack("down", ports, run_dir)
+    assert started.returncode == 1
+    assert "honcho (services) exited" in started.stdout
+    assert "No module named json.__main__" in started.stdout  # the log's tail shows why
+    assert _all_free(ports)
+    assert not list(run_dir.glob("honcho.*.pid"))
