@@ -302,9 +302,17 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         """Record metrics and write the access log line."""
         elapsed = time.perf_counter() - call.start
         state.finish(call.code, elapsed)
-        if self._access_log:
-            access_log.info(
+        if self._access_log and access_log.isEnabledFor(logging.INFO):
+            # makeRecord + handle is what Logger.info does minus locating the caller's source
+            # line, which an access log line does not need (it is always this line).
+            record = access_log.makeRecord(
+                access_log.name,
+                logging.INFO,
+                __file__,
+                0,
                 "rpc",
+                (),
+                None,
                 extra={
                     "trace_id": call.trace_id,
                     "grpc_service": state.service,
@@ -314,6 +322,7 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
                     "subject": call.subject,
                 },
             )
+            access_log.handle(record)
 
     @staticmethod
     def _code_after_abort(context: grpc.aio.ServicerContext) -> grpc.StatusCode:
