@@ -137,6 +137,18 @@ def counter_handlers(db, calls=None):
     return handlers
 
 
+def make_consumer(settings, group_id, topic, db, handlers=None, **options):
+    """A consumer of topic recording processed events as "counter" in db."""
+    return EventConsumer(
+        settings,
+        group_id=group_id,
+        topics=[topic],
+        handlers=handlers or counter_handlers(db),
+        processed=ProcessedEvents(db, "counter"),
+        **options,
+    )
+
+
 def counters(db):
     return {d["_id"]: d["n"] for d in db.counters.find()}
 
@@ -153,13 +165,8 @@ async def test_same_event_twice_changes_read_model_once(kafka_server, db, topic,
     settings = make_settings(kafka_server)
     env = counted("agg-1")
     await produce(settings, topic, [(b"agg-1", env.SerializeToString())] * 2)
-    consumer = EventConsumer(
-        settings,
-        group_id=unique_name,
-        topics=[topic],
-        handlers=counter_handlers(db),
-        processed=ProcessedEvents(db, "counter"),
-        retry=FAST_RETRY,
+    consumer = make_consumer(
+        settings, unique_name, topic, db, counter_handlers(db), retry=FAST_RETRY
     )
     async with running(consumer):
         await eventually(lambda: sum(consumer.stats.values()) == 2, "both deliveries")
@@ -209,14 +216,7 @@ async def test_poison_messages_are_dead_lettered_and_the_next_is_handled(
             (b"agg-3", counted("agg-3").SerializeToString()),
         ],
     )
-    consumer = EventConsumer(
-        settings,
-        group_id=unique_name,
-        topics=[topic],
-        handlers=handlers,
-        processed=ProcessedEvents(db, "counter"),
-        retry=FAST_RETRY,
-    )
+    consumer = make_consumer(settings, unique_name, topic, db, handlers, retry=FAST_RETRY)
     async with running(consumer):
         await eventually(lambda: sum(consumer.stats.values()) == 7, "all seven messages")
     assert consumer.stats == {"handled": 3, "dead_lettered": 3, "skipped": 1}
@@ -255,13 +255,8 @@ async def test_restart_with_same_group_handles_nothing_twice(kafka_server, db, t
     calls: list[str] = []
 
     def new_consumer():
-        return EventConsumer(
-            settings,
-            group_id=unique_name,
-            topics=[topic],
-            handlers=counter_handlers(db, calls),
-            processed=ProcessedEvents(db, "counter"),
-            retry=FAST_RETRY,
+        return make_consumer(
+            settings, unique_name, topic, db, counter_handlers(db, calls), retry=FAST_RETRY
         )
 
     await produce(
@@ -289,23 +284,11 @@ async def test_redelivery_without_committed_offsets_is_a_duplicate(
     await produce(
         settings, topic, [(k.encode(), counted(k).SerializeToString()) for k in ("a", "b")]
     )
-    first = EventConsumer(
-        settings,
-        group_id=f"{unique_name}-1",
-        topics=[topic],
-        handlers=counter_handlers(db),
-        processed=ProcessedEvents(db, "counter"),
-    )
+    first = make_consumer(settings, f"{unique_name}-1", topic, db, counter_handlers(db))
     async with running(first):
         await eventually(lambda: first.stats["handled"] == 2, "first delivery")
     # A fresh group has no committed offsets: every event arrives again.
-    replay = EventConsumer(
-        settings,
-        group_id=f"{unique_name}-2",
-        topics=[topic],
-        handlers=counter_handlers(db),
-        processed=ProcessedEvents(db, "counter"),
-    )
+    replay = make_consumer(settings, f"{unique_name}-2", topic, db, counter_handlers(db))
     async with running(replay):
         await eventually(lambda: sum(replay.stats.values()) == 2, "redelivery")
     assert replay.stats == {"duplicate": 2}
@@ -327,14 +310,7 @@ async def test_stop_during_backoff_leaves_the_event_for_redelivery(
         raise ConnectionError("read model unavailable")
 
     patient = RetryPolicy(attempts=3, base_seconds=120, jitter=0)
-    first = EventConsumer(
-        settings,
-        group_id=unique_name,
-        topics=[topic],
-        handlers=flaky,
-        processed=ProcessedEvents(db, "counter"),
-        retry=patient,
-    )
+    first = make_consumer(settings, unique_name, topic, db, flaky, retry=patient)
     task = asyncio.create_task(first.run())
     await eventually(lambda: len(attempts) == 1, "the first attempt")
     started = time.monotonic()
@@ -345,13 +321,7 @@ async def test_stop_during_backoff_leaves_the_event_for_redelivery(
     assert first.stats == {"abandoned": 1}
 
     # Not committed and not dead-lettered: the next member of the group gets it again.
-    second = EventConsumer(
-        settings,
-        group_id=unique_name,
-        topics=[topic],
-        handlers=counter_handlers(db),
-        processed=ProcessedEvents(db, "counter"),
-    )
+    second = make_consumer(settings, unique_name, topic, db, counter_handlers(db))
     async with running(second):
         await eventually(lambda: second.stats["handled"] == 1, "the redelivery")
     assert counters(db) == {"agg-1": 1}
@@ -362,14 +332,7 @@ async def test_two_members_of_a_group_share_partitions(kafka_server, db, unique_
     await ensure_topics(kafka_server.bootstrap, [topic], partitions=2)
     settings = make_settings(kafka_server)
     members = [
-        EventConsumer(
-            settings,
-            group_id=unique_name,
-            topics=[topic],
-            handlers=counter_handlers(db),
-            processed=ProcessedEvents(db, "counter"),
-        )
-        for _ in range(2)
+        make_consumer(settings, unique_name, topic, db, counter_handlers(db)) for _ in range(2)
     ]
     everything = {TopicPartition(topic, 0), TopicPartition(topic, 1)}
 

@@ -270,6 +270,20 @@ class ProcessedEvents:
         return self._db.client.start_session()
 
 
+def dead_letter_headers(
+    reason: str, topic: str, partition: int, offset: int, group: str
+) -> list[tuple[str, bytes]]:
+    """The ``dlq-*`` headers saying why and from where a message was dead-lettered."""
+    return [
+        ("dlq-reason", reason[:MAX_REASON_CHARS].encode()),
+        ("dlq-source-topic", topic.encode()),
+        ("dlq-source-partition", str(partition).encode()),
+        ("dlq-source-offset", str(offset).encode()),
+        ("dlq-consumer-group", group.encode()),
+        ("dlq-failed-at", datetime.now(UTC).isoformat().encode()),
+    ]
+
+
 def apply_if_newer(
     collection: Collection[Any],
     id: str,
@@ -486,12 +500,9 @@ class EventConsumer:
         assert self._producer is not None
         headers = [
             *(record.headers or ()),
-            ("dlq-reason", reason[:MAX_REASON_CHARS].encode()),
-            ("dlq-source-topic", record.topic.encode()),
-            ("dlq-source-partition", str(record.partition).encode()),
-            ("dlq-source-offset", str(record.offset).encode()),
-            ("dlq-consumer-group", self.group_id.encode()),
-            ("dlq-failed-at", datetime.now(UTC).isoformat().encode()),
+            *dead_letter_headers(
+                reason, record.topic, record.partition, record.offset, self.group_id
+            ),
         ]
         # If the DLQ itself cannot be written, this raises and the offset stays uncommitted:
         # the process fails loudly instead of losing the message.

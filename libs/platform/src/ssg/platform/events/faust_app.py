@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import faust
 from faust.types import StreamT
 
+from ssg.platform.events.consumer import dead_letter_headers
 from ssg.platform.events.envelope import Envelope, EnvelopeError, dlq_topic, parse_envelope
 from ssg.platform.events.topics import ensure_topics
 from ssg.platform.settings import ConfigError, PlatformSettings
@@ -122,14 +122,10 @@ async def _dead_letter(app: faust.App, stream: StreamT[bytes], reason: str) -> N
         # Cannot happen inside iteration; refuse to drop the message without a word.
         raise RuntimeError(f"invalid message outside of an event: {reason}")
     message = event.message
-    headers = [
-        ("dlq-reason", reason.encode()),
-        ("dlq-source-topic", message.topic.encode()),
-        ("dlq-source-partition", str(message.partition).encode()),
-        ("dlq-source-offset", str(message.offset).encode()),
-        ("dlq-consumer-group", app.conf.id.encode()),
-        ("dlq-failed-at", datetime.now(UTC).isoformat().encode()),
-    ]
+    # faust's consumer group is the app id.
+    headers = dead_letter_headers(
+        reason, message.topic, message.partition, message.offset, app.conf.id
+    )
     await app.send(dlq_topic(message.topic), key=message.key, value=message.value, headers=headers)
     log.warning(
         "message dead-lettered",
