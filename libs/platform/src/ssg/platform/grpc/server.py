@@ -42,6 +42,11 @@ class _RecordingServer:
         self.methods: dict[str, list[str]] = {}
 
     def add_generic_rpc_handlers(self, handlers: Sequence[Any]) -> None:
+        # Code generated before grpcio 1.62 registers only generic handlers: keep its name.
+        for handler in handlers:
+            name = getattr(handler, "service_name", None)
+            if callable(name):
+                self.methods.setdefault(name(), [])
         self._server.add_generic_rpc_handlers(handlers)
 
     def add_registered_method_handlers(self, service: str, handlers: Mapping[str, Any]) -> None:
@@ -74,7 +79,7 @@ class PlatformServer:
     ) -> None:
         self.settings = settings
         self._checks = dict(health_checks or {})
-        self._check_timeout = min(check_timeout_seconds, settings.health_interval_seconds * 5)
+        self._check_timeout = check_timeout_seconds
         self._failing: dict[str, str] = {}
         self._serving = False
         self._poller: asyncio.Task[None] | None = None
