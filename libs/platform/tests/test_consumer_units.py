@@ -63,12 +63,15 @@ def test_retry_numbers_start_at_one():
         RetryPolicy().delay(0)
 
 
-def test_retry_policy_from_settings_reads_optional_fields():
-    class WorkerSettings(PlatformSettings):
-        event_retry_attempts: int = 2
-        event_retry_base_seconds: float = 0.25
-
-    policy = RetryPolicy.from_settings(load_settings(WorkerSettings, service="worker"))
+def test_retry_policy_from_settings(monkeypatch):
+    monkeypatch.setenv("SSG_EVENT_RETRY_ATTEMPTS", "2")
+    monkeypatch.setenv("SSG_EVENT_RETRY_BASE_SECONDS", "0.25")
+    policy = RetryPolicy.from_settings(load_settings(PlatformSettings, service="worker"))
     assert (policy.attempts, policy.base_seconds) == (2, 0.25)
+    monkeypatch.delenv("SSG_EVENT_RETRY_ATTEMPTS")
+    monkeypatch.delenv("SSG_EVENT_RETRY_BASE_SECONDS")
     defaults = RetryPolicy.from_settings(load_settings(PlatformSettings, service="worker"))
-    assert defaults.attempts == RetryPolicy().attempts
+    assert (defaults.attempts, defaults.base_seconds) == (
+        RetryPolicy().attempts,
+        RetryPolicy().base_seconds,
+    )

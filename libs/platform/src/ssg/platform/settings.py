@@ -45,6 +45,19 @@ class PlatformSettings(BaseSettings):
     # Work around the local Tansu broker's end-offset bug (one message per batch).
     kafka_local_profile: bool = False
 
+    # Event handlers: retried with capped exponential backoff, then dead-lettered.
+    event_retry_attempts: int = Field(default=5, ge=1, le=20)
+    event_retry_base_seconds: float = Field(default=0.5, gt=0)
+    event_retry_max_seconds: float = Field(default=30.0, gt=0)
+
+    # faust workers (stream processors with tables).
+    faust_store: str = Field(default="memory://", pattern=r"^(memory|rocksdb|aerospike)://")
+    faust_data_dir: str = ""
+    faust_topic_partitions: int = Field(default=8, ge=1, le=1024)
+    faust_replication: int = Field(default=1, ge=1, le=7)
+    faust_web_host: str = "127.0.0.1"
+    faust_web_port: int = Field(default=0, ge=0, le=65535, description="0 turns the web server off")
+
 
 S = TypeVar("S", bound=BaseSettings)
 

@@ -206,12 +206,11 @@ class RetryPolicy:
 
     @classmethod
     def from_settings(cls, settings: PlatformSettings) -> RetryPolicy:
-        """Read ``event_retry_*`` fields when the settings class defines them, else defaults."""
-        default = cls()
+        """The policy configured by the ``SSG_EVENT_RETRY_*`` settings."""
         return cls(
-            attempts=int(getattr(settings, "event_retry_attempts", default.attempts)),
-            base_seconds=float(getattr(settings, "event_retry_base_seconds", default.base_seconds)),
-            max_seconds=float(getattr(settings, "event_retry_max_seconds", default.max_seconds)),
+            attempts=settings.event_retry_attempts,
+            base_seconds=settings.event_retry_base_seconds,
+            max_seconds=settings.event_retry_max_seconds,
         )
 
 

@@ -36,28 +36,28 @@ def faust_config(settings: PlatformSettings, **overrides: Any) -> dict[str, Any]
     """The keyword arguments create_faust_app passes to faust.App (overrides win)."""
     if not settings.kafka_bootstrap:
         raise ConfigError("invalid configuration: SSG_KAFKA_BOOTSTRAP is required for faust")
-    web_port = int(getattr(settings, "faust_web_port", 0))
+    web_port = settings.faust_web_port
     config: dict[str, Any] = {
         "broker": [f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap.split(",")],
         # Values are protobuf envelopes and keys aggregate ids: faust must not re-encode them.
         "key_serializer": "raw",
         "value_serializer": "raw",
-        "topic_partitions": int(getattr(settings, "faust_topic_partitions", 8)),
-        "topic_replication_factor": int(getattr(settings, "faust_replication", 1)),
+        "topic_partitions": settings.faust_topic_partitions,
+        "topic_replication_factor": settings.faust_replication,
         # Topics are created up front with the partition count the service chose.
         "topic_allow_declare": False,
         # No on_leader timers are used; the leader topic would be one more topic to pre-create.
         "topic_disable_leader": True,
-        "store": str(getattr(settings, "faust_store", "memory://")),
+        "store": settings.faust_store,
         "web_enabled": web_port > 0,
         "web_port": web_port or 6066,
-        "web_bind": str(getattr(settings, "faust_web_host", "127.0.0.1")),
-        "web_host": str(getattr(settings, "faust_web_host", "127.0.0.1")),
+        "web_bind": settings.faust_web_host,
+        "web_host": settings.faust_web_host,
         "consumer_auto_offset_reset": "earliest",
         "producer_acks": -1,
         "autodiscover": False,
     }
-    if data_dir := getattr(settings, "faust_data_dir", None):
+    if data_dir := settings.faust_data_dir:
         config["datadir"] = str(data_dir)
     if settings.kafka_local_profile:
         # Tansu reports end offsets per batch: one message per batch keeps changelog recovery
