@@ -110,9 +110,11 @@ class Lease:
         self.name = name
         self.holder = holder
         self.seconds = seconds
+        self.renewed_at = 0.0
 
     def acquire(self) -> bool:
         """Take or renew the lease; False while another holder's lease is unexpired."""
+        started = time.monotonic()
         now = datetime.now(UTC)
         try:
             doc = self.collection.find_one_and_update(
@@ -130,7 +132,11 @@ class Lease:
             # The filter missed an existing document (held by someone else) and the upsert's
             # insert then collided with it: the standard "not yours" answer.
             return False
-        return doc is not None and doc.get("holder") == self.holder
+        held = doc is not None and doc.get("holder") == self.holder
+        if held:
+            # Measured from before the request, so our view of the expiry errs early.
+            self.renewed_at = started
+        return held
 
     def release(self) -> None:
         """Give the lease up now so another replica need not wait for it to expire."""
@@ -184,6 +190,7 @@ class OutboxRelay:
         self._unmarked: set[str] = set()
         self._mark_task: asyncio.Task[None] | None = None
         self._next_metrics = 0.0
+        self._had_rows = False
         self._next_purge = 0.0
         self._published_metric = PUBLISHED.labels(service)
         self._failures_metric = FAILURES.labels(service)
@@ -228,9 +235,9 @@ class OutboxRelay:
                     if not self.is_leader:
                         log.info("outbox lease acquired", extra={"holder": self.lease.holder})
                     self.is_leader = True
-                    count = await self.publish_batch()
+                    await self.publish_batch()
                     attempt = 0
-                    if count == 0:
+                    if not self._had_rows:
                         await self._purge_if_due()
                         await _wait(stop, self.poll_seconds)
                 except (KafkaError, PyMongoError, OSError, TimeoutError) as exc:
@@ -251,10 +258,14 @@ class OutboxRelay:
         """
         producer = await self._ensure_producer()
         rows = await run_sync(self.outbox.unsent_batch, self.batch_size, frozenset(self._unmarked))
+        self._had_rows = bool(rows)
         if not rows:
             await self._flush_marks()
             return 0
-        deadline = time.monotonic() + self.lease.seconds / 3
+        # No send starts later than a third of the lease after its renewal (a slow database
+        # query counts too), and a send fails within the publish timeout (<= a third), so this
+        # relay is done before the lease can pass to another replica.
+        deadline = self.lease.renewed_at + self.lease.seconds / 3
         outcomes = await asyncio.gather(
             *(
                 self._publish_chain(producer, chain, deadline)
