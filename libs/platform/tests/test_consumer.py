@@ -19,6 +19,7 @@ from ssg.platform.events.consumer import (
     NonRetryableError,
     ProcessedEvents,
     RetryPolicy,
+    TransientError,
     apply_if_newer,
 )
 from ssg.platform.events.envelope import Origin, build_envelope, dlq_topic
@@ -364,3 +365,34 @@ async def test_apply_if_newer_keeps_the_latest_version(db):
     assert things.find_one({"_id": "s1"}) == {"_id": "s1", "title": "v2", "aggregate_version": 2}
     assert apply_if_newer(things, "s1", 3, {"title": "v3"})
     assert things.find_one({"_id": "s1"})["title"] == "v3"
+
+
+async def test_dependency_outage_is_waited_out_not_dead_lettered(
+    kafka_server, db, topic, unique_name
+):
+    settings = make_settings(kafka_server)
+    env = counted("agg-1")
+    await produce(settings, topic, [(b"agg-1", env.SerializeToString())])
+    outage_calls = []
+    handlers = HandlerRegistry()
+
+    @handlers.on("test.Counted", EchoRequest)
+    def count_after_outage(event: Event[EchoRequest]) -> None:
+        # More failures than the retry policy allows for a bad event.
+        if len(outage_calls) < FAST_RETRY.attempts + 2:
+            outage_calls.append(event.envelope.event_id)
+            raise TransientError("read model store unavailable")
+        db.counters.update_one(
+            {"_id": event.envelope.aggregate_id},
+            {"$inc": {"n": 1}},
+            upsert=True,
+            session=event.session,
+        )
+
+    consumer = make_consumer(settings, unique_name, topic, db, handlers, retry=FAST_RETRY)
+    async with running(consumer):
+        await eventually(lambda: consumer.stats["handled"] == 1, "the event after the outage")
+    assert len(outage_calls) == FAST_RETRY.attempts + 2
+    assert counters(db) == {"agg-1": 1}
+    assert "dead_lettered" not in consumer.stats
+    assert await read_all(kafka_server.bootstrap, dlq_topic(topic), expected=1, within=2) == []

@@ -8,6 +8,7 @@ For each message of its topics an ``EventConsumer``
 4. otherwise runs the handler and records the ``event_id`` in ONE MongoDB transaction, so the
    read-model write and the mark commit together (the handler gets the session on the event);
 5. retries a failing handler with exponential backoff, then dead-letters it with the reason;
+   an outage of a dependency (``TRANSIENT_ERRORS``) is waited out instead, never dead-lettered;
 6. commits the offset and continues: it never stops on a poison message, and never drops one
    without a trace (every message is handled, a duplicate, skipped or dead-lettered).
 
@@ -42,7 +43,7 @@ from pymongo import ASCENDING
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from ssg.platform.events.envelope import (
     Envelope,
@@ -98,6 +99,16 @@ class Outcome(enum.StrEnum):
     DEAD_LETTERED = "dead_lettered"
     # Stop was requested while the handler was backing off: not committed, so redelivered.
     ABANDONED = "abandoned"
+
+
+class TransientError(Exception):
+    """Raised by a handler when a dependency is unavailable: the event is retried until it
+    is back, never dead-lettered."""
+
+
+# Infrastructure outages rather than bad events (pymongo's ConnectionFailure covers
+# AutoReconnect, NetworkTimeout and ServerSelectionTimeoutError).
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (TransientError, ConnectionFailure)
 
 
 class NonRetryableError(Exception):
@@ -439,34 +450,43 @@ class EventConsumer:
         ):
             return Outcome.DUPLICATE
         event: Event[Any] = Event(env, payload, record.topic, record.partition, record.offset)
-        for attempt in range(1, self.retry.attempts + 1):
+        attempt = 0
+        outages = 0
+        while True:
             try:
                 done = await asyncio.to_thread(self._apply, registration, event)
                 return Outcome.HANDLED if done else Outcome.DUPLICATE
             except NonRetryableError as exc:
                 await self._dead_letter(record, _reason(exc), "non_retryable", env)
                 return Outcome.DEAD_LETTERED
+            except TRANSIENT_ERRORS as exc:
+                # The event is fine, a dependency is down: dead-lettering would only lose order
+                # and force a replay. Wait for it (health reports the outage meanwhile).
+                outages += 1
+                delay = self.retry.delay(min(outages, 30))
+                what, error = "dependency unavailable; waiting", _reason(exc)
             except Exception as exc:
-                if attempt == self.retry.attempts:
+                attempt += 1
+                if attempt >= self.retry.attempts:
                     await self._dead_letter(record, _reason(exc), "handler_failed", env)
                     return Outcome.DEAD_LETTERED
                 delay = self.retry.delay(attempt)
-                log.warning(
-                    "event handler failed; retrying",
-                    extra={
-                        "event_id": env.event_id,
-                        "event_type": env.event_type,
-                        "attempt": attempt,
-                        "retry_in": round(delay, 3),
-                        "error": _reason(exc),
-                    },
-                )
-                # A stop during the wait abandons the message uncommitted (it is redelivered)
-                # rather than holding shutdown for the whole backoff.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay)
-                    return Outcome.ABANDONED
-        raise AssertionError("unreachable: the last attempt returns")
+                what, error = "event handler failed; retrying", _reason(exc)
+            log.warning(
+                what,
+                extra={
+                    "event_id": env.event_id,
+                    "event_type": env.event_type,
+                    "attempt": attempt,
+                    "retry_in": round(delay, 3),
+                    "error": error,
+                },
+            )
+            # A stop during the wait abandons the message uncommitted (it is redelivered)
+            # rather than holding shutdown for the whole backoff.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+                return Outcome.ABANDONED
 
     def _apply(self, registration: Registration, event: Event[Any]) -> bool:
         """Run the handler (in a worker thread); False when another delivery already did."""
