@@ -32,7 +32,7 @@ protos: install ## regenerate libs/contracts from protos/
 lint: install ## ruff, mypy, generated code current, buf lint and buf breaking
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) mypy libs tools tests $(wildcard services/*/src services/*/tests)
+	$(RUN) mypy libs tools tests deploy/local $(wildcard services/*/src services/*/tests)
 	$(RUN) python tools/contracts.py check
 	@mkdir -p .build
 	$(RUN) python tools/contracts.py image .build/protos.binpb
