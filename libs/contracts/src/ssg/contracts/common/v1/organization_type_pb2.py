@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%ssg/common/v1/organization_type.proto\x12\rssg.common.v1*\xee\x02\n\x10OrganizationType\x12!\n\x1dORGANIZATION_TYPE_UNSPECIFIED\x10\x00\x12 \n\x1cORGANIZATION_TYPE_GOVERNMENT\x10\x01\x12\x1f\n\x1bORGANIZATION_TYPE_UN_ENTITY\x10\x02\x12\'\n#ORGANIZATION_TYPE_INTERGOVERNMENTAL\x10\x03\x12\x19\n\x15ORGANIZATION_TYPE_NGO\x10\x04\x12 \n\x1cORGANIZATION_TYPE_THINK_TANK\x10\x05\x12\x1e\n\x1aORGANIZATION_TYPE_ACADEMIA\x10\x06\x12$\n ORGANIZATION_TYPE_PRIVATE_SECTOR\x10\x07\x12 \n\x1cORGANIZATION_TYPE_FOUNDATION\x10\x08\x12&\n\"ORGANIZATION_TYPE_DEVELOPMENT_BANK\x10\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%ssg/common/v1/organization_type.proto\x12\rssg.common.v1*\x99\x03\n\x10OrganizationType\x12!\n\x1dORGANIZATION_TYPE_UNSPECIFIED\x10\x00\x12 \n\x1cORGANIZATION_TYPE_GOVERNMENT\x10\x01\x12\x1f\n\x1bORGANIZATION_TYPE_UN_ENTITY\x10\x02\x12\'\n#ORGANIZATION_TYPE_INTERGOVERNMENTAL\x10\x03\x12\x19\n\x15ORGANIZATION_TYPE_NGO\x10\x04\x12 \n\x1cORGANIZATION_TYPE_THINK_TANK\x10\x05\x12\x1e\n\x1aORGANIZATION_TYPE_ACADEMIA\x10\x06\x12$\n ORGANIZATION_TYPE_PRIVATE_SECTOR\x10\x07\x12 \n\x1cORGANIZATION_TYPE_FOUNDATION\x10\x08\x12&\n\"ORGANIZATION_TYPE_DEVELOPMENT_BANK\x10\t\x12)\n%ORGANIZATION_TYPE_SOUTH_SOUTH_NETWORK\x10\nb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,5 +32,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ssg.common.v1.organization_
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ORGANIZATIONTYPE']._serialized_start=57
-  _globals['_ORGANIZATIONTYPE']._serialized_end=423
+  _globals['_ORGANIZATIONTYPE']._serialized_end=466
 # @@protoc_insertion_point(module_scope)

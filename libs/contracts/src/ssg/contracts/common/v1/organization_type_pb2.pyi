@@ -32,6 +32,8 @@ class _OrganizationTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Orga
     ORGANIZATION_TYPE_PRIVATE_SECTOR: _OrganizationType.ValueType  # 7
     ORGANIZATION_TYPE_FOUNDATION: _OrganizationType.ValueType  # 8
     ORGANIZATION_TYPE_DEVELOPMENT_BANK: _OrganizationType.ValueType  # 9
+    ORGANIZATION_TYPE_SOUTH_SOUTH_NETWORK: _OrganizationType.ValueType  # 10
+    """A network or platform of Southern partners (e.g. a South-South cooperation network)."""
 
 class OrganizationType(_OrganizationType, metaclass=_OrganizationTypeEnumTypeWrapper):
     """OrganizationType classifies a registered organization."""
@@ -46,4 +48,6 @@ ORGANIZATION_TYPE_ACADEMIA: OrganizationType.ValueType  # 6
 ORGANIZATION_TYPE_PRIVATE_SECTOR: OrganizationType.ValueType  # 7
 ORGANIZATION_TYPE_FOUNDATION: OrganizationType.ValueType  # 8
 ORGANIZATION_TYPE_DEVELOPMENT_BANK: OrganizationType.ValueType  # 9
+ORGANIZATION_TYPE_SOUTH_SOUTH_NETWORK: OrganizationType.ValueType  # 10
+"""A network or platform of Southern partners (e.g. a South-South cooperation network)."""
 Global___OrganizationType: _TypeAlias = OrganizationType  # noqa: Y015
