@@ -169,7 +169,7 @@ def test_add_outside_a_transaction_is_refused(mongo):
 def test_write_conflicts_are_retried_until_both_writers_commit(mongo, mongodb_server, unique_name):
     client, db = mongo
     db.counters.insert_one({"_id": "c", "n": 0})
-    other = pymongo.MongoClient(mongodb_server.uri(unique_name))
+    other: pymongo.MongoClient = pymongo.MongoClient(mongodb_server.uri(unique_name))
     calls = {"n": 0}
 
     def bump(uow: UnitOfWork) -> None:

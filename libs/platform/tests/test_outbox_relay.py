@@ -163,7 +163,7 @@ def start_relay_process(uri: str, bootstrap: str, local: bool, log_path) -> subp
         "SSG_KAFKA_BOOTSTRAP": bootstrap,
         "SSG_KAFKA_LOCAL_PROFILE": "true" if local else "false",
         "SSG_METRICS_PORT": "0",
-        "SSG_OUTBOX_BATCH_SIZE": "100",
+        "SSG_OUTBOX_BATCH_SIZE": "250",
         "SSG_OUTBOX_LEASE_SECONDS": "3",
         "SSG_OUTBOX_PUBLISH_TIMEOUT_SECONDS": "1",
     }
@@ -177,6 +177,7 @@ def start_relay_process(uri: str, bootstrap: str, local: bool, log_path) -> subp
         )
 
 
+@pytest.mark.timeout(300)  # 3000 rows through SecantusDB take ~45 s here
 async def test_relay_killed_mid_batch_loses_nothing_and_keeps_order(
     mongo, mongodb_server, kafka_server, unique_name, tmp_path
 ):
