@@ -1,0 +1,1 @@
+"""The registration service: organizations (verification lifecycle, members) and experts."""

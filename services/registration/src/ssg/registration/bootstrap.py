@@ -1,0 +1,95 @@
+"""The composition root: builds the store, event factory, service and servicer from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from pymongo import MongoClient
+
+from ssg.contracts.registration.v1 import registration_service_pb2, registration_service_pb2_grpc
+from ssg.platform.auth.tokens import Role
+from ssg.platform.events.envelope import Origin
+from ssg.platform.grpc.interceptors import MethodPolicy
+from ssg.platform.grpc.server import ServicerRegistration
+from ssg.platform.health import HealthCheck, mongodb_check
+from ssg.platform.mongo import Doc, default_database, make_client
+from ssg.platform.paging import PageCodec
+from ssg.platform.settings import ConfigError
+from ssg.registration.api.servicer import RegistrationServicer
+from ssg.registration.events.publisher import EventFactory
+from ssg.registration.service import RegistrationService
+from ssg.registration.settings import RegistrationSettings
+from ssg.registration.store.mongo import MongoStore
+from ssg.registration.store.ports import Store
+
+SERVICE_NAME = registration_service_pb2.DESCRIPTOR.services_by_name["RegistrationService"].full_name
+
+# The interceptor only separates "needs a token" from "public": the fine-grained rules (own
+# organization, own instance, org admins) are domain rules that need the entity, so every
+# method is open here and the service layer decides. Commands that need a signed-in caller
+# say so with UNAUTHENTICATED from the service layer.
+POLICY: MethodPolicy = {}
+STAFF: frozenset[Role] = frozenset({Role.MEMBER, Role.REVIEWER, Role.OPERATOR})
+
+
+@dataclass
+class App:
+    """Everything a registration API process runs."""
+
+    settings: RegistrationSettings
+    service: RegistrationService
+    servicer: RegistrationServicer
+    store: Store
+    client: MongoClient[Doc] | None = None
+
+    def registrations(self) -> list[ServicerRegistration]:
+        """The (add function, servicer) pairs for the platform server."""
+        return [
+            (registration_service_pb2_grpc.add_RegistrationServiceServicer_to_server, self.servicer)
+        ]
+
+    def health_checks(self) -> dict[str, HealthCheck]:
+        """SERVING only while MongoDB answers."""
+        return (
+            {"mongodb": mongodb_check(self.settings.mongodb_uri)}
+            if self.settings.mongodb_uri
+            else {}
+        )
+
+    def close(self) -> None:
+        """Release the database client."""
+        if self.client is not None:
+            self.client.close()
+
+
+def page_codec(settings: RegistrationSettings) -> PageCodec:
+    """The page token signer; ConfigError when no secret is configured."""
+    secret = settings.page_token_secret or settings.jwt_secret
+    if not secret:
+        raise ConfigError(
+            "invalid configuration: SSG_PAGE_TOKEN_SECRET (or SSG_JWT_SECRET) must be set"
+        )
+    return PageCodec(secret.encode())
+
+
+def build_service(settings: RegistrationSettings, store: Store) -> RegistrationService:
+    """The service on a given store (the real one, or a fake in tests)."""
+    origin = Origin(settings.service, settings.instance, settings.instance_id)
+    return RegistrationService(
+        store,
+        EventFactory(origin),
+        instance=settings.instance,
+        pages=page_codec(settings),
+        verification_period=timedelta(days=settings.verification_period_days),
+    )
+
+
+def bootstrap(settings: RegistrationSettings, store: Store | None = None) -> App:
+    """Wire the whole service; on MongoDB (SSG_MONGODB_URI) unless a store is given."""
+    client: MongoClient[Doc] | None = None
+    if store is None:
+        client = make_client(settings)
+        store = MongoStore(client, default_database(client))
+    service = build_service(settings, store)
+    return App(settings, service, RegistrationServicer(service), store, client)

@@ -1,0 +1,86 @@
+"""The duplicate guard: which existing organizations look like a new one.
+
+Two signals, either is enough: a similar name or acronym within the same headquarters country
+(rapidfuzz, token-order insensitive), or the same website domain anywhere.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from rapidfuzz import fuzz
+
+from ssg.registration.domain.model import DuplicateCandidate, Organization, OrganizationProfile
+
+NAME_THRESHOLD = 88.0
+MAX_CANDIDATES = 10
+SAME_COUNTRY_NAME = "similar name in the same country"
+SAME_COUNTRY_ACRONYM = "same acronym in the same country"
+SAME_DOMAIN = "same website domain"
+
+# Words that say what kind of body it is, not which one: "Ministry of Health of Kenya" and
+# "Kenya Ministry of Health" should match, "Ministry of Health" and "Ministry of Energy" not.
+_NOISE = re.compile(r"\b(the|of|for|and|de|la|le|du|des|el|y|et)\b")
+_PUNCT = re.compile(r"[^\w\s]")
+# Shared hosts where one domain holds many unrelated sites: matching on them means nothing.
+_SHARED_HOSTS = frozenset(
+    {"facebook.com", "github.io", "wordpress.com", "blogspot.com", "google.com", "linkedin.com"}
+)
+
+
+def normalize_name(name: str) -> str:
+    """Lower case, accents and punctuation removed, filler words dropped, spaces collapsed."""
+    text = unicodedata.normalize("NFKD", name)
+    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
+    text = _NOISE.sub(" ", _PUNCT.sub(" ", text))
+    return " ".join(text.split())
+
+
+def website_domain(url: str) -> str:
+    """The registrable-looking host of a website without ``www.`` ('' when none or shared)."""
+    if not url:
+        return ""
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+    host = host.removeprefix("www.")
+    if host in _SHARED_HOSTS or any(host.endswith("." + shared) for shared in _SHARED_HOSTS):
+        return ""
+    return host
+
+
+def find_duplicates(
+    profile: OrganizationProfile, existing: Iterable[Organization], exclude_id: str = ""
+) -> tuple[DuplicateCandidate, ...]:
+    """Existing organizations that likely are the same as profile, best match first."""
+    name = normalize_name(profile.name)
+    acronym = profile.acronym.casefold()
+    domain = website_domain(profile.website)
+    found: list[DuplicateCandidate] = []
+    for org in existing:
+        if org.id == exclude_id:
+            continue
+        reasons: list[str] = []
+        score = 0.0
+        other = org.profile
+        if other.headquarters_country == profile.headquarters_country:
+            score = fuzz.token_sort_ratio(name, normalize_name(other.name))
+            if score >= NAME_THRESHOLD:
+                reasons.append(SAME_COUNTRY_NAME)
+            if acronym and other.acronym.casefold() == acronym:
+                reasons.append(SAME_COUNTRY_ACRONYM)
+                score = max(score, 100.0)
+            elif acronym and fuzz.ratio(acronym, normalize_name(other.name)) >= NAME_THRESHOLD:
+                # Someone registered the acronym as the name (or the reverse).
+                reasons.append(SAME_COUNTRY_NAME)
+        if domain and website_domain(other.website) == domain:
+            reasons.append(SAME_DOMAIN)
+            score = max(score, 100.0)
+        if reasons:
+            found.append(DuplicateCandidate(org.id, other.name, round(score, 1), tuple(reasons)))
+    found.sort(key=lambda c: (-c.score, c.name))
+    return tuple(found[:MAX_CANDIDATES])

@@ -1,0 +1,405 @@
+"""Validation of every input field: raw drafts in, validated profiles out, or a ValidationError
+naming each bad field (with a dotted path such as ``organization.name``) and why."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import pycountry
+
+from ssg.platform.errors import ValidationError, Violations
+from ssg.platform.reference.geography import is_country
+from ssg.registration.domain.model import (
+    ExpertProfile,
+    ExpertVisibility,
+    MemberRole,
+    OrganizationProfile,
+    OrganizationType,
+    Region,
+)
+
+NAME_MIN, NAME_MAX = 2, 200
+ACRONYM_MAX = 30
+DESCRIPTION_MAX = 5000
+URL_MAX = 2048
+EMAIL_MAX = 254
+NOTE_MAX = 2000
+ID_MAX = 64
+USER_ID_MAX = 200
+REQUEST_ID_MAX = 128
+MAX_COUNTRIES = 250
+MAX_LANGUAGES = 20
+MAX_EXPERTISE = 20
+EXPERTISE_MIN, EXPERTISE_MAX = 2, 100
+
+# Deliberately simple: one @, a dotted domain, no spaces or control characters. Full RFC 5322
+# acceptance is neither needed nor wanted for a public contact address.
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]+$")
+_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+StrEnumT = TypeVar("StrEnumT", bound=StrEnum)
+
+
+@dataclass(frozen=True)
+class OrganizationDraft:
+    """Organization fields as a caller sent them, before any check.
+
+    Enum fields hold the value's name (``"NGO"``), ``""`` when unset, or ``"#<n>"`` for a
+    number the contract does not define, so that validation can report it by field.
+    """
+
+    name: str = ""
+    acronym: str = ""
+    type: str = ""
+    headquarters_country: str = ""
+    operating_countries: Sequence[str] = ()
+    regions: Sequence[str] = ()
+    sdgs: Sequence[int] = ()
+    website: str = ""
+    contact_email: str = ""
+    description: str = ""
+    languages: Sequence[str] = ()
+    parent_organization_id: str = ""
+
+
+@dataclass(frozen=True)
+class ExpertDraft:
+    """Expert fields as a caller sent them (enum convention as in OrganizationDraft)."""
+
+    display_name: str = ""
+    visibility: str = ""
+    expertise_areas: Sequence[str] = ()
+    sdgs: Sequence[int] = ()
+    languages: Sequence[str] = ()
+    countries: Sequence[str] = ()
+    affiliation_organization_id: str = ""
+    affiliation: str = ""
+    biography: str = ""
+
+
+@cache
+def _language_codes() -> frozenset[str]:
+    return frozenset(lang.alpha_2 for lang in pycountry.languages if hasattr(lang, "alpha_2"))
+
+
+def is_language(code: str) -> bool:
+    """True for an ISO 639-1 code in lower case, e.g. 'en'."""
+    return code in _language_codes()
+
+
+def _clean(text: str) -> str:
+    """Text as stored: surrounding white space removed."""
+    return text.strip()
+
+
+def _has_control_chars(text: str, allow_newlines: bool = False) -> bool:
+    allowed = {"\n", "\r", "\t"} if allow_newlines else set()
+    return any(ord(c) < 32 and c not in allowed for c in text)
+
+
+def check_text(
+    v: Violations,
+    path: str,
+    value: str,
+    *,
+    minimum: int = 0,
+    maximum: int,
+    multiline: bool = False,
+) -> str:
+    """Check a text field's length (after trimming) and characters; return it trimmed."""
+    text = _clean(value)
+    if minimum and not text:
+        v.add(path, "is required")
+    elif len(text) < minimum or len(text) > maximum:
+        v.add(path, f"must be {minimum} to {maximum} characters, got {len(text)}")
+    elif _has_control_chars(text, allow_newlines=multiline):
+        v.add(path, "must not contain control characters")
+    return text
+
+
+def check_url(v: Violations, path: str, value: str) -> str:
+    """An optional absolute http(s) URL with a plausible host; return it trimmed."""
+    url = _clean(value)
+    if not url:
+        return ""
+    if len(url) > URL_MAX:
+        v.add(path, f"must be at most {URL_MAX} characters, got {len(url)}")
+        return url
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        v.add(path, "is not a valid URL")
+        return url
+    if parts.scheme not in ("http", "https"):
+        v.add(path, "must be an http or https URL")
+    elif not _valid_host(host) or any(c.isspace() for c in url):
+        v.add(path, "must be an absolute URL with a valid host name, e.g. https://example.org")
+    return url
+
+
+def _valid_host(host: str) -> bool:
+    labels = host.split(".")
+    return len(labels) >= 2 and all(_HOST_LABEL.match(label) for label in labels)
+
+
+def check_email(v: Violations, path: str, value: str) -> str:
+    """An optional email address; return it trimmed."""
+    email = _clean(value)
+    if not email:
+        return ""
+    if len(email) > EMAIL_MAX:
+        v.add(path, f"must be at most {EMAIL_MAX} characters, got {len(email)}")
+    elif not _EMAIL.match(email):
+        v.add(path, "is not a valid email address (expected name@domain.tld)")
+    return email
+
+
+def _check_unique(v: Violations, path: str, values: Sequence[object]) -> None:
+    if len(set(values)) != len(values):
+        v.add(path, "must not repeat a value")
+
+
+def check_countries(
+    v: Violations, path: str, values: Sequence[str], maximum: int = MAX_COUNTRIES
+) -> tuple[str, ...]:
+    """ISO 3166-1 alpha-3 codes (upper case), at most maximum, no repeats."""
+    if len(values) > maximum:
+        v.add(path, f"must hold at most {maximum} countries, got {len(values)}")
+        return tuple(values)
+    for i, code in enumerate(values):
+        if not is_country(code):
+            v.add(f"{path}[{i}]", f"{code[:8]!r} is not an ISO 3166-1 alpha-3 country code")
+    _check_unique(v, path, values)
+    return tuple(values)
+
+
+def check_country(v: Violations, path: str, code: str, *, required: bool) -> str:
+    """One ISO 3166-1 alpha-3 code (upper case)."""
+    if not code:
+        if required:
+            v.add(path, "is required (ISO 3166-1 alpha-3, e.g. KEN)")
+    elif not is_country(code):
+        v.add(path, f"{code[:8]!r} is not an ISO 3166-1 alpha-3 country code")
+    return code
+
+
+def check_sdgs(v: Violations, path: str, values: Sequence[int]) -> tuple[int, ...]:
+    """SDG goal numbers 1-17, no repeats."""
+    for i, goal in enumerate(values):
+        if not 1 <= goal <= 17:
+            v.add(f"{path}[{i}]", f"SDG must be 1 to 17, got {goal}")
+    _check_unique(v, path, values)
+    return tuple(sorted(set(values)))
+
+
+def check_languages(v: Violations, path: str, values: Sequence[str]) -> tuple[str, ...]:
+    """ISO 639-1 codes (lower case), at most MAX_LANGUAGES, no repeats."""
+    if len(values) > MAX_LANGUAGES:
+        v.add(path, f"must hold at most {MAX_LANGUAGES} languages, got {len(values)}")
+        return tuple(values)
+    for i, code in enumerate(values):
+        if not is_language(code):
+            v.add(f"{path}[{i}]", f"{code[:8]!r} is not an ISO 639-1 language code, e.g. 'en'")
+    _check_unique(v, path, values)
+    return tuple(values)
+
+
+def check_id(v: Violations, path: str, value: str, *, required: bool = True) -> str:
+    """A server-assigned id as a reference: letters, digits, '-' and '_', at most 64."""
+    if not value:
+        if required:
+            v.add(path, "is required")
+    elif len(value) > ID_MAX or not _ID.match(value):
+        v.add(path, "is not a valid id")
+    return value
+
+
+def check_request_id(v: Violations, path: str, value: str) -> str:
+    """An optional client request id: 1-128 characters of [A-Za-z0-9_.:-]."""
+    if value and (len(value) > REQUEST_ID_MAX or not _REQUEST_ID.match(value)):
+        v.add(path, f"must be 1 to {REQUEST_ID_MAX} characters of A-Z a-z 0-9 _ . : -")
+    return value
+
+
+def _enum(v: Violations, path: str, value: str, enum: type[StrEnumT], what: str) -> StrEnumT:
+    try:
+        return enum(value)
+    except ValueError:
+        if not value:
+            v.add(path, f"is required ({what})")
+        else:
+            v.add(path, f"unknown {what} {value.lstrip('#')}")
+        return next(iter(enum))  # placeholder; the violation is raised before it is used
+
+
+def validate_organization(
+    draft: OrganizationDraft, prefix: str = "organization"
+) -> OrganizationProfile:
+    """A validated profile from draft; ValidationError naming every bad field otherwise."""
+    v = Violations()
+    p = f"{prefix}."
+    name = check_text(v, p + "name", draft.name, minimum=NAME_MIN, maximum=NAME_MAX)
+    acronym = check_text(v, p + "acronym", draft.acronym, maximum=ACRONYM_MAX)
+    org_type = _enum(v, p + "type", draft.type, OrganizationType, "organization type")
+    hq = check_country(v, p + "headquarters_country", draft.headquarters_country, required=True)
+    countries = check_countries(v, p + "operating_countries", draft.operating_countries)
+    regions: list[Region] = []
+    for i, region in enumerate(draft.regions):
+        regions.append(_enum(v, f"{p}regions[{i}]", region, Region, "region"))
+    _check_unique(v, p + "regions", regions)
+    sdgs = check_sdgs(v, p + "sdgs", draft.sdgs)
+    website = check_url(v, p + "website", draft.website)
+    email = check_email(v, p + "contact_email", draft.contact_email)
+    description = check_text(
+        v, p + "description", draft.description, maximum=DESCRIPTION_MAX, multiline=True
+    )
+    languages = check_languages(v, p + "languages", draft.languages)
+    parent = check_id(v, p + "parent_organization_id", draft.parent_organization_id, required=False)
+    v.raise_if_any()
+    return OrganizationProfile(
+        name=name,
+        acronym=acronym,
+        type=org_type,
+        headquarters_country=hq,
+        operating_countries=countries,
+        regions=tuple(regions),
+        sdgs=sdgs,
+        website=website,
+        contact_email=email,
+        description=description,
+        languages=languages,
+        parent_organization_id=parent,
+    )
+
+
+def validate_expert(draft: ExpertDraft, prefix: str = "expert") -> ExpertProfile:
+    """A validated expert profile from draft; ValidationError naming every bad field otherwise."""
+    v = Violations()
+    p = f"{prefix}."
+    name = check_text(v, p + "display_name", draft.display_name, minimum=NAME_MIN, maximum=NAME_MAX)
+    visibility = _enum(v, p + "visibility", draft.visibility, ExpertVisibility, "visibility")
+    areas: list[str] = []
+    if len(draft.expertise_areas) > MAX_EXPERTISE:
+        v.add(p + "expertise_areas", f"must hold at most {MAX_EXPERTISE} areas")
+    else:
+        for i, area in enumerate(draft.expertise_areas):
+            areas.append(
+                check_text(
+                    v,
+                    f"{p}expertise_areas[{i}]",
+                    area,
+                    minimum=EXPERTISE_MIN,
+                    maximum=EXPERTISE_MAX,
+                )
+            )
+        _check_unique(v, p + "expertise_areas", [a.casefold() for a in areas])
+    sdgs = check_sdgs(v, p + "sdgs", draft.sdgs)
+    languages = check_languages(v, p + "languages", draft.languages)
+    countries = check_countries(v, p + "countries", draft.countries)
+    affiliation_id = check_id(
+        v, p + "affiliation_organization_id", draft.affiliation_organization_id, required=False
+    )
+    affiliation = check_text(v, p + "affiliation", draft.affiliation, maximum=NAME_MAX)
+    biography = check_text(
+        v, p + "biography", draft.biography, maximum=DESCRIPTION_MAX, multiline=True
+    )
+    v.raise_if_any()
+    return ExpertProfile(
+        display_name=name,
+        visibility=visibility,
+        expertise_areas=tuple(areas),
+        sdgs=sdgs,
+        languages=languages,
+        countries=countries,
+        affiliation_organization_id=affiliation_id,
+        affiliation=affiliation,
+        biography=biography,
+    )
+
+
+def organization_draft_of(profile: OrganizationProfile) -> OrganizationDraft:
+    """The draft that validates back to profile (the base of a partial update)."""
+    return OrganizationDraft(
+        name=profile.name,
+        acronym=profile.acronym,
+        type=profile.type.value,
+        headquarters_country=profile.headquarters_country,
+        operating_countries=profile.operating_countries,
+        regions=[r.value for r in profile.regions],
+        sdgs=profile.sdgs,
+        website=profile.website,
+        contact_email=profile.contact_email,
+        description=profile.description,
+        languages=profile.languages,
+        parent_organization_id=profile.parent_organization_id,
+    )
+
+
+def expert_draft_of(profile: ExpertProfile) -> ExpertDraft:
+    """The draft that validates back to profile (the base of a partial update)."""
+    return ExpertDraft(
+        display_name=profile.display_name,
+        visibility=profile.visibility.value,
+        expertise_areas=profile.expertise_areas,
+        sdgs=profile.sdgs,
+        languages=profile.languages,
+        countries=profile.countries,
+        affiliation_organization_id=profile.affiliation_organization_id,
+        affiliation=profile.affiliation,
+        biography=profile.biography,
+    )
+
+
+def validate_member_role(value: str, path: str = "role") -> MemberRole:
+    """A member role from its name; ValidationError if unset or unknown."""
+    v = Violations()
+    role = _enum(v, path, value, MemberRole, "member role")
+    v.raise_if_any()
+    return role
+
+
+def validate_user_id(value: str, path: str = "user_id") -> str:
+    """A person's identity subject: 1-200 printable characters."""
+    v = Violations()
+    text = check_text(v, path, value, minimum=1, maximum=USER_ID_MAX)
+    v.raise_if_any()
+    return text
+
+
+def validate_note(v: Violations, path: str, value: str, *, required: bool) -> str:
+    """A reason or evidence note: optional (or required), at most NOTE_MAX characters."""
+    return check_text(
+        v, path, value, minimum=1 if required else 0, maximum=NOTE_MAX, multiline=True
+    )
+
+
+def require_id(value: str, path: str = "id") -> str:
+    """An id that must be present and well-formed; ValidationError otherwise."""
+    v = Violations()
+    check_id(v, path, value)
+    v.raise_if_any()
+    return value
+
+
+__all__ = [
+    "ExpertDraft",
+    "OrganizationDraft",
+    "ValidationError",
+    "check_id",
+    "is_language",
+    "require_id",
+    "validate_expert",
+    "validate_member_role",
+    "validate_note",
+    "validate_organization",
+    "validate_user_id",
+]

@@ -1,0 +1,1 @@
+"""Events the registration service publishes (through the transactional outbox)."""

@@ -1,0 +1,706 @@
+"""The use cases: each command validates its input, checks who may do it, applies the domain
+rule and writes the new state, its audit entry and its event in one atomic unit.
+
+The sync driver runs off the event loop (``run_sync``); every unit may run more than once
+(a transaction retried after a write conflict), so the functions passed to ``atomically`` only
+read and write through their Transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Generic, TypeVar
+
+from ssg.contracts.registration.v1 import events_pb2 as ev
+from ssg.platform.auth.tokens import Identity
+from ssg.platform.errors import (
+    AlreadyExists,
+    NotFound,
+    ValidationError,
+    VersionConflict,
+    Violations,
+)
+from ssg.platform.mongo import run_sync
+from ssg.platform.paging import PageCodec, PageTokenError, page_size
+from ssg.registration.domain import experts as expert_rules
+from ssg.registration.domain import members as member_rules
+from ssg.registration.domain import organizations as org_rules
+from ssg.registration.domain.authorization import (
+    Action,
+    authorize_expert,
+    authorize_organization,
+    expert_scopes,
+    is_member_of,
+    is_staff_for,
+    organization_scopes,
+    require_authenticated,
+    require_visible_expert,
+    require_visible_organization,
+)
+from ssg.registration.domain.duplicates import find_duplicates, website_domain
+from ssg.registration.domain.model import (
+    EDITABLE_EXPERT_FIELDS,
+    EDITABLE_ORGANIZATION_FIELDS,
+    AuditEntry,
+    DuplicateCandidate,
+    Expert,
+    Member,
+    Organization,
+    OrganizationProfile,
+    RequestRecord,
+)
+from ssg.registration.domain.validation import (
+    NAME_MAX,
+    ExpertDraft,
+    OrganizationDraft,
+    check_country,
+    check_id,
+    check_request_id,
+    check_text,
+    expert_draft_of,
+    is_language,
+    organization_draft_of,
+    require_id,
+    validate_expert,
+    validate_member_role,
+    validate_note,
+    validate_organization,
+    validate_user_id,
+)
+from ssg.registration.events.publisher import Event, EventFactory
+from ssg.registration.store.ports import (
+    Cursor,
+    ExpertQuery,
+    OrganizationQuery,
+    Store,
+    Transaction,
+    expert_sort_key,
+    organization_sort_key,
+)
+
+T = TypeVar("T")
+MAX_REDIRECTS = 5  # a merged organization may itself have been merged later
+
+
+def utc_now() -> datetime:
+    """Now in UTC at millisecond precision (what MongoDB stores), so reads equal writes."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def new_id() -> str:
+    """A fresh entity id: 32 hex digits."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list and the token of the next one ('' when it is the last)."""
+
+    items: list[T]
+    next_page_token: str
+
+
+@dataclass(frozen=True)
+class Registered:
+    """What RegisterOrganization returns."""
+
+    organization: Organization
+    possible_duplicates: tuple[DuplicateCandidate, ...]
+
+
+@dataclass(frozen=True)
+class OrganizationView:
+    """What GetOrganization returns; audit and duplicates only for the organization's staff."""
+
+    organization: Organization
+    redirected_from: str = ""
+    audit: tuple[AuditEntry, ...] = ()
+    possible_duplicates: tuple[DuplicateCandidate, ...] = ()
+
+
+@dataclass(frozen=True)
+class OrganizationFilters:
+    """ListOrganizations filters as domain names ('' / 0 / False = any)."""
+
+    type: str = ""
+    country: str = ""
+    region: str = ""
+    sdg: int = 0
+    status: str = ""
+    reconfirmation_required: bool = False
+
+
+@dataclass(frozen=True)
+class ExpertFilters:
+    """ListExperts filters ('' / 0 = any)."""
+
+    sdg: int = 0
+    country: str = ""
+    language: str = ""
+    affiliation_organization_id: str = ""
+
+
+def _fingerprint(value: object) -> str:
+    """A stable digest of a validated input, to tell a retry from a different request."""
+    body = json.dumps(value, sort_keys=True, default=str).encode()
+    return hashlib.sha256(body).hexdigest()
+
+
+class RegistrationService:
+    """Every command and query of the registration service."""
+
+    def __init__(
+        self,
+        store: Store,
+        events: EventFactory,
+        *,
+        instance: str,
+        pages: PageCodec,
+        verification_period: timedelta = org_rules.DEFAULT_VERIFICATION_PERIOD,
+        clock: Callable[[], datetime] = utc_now,
+        ids: Callable[[], str] = new_id,
+    ) -> None:
+        self.store = store
+        self.events = events
+        self.instance = instance
+        self.pages = pages
+        self.verification_period = verification_period
+        self.clock = clock
+        self.ids = ids
+
+    async def _atomically(self, fn: Callable[[Transaction], T]) -> T:
+        return await run_sync(self.store.atomically, fn)
+
+    # -- organizations: commands ----------------------------------------------------------------
+
+    async def register_organization(
+        self, actor: Identity, request_id: str, draft: OrganizationDraft
+    ) -> Registered:
+        """Register a PENDING organization (the caller becomes its first admin); idempotent on
+        the caller's request_id."""
+        require_authenticated(actor)
+        v = Violations()
+        check_request_id(v, "request_id", request_id)
+        v.raise_if_any()
+        profile = validate_organization(draft)
+        key = f"organization:{actor.subject}:{request_id}" if request_id else ""
+        fingerprint = _fingerprint(asdict(profile))
+
+        def unit(tx: Transaction) -> Registered:
+            if key:
+                earlier = tx.get_request(key)
+                if earlier is not None:
+                    return self._replay(tx, earlier, fingerprint)
+            self._check_parent(tx, profile, "")
+            now = self.clock()
+            pool = tx.duplicate_pool(profile.headquarters_country, website_domain(profile.website))
+            duplicates = find_duplicates(profile, pool)
+            change = org_rules.register(self.ids(), profile, self.instance, actor, now, duplicates)
+            org = change.organization
+            tx.insert_organization(org)
+            tx.add_audit(change.audit)
+            tx.insert_member(member_rules.first_admin(org, actor, now))
+            self._emit(tx, self.events.organization(ev.OrganizationRegistered, org))
+            if key:
+                tx.insert_request(
+                    RequestRecord(key, "organization", fingerprint, org.id, now, duplicates)
+                )
+            return Registered(org, duplicates)
+
+        return await self._atomically(unit)
+
+    def _replay(self, tx: Transaction, earlier: RequestRecord, fingerprint: str) -> Registered:
+        if earlier.fingerprint != fingerprint:
+            raise AlreadyExists(
+                "request_id was already used for a different organization; use a new request_id"
+            )
+        org = tx.get_organization(earlier.entity_id)
+        if org is None:  # only if an operator deleted it by hand
+            raise NotFound(f"organization {earlier.entity_id} no longer exists")
+        return Registered(org, earlier.duplicates)
+
+    def _check_parent(self, tx: Transaction, profile: OrganizationProfile, own_id: str) -> None:
+        parent_id = profile.parent_organization_id
+        if not parent_id:
+            return
+        if parent_id == own_id:
+            raise ValidationError.single(
+                "organization.parent_organization_id", "must not be the organization itself"
+            )
+        if tx.get_organization(parent_id) is None:
+            raise ValidationError.single(
+                "organization.parent_organization_id", f"no organization {parent_id}"
+            )
+
+    @staticmethod
+    def _emit(tx: Transaction, event: Event) -> None:
+        tx.add_event(event.topic, event.envelope)
+
+    async def update_organization(
+        self,
+        actor: Identity,
+        org_id: str,
+        version: int,
+        draft: OrganizationDraft,
+        mask: Sequence[str],
+    ) -> Organization:
+        """Apply the masked fields of draft; VersionConflict unless version is current."""
+        v = Violations()
+        check_id(v, "organization.id", org_id)
+        v.check(version > 0, "organization.version", "is required (the version last read)")
+        v.raise_if_any()
+
+        def unit(tx: Transaction) -> Organization:
+            org = self._load_for(tx, actor, org_id)
+            authorize_organization(actor, Action.UPDATE_ORGANIZATION, org)
+            if org.version != version:
+                raise VersionConflict(
+                    f"organization {org_id} is at version {org.version}, not {version}; re-read it"
+                )
+            merged = org_rules.merge_draft(
+                organization_draft_of(org.profile),
+                draft,
+                tuple(mask),
+                EDITABLE_ORGANIZATION_FIELDS,
+            )
+            profile = validate_organization(merged)
+            self._check_parent(tx, profile, org.id)
+            outcome = org_rules.update(org, profile, actor, self.clock())
+            if outcome is None:
+                return org  # nothing changed: no new version, no event
+            change, changed = outcome
+            tx.save_organization(change.organization, org.version)
+            tx.add_audit(change.audit)
+            self._emit(tx, self.events.organization_updated(change.organization, changed))
+            return change.organization
+
+        return await self._atomically(unit)
+
+    def _load_for(self, tx: Transaction, actor: Identity, org_id: str) -> Organization:
+        """The organization a command addresses; NotFound also when the caller may not see it."""
+        return require_visible_organization(actor, tx.get_organization(org_id), org_id)
+
+    async def _review(
+        self,
+        actor: Identity,
+        org_id: str,
+        version: int,
+        apply: Callable[[Organization, datetime], org_rules.Change],
+        kind: type[ev.OrganizationVerified | ev.OrganizationRejected | ev.OrganizationSuspended],
+    ) -> Organization:
+        def unit(tx: Transaction) -> Organization:
+            org = self._load_for(tx, actor, org_id)
+            authorize_organization(actor, Action.REVIEW_ORGANIZATION, org)
+            if version and org.version != version:
+                raise VersionConflict(
+                    f"organization {org_id} is at version {org.version}, not {version}; re-read it"
+                )
+            change = apply(org, self.clock())
+            tx.save_organization(change.organization, org.version)
+            tx.add_audit(change.audit)
+            self._emit(tx, self.events.organization(kind, change.organization))
+            return change.organization
+
+        return await self._atomically(unit)
+
+    async def verify_organization(
+        self, actor: Identity, org_id: str, version: int, reason: str, evidence_note: str
+    ) -> Organization:
+        """Verify (or re-confirm) an organization: reviewers of its instance and operators."""
+        v = Violations()
+        check_id(v, "id", org_id)
+        reason = validate_note(v, "reason", reason, required=False)
+        evidence_note = validate_note(v, "evidence_note", evidence_note, required=False)
+        v.raise_if_any()
+        return await self._review(
+            actor,
+            org_id,
+            version,
+            lambda org, now: org_rules.verify(
+                org, actor, now, self.verification_period, reason, evidence_note
+            ),
+            ev.OrganizationVerified,
+        )
+
+    async def reject_organization(
+        self, actor: Identity, org_id: str, version: int, reason: str, evidence_note: str
+    ) -> Organization:
+        """Refuse a pending organization, with a reason."""
+        v = Violations()
+        check_id(v, "id", org_id)
+        reason = validate_note(v, "reason", reason, required=True)
+        evidence_note = validate_note(v, "evidence_note", evidence_note, required=False)
+        v.raise_if_any()
+        return await self._review(
+            actor,
+            org_id,
+            version,
+            lambda org, now: org_rules.reject(org, actor, now, reason, evidence_note),
+            ev.OrganizationRejected,
+        )
+
+    async def suspend_organization(
+        self, actor: Identity, org_id: str, version: int, reason: str, evidence_note: str
+    ) -> Organization:
+        """Suspend a verified organization, with a reason."""
+        v = Violations()
+        check_id(v, "id", org_id)
+        reason = validate_note(v, "reason", reason, required=True)
+        evidence_note = validate_note(v, "evidence_note", evidence_note, required=False)
+        v.raise_if_any()
+        return await self._review(
+            actor,
+            org_id,
+            version,
+            lambda org, now: org_rules.suspend(org, actor, now, reason, evidence_note),
+            ev.OrganizationSuspended,
+        )
+
+    async def merge_organizations(
+        self, actor: Identity, source_id: str, target_id: str, reason: str
+    ) -> tuple[Organization, Organization]:
+        """Fold source into target (its members move over); returns (source, target)."""
+        v = Violations()
+        check_id(v, "source_id", source_id)
+        check_id(v, "target_id", target_id)
+        reason = validate_note(v, "reason", reason, required=False)
+        v.raise_if_any()
+
+        def unit(tx: Transaction) -> tuple[Organization, Organization]:
+            source = self._load_for(tx, actor, source_id)
+            target = self._load_for(tx, actor, target_id)
+            authorize_organization(actor, Action.MERGE_ORGANIZATIONS, source)
+            authorize_organization(actor, Action.MERGE_ORGANIZATIONS, target)
+            change = org_rules.merge(source, target, actor, self.clock(), reason)
+            tx.save_organization(change.organization, source.version)
+            tx.add_audit(change.audit)
+            source_members = tx.members_of(source.id)
+            for member in member_rules.merged_memberships(
+                source_members, tx.members_of(target.id), target.id
+            ):
+                tx.insert_member(member)
+            for member in source_members:
+                tx.delete_member(source.id, member.user_id)
+            self._emit(tx, self.events.organization(ev.OrganizationMerged, change.organization))
+            return change.organization, target
+
+        return await self._atomically(unit)
+
+    async def expire_verification(self, org_id: str) -> bool:
+        """Flag one lapsed verification and emit VerificationExpired; False if it was not due
+        (any more). Safe with several replicas: only the unit that changes it emits."""
+
+        def unit(tx: Transaction) -> bool:
+            org = tx.get_organization(org_id)
+            now = self.clock()
+            if org is None or not org_rules.verification_due(org, now):
+                return False
+            change = org_rules.expire(org, now)
+            tx.save_organization(change.organization, org.version)
+            tx.add_audit(change.audit)
+            self._emit(tx, self.events.organization(ev.VerificationExpired, change.organization))
+            return True
+
+        return await self._atomically(unit)
+
+    async def expire_verifications(self, limit: int = 100) -> int:
+        """One sweep: flag up to limit lapsed verifications; return how many this call flagged."""
+        due = await run_sync(self.store.verification_due, self.clock(), limit)
+        flagged = 0
+        for org in due:
+            try:
+                flagged += await self.expire_verification(org.id)
+            except VersionConflict:
+                continue  # another replica (or a reviewer) changed it first
+        return flagged
+
+    # -- organizations: queries -----------------------------------------------------------------
+
+    async def get_organization(self, actor: Identity, org_id: str) -> OrganizationView:
+        """One organization the caller may see, following merge redirects."""
+        require_id(org_id)
+        org = await run_sync(self.store.get_organization, org_id)
+        redirected_from = ""
+        hops = 0
+        while org is not None and org.merged_into and hops < MAX_REDIRECTS:
+            redirected_from = org_id
+            org = await run_sync(self.store.get_organization, org.merged_into)
+            hops += 1
+        org = require_visible_organization(actor, org, org_id)
+        if not is_staff_for(actor, org):
+            return OrganizationView(org, redirected_from)
+        audit = await run_sync(self.store.audit_of, org.id)
+        return OrganizationView(org, redirected_from, tuple(audit), org.possible_duplicates)
+
+    async def list_organizations(
+        self, actor: Identity, filters: OrganizationFilters, size: int, token: str
+    ) -> Page[Organization]:
+        """A page of the organizations the caller may see, by name."""
+        v = Violations()
+        if filters.country:
+            check_country(v, "country", filters.country, required=False)
+        for name, value in (
+            ("type", filters.type),
+            ("region", filters.region),
+            ("status", filters.status),
+        ):
+            if value.startswith("#"):
+                v.add(name, f"unknown value {value[1:]}")
+        if filters.sdg and not 1 <= filters.sdg <= 17:
+            v.add("sdg", f"SDG must be 1 to 17, got {filters.sdg}")
+        query = OrganizationQuery(
+            scopes=organization_scopes(actor),
+            type=filters.type,
+            country=filters.country,
+            region=filters.region,
+            sdg=filters.sdg,
+            status=filters.status,
+            reconfirmation_required=filters.reconfirmation_required,
+        )
+        limit, after = self._page_request(v, size, token, repr(query))
+        items = await run_sync(self.store.list_organizations, query, after, limit + 1)
+        return self._page(items, limit, organization_sort_key, repr(query))
+
+    def _page_request(
+        self, v: Violations, size: int, token: str, fingerprint: str
+    ) -> tuple[int, Cursor | None]:
+        limit = 0
+        try:
+            limit = page_size(size)
+        except ValueError as exc:
+            v.add("page.page_size", str(exc))
+        after: Cursor | None = None
+        try:
+            cursor = self.pages.decode(token, fingerprint)
+            if cursor is not None:
+                after = (str(cursor["k"]), str(cursor["id"]))
+        except (PageTokenError, KeyError) as exc:
+            v.add("page.page_token", str(exc) or "page_token is malformed")
+        v.raise_if_any()
+        return limit, after
+
+    def _page(
+        self, items: list[T], limit: int, key: Callable[[T], str], fingerprint: str
+    ) -> Page[T]:
+        if len(items) <= limit:
+            return Page(items, "")
+        last = items[limit - 1]
+        token = self.pages.encode({"k": key(last), "id": last.id}, fingerprint)  # type: ignore[attr-defined]
+        return Page(items[:limit], token)
+
+    # -- members --------------------------------------------------------------------------------
+
+    async def add_member(
+        self, actor: Identity, org_id: str, user_id: str, role: str, display_name: str
+    ) -> Member:
+        """Add a person to an organization: its admins and operators only."""
+        v = Violations()
+        check_id(v, "organization_id", org_id)
+        v.raise_if_any()
+        user_id = validate_user_id(user_id)
+        member_role = validate_member_role(role)
+        v = Violations()
+        display_name = check_text(v, "display_name", display_name, maximum=NAME_MAX)
+        v.raise_if_any()
+
+        def unit(tx: Transaction) -> Member:
+            org = self._load_for(tx, actor, org_id)
+            authorize_organization(
+                actor, Action.MANAGE_MEMBERS, org, tx.get_member(org.id, actor.subject)
+            )
+            now = self.clock()
+            member = member_rules.add_member(
+                org, tx.get_member(org.id, user_id), user_id, member_role, actor, now, display_name
+            )
+            tx.insert_member(member)
+            tx.add_audit(
+                AuditEntry(
+                    org.id,
+                    "member_added",
+                    actor.subject,
+                    tuple(sorted(str(r) for r in actor.roles)),
+                    org.status,
+                    org.status,
+                    org.version,
+                    now,
+                    reason=f"{user_id} as {member_role.lower()}",
+                )
+            )
+            return member
+
+        return await self._atomically(unit)
+
+    async def remove_member(self, actor: Identity, org_id: str, user_id: str) -> None:
+        """Remove a person (admins, operators, or the person themselves); never the last admin."""
+        v = Violations()
+        check_id(v, "organization_id", org_id)
+        v.raise_if_any()
+        user_id = validate_user_id(user_id)
+
+        def unit(tx: Transaction) -> None:
+            org = self._load_for(tx, actor, org_id)
+            leaving = is_member_of(actor, org.id) and actor.subject == user_id
+            if not leaving:
+                authorize_organization(
+                    actor, Action.MANAGE_MEMBERS, org, tx.get_member(org.id, actor.subject)
+                )
+            target = member_rules.check_removal(
+                org, tx.get_member(org.id, user_id), tx.members_of(org.id), user_id
+            )
+            tx.delete_member(org.id, target.user_id)
+            tx.add_audit(
+                AuditEntry(
+                    org.id,
+                    "member_removed",
+                    actor.subject,
+                    tuple(sorted(str(r) for r in actor.roles)),
+                    org.status,
+                    org.status,
+                    org.version,
+                    self.clock(),
+                    reason=user_id,
+                )
+            )
+
+        await self._atomically(unit)
+
+    async def list_members(
+        self, actor: Identity, org_id: str, size: int, token: str
+    ) -> Page[Member]:
+        """A page of an organization's members by user id (its members, reviewers, operators)."""
+        require_id(org_id, "organization_id")
+        org = require_visible_organization(
+            actor, await run_sync(self.store.get_organization, org_id), org_id
+        )
+        authorize_organization(actor, Action.LIST_MEMBERS, org)
+        fingerprint = f"members:{org_id}"
+        limit, after = self._page_request(Violations(), size, token, fingerprint)
+        items = await run_sync(
+            self.store.list_members, org_id, after[1] if after else None, limit + 1
+        )
+        if len(items) <= limit:
+            return Page(items, "")
+        last = items[limit - 1]
+        return Page(items[:limit], self.pages.encode({"k": "", "id": last.user_id}, fingerprint))
+
+    # -- experts --------------------------------------------------------------------------------
+
+    async def register_expert(self, actor: Identity, request_id: str, draft: ExpertDraft) -> Expert:
+        """Create a profile owned by the caller; idempotent on the caller's request_id."""
+        require_authenticated(actor)
+        v = Violations()
+        check_request_id(v, "request_id", request_id)
+        v.raise_if_any()
+        profile = validate_expert(draft)
+        key = f"expert:{actor.subject}:{request_id}" if request_id else ""
+        fingerprint = _fingerprint(asdict(profile))
+
+        def unit(tx: Transaction) -> Expert:
+            if key:
+                earlier = tx.get_request(key)
+                if earlier is not None:
+                    if earlier.fingerprint != fingerprint:
+                        raise AlreadyExists(
+                            "request_id was already used for a different expert; use a new one"
+                        )
+                    found = tx.get_expert(earlier.entity_id)
+                    if found is None:
+                        raise NotFound(f"expert {earlier.entity_id} no longer exists")
+                    return found
+            self._check_affiliation(tx, profile.affiliation_organization_id)
+            now = self.clock()
+            expert = expert_rules.register(self.ids(), profile, self.instance, actor, now)
+            tx.insert_expert(expert)
+            self._emit(tx, self.events.expert_registered(expert))
+            if key:
+                tx.insert_request(RequestRecord(key, "expert", fingerprint, expert.id, now))
+            return expert
+
+        return await self._atomically(unit)
+
+    @staticmethod
+    def _check_affiliation(tx: Transaction, org_id: str) -> None:
+        if org_id and tx.get_organization(org_id) is None:
+            raise ValidationError.single(
+                "expert.affiliation_organization_id", f"no organization {org_id}"
+            )
+
+    async def update_expert(
+        self, actor: Identity, expert_id: str, version: int, draft: ExpertDraft, mask: Sequence[str]
+    ) -> Expert:
+        """Apply the masked fields of draft; VersionConflict unless version is current."""
+        v = Violations()
+        check_id(v, "expert.id", expert_id)
+        v.check(version > 0, "expert.version", "is required (the version last read)")
+        v.raise_if_any()
+
+        def unit(tx: Transaction) -> Expert:
+            expert = require_visible_expert(actor, tx.get_expert(expert_id), expert_id)
+            authorize_expert(actor, Action.UPDATE_EXPERT, expert)
+            if expert.version != version:
+                raise VersionConflict(
+                    f"expert {expert_id} is at version {expert.version}, not {version}; re-read it"
+                )
+            merged = org_rules.merge_draft(
+                expert_draft_of(expert.profile), draft, tuple(mask), EDITABLE_EXPERT_FIELDS
+            )
+            profile = validate_expert(merged)
+            if profile.affiliation_organization_id != expert.profile.affiliation_organization_id:
+                self._check_affiliation(tx, profile.affiliation_organization_id)
+            updated = expert_rules.update(expert, profile, self.clock())
+            if updated is None:
+                return expert
+            tx.save_expert(updated, expert.version)
+            self._emit(tx, self.events.expert_updated(updated))
+            return updated
+
+        return await self._atomically(unit)
+
+    async def erase_expert(self, actor: Identity, expert_id: str) -> None:
+        """Remove a profile for good (its owner or operators) and emit ExpertErased."""
+        require_id(expert_id)
+
+        def unit(tx: Transaction) -> None:
+            expert = require_visible_expert(actor, tx.get_expert(expert_id), expert_id)
+            authorize_expert(actor, Action.ERASE_EXPERT, expert)
+            tx.delete_expert(expert.id)
+            self._emit(tx, self.events.expert_erased(expert, self.clock()))
+
+        await self._atomically(unit)
+
+    async def get_expert(self, actor: Identity, expert_id: str) -> Expert:
+        """One profile the caller may see."""
+        require_id(expert_id)
+        expert = await run_sync(self.store.get_expert, expert_id)
+        return require_visible_expert(actor, expert, expert_id)
+
+    async def list_experts(
+        self, actor: Identity, filters: ExpertFilters, size: int, token: str
+    ) -> Page[Expert]:
+        """A page of the profiles the caller may see, by display name."""
+        v = Violations()
+        if filters.country:
+            check_country(v, "country", filters.country, required=False)
+        if filters.language and not is_language(filters.language):
+            v.add("language", f"{filters.language[:8]!r} is not an ISO 639-1 language code")
+        if filters.sdg and not 1 <= filters.sdg <= 17:
+            v.add("sdg", f"SDG must be 1 to 17, got {filters.sdg}")
+        check_id(
+            v, "affiliation_organization_id", filters.affiliation_organization_id, required=False
+        )
+        query = ExpertQuery(
+            scopes=expert_scopes(actor),
+            sdg=filters.sdg,
+            country=filters.country,
+            language=filters.language,
+            affiliation_organization_id=filters.affiliation_organization_id,
+        )
+        limit, after = self._page_request(v, size, token, repr(query))
+        items = await run_sync(self.store.list_experts, query, after, limit + 1)
+        return self._page(items, limit, expert_sort_key, repr(query))

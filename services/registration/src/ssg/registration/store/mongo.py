@@ -1,0 +1,490 @@
+"""The Store on MongoDB (database ``registration``), through pymongo so that every write of a
+command shares one transaction with its outbox events (``write_with_events``).
+
+Collections: ``organizations``, ``audit``, ``members``, ``experts``, ``requests`` (idempotency
+records, ``_id`` = caller + request id, so a second insert of the same request fails) and the
+platform's ``outbox``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from ssg.contracts.events.v1 import envelope_pb2
+from ssg.platform.errors import VersionConflict
+from ssg.platform.events.outbox import Outbox, UnitOfWork, write_with_events
+from ssg.registration.domain.authorization import Scope
+from ssg.registration.domain.duplicates import website_domain
+from ssg.registration.domain.model import (
+    OPEN_STATUSES,
+    AuditEntry,
+    DuplicateCandidate,
+    Expert,
+    ExpertProfile,
+    ExpertVisibility,
+    Member,
+    MemberRole,
+    Organization,
+    OrganizationProfile,
+    OrganizationStatus,
+    OrganizationType,
+    Region,
+    RequestRecord,
+)
+from ssg.registration.store.ports import (
+    Cursor,
+    ExpertQuery,
+    OrganizationQuery,
+    Store,
+    T,
+    Transaction,
+    expert_sort_key,
+    organization_sort_key,
+)
+
+Doc = dict[str, Any]
+# A unit that lost a unique-index race (same request id, same member) runs again and then sees
+# the winner's committed write; more attempts than this means something else is wrong.
+_DUPLICATE_KEY_ATTEMPTS = 3
+
+
+# -- documents <-> domain ---------------------------------------------------------------------
+
+
+def _duplicates_doc(items: tuple[DuplicateCandidate, ...]) -> list[Doc]:
+    return [
+        {"id": d.organization_id, "name": d.name, "score": d.score, "reasons": list(d.reasons)}
+        for d in items
+    ]
+
+
+def _duplicates(items: list[Doc] | None) -> tuple[DuplicateCandidate, ...]:
+    return tuple(
+        DuplicateCandidate(d["id"], d["name"], float(d["score"]), tuple(d["reasons"]))
+        for d in items or ()
+    )
+
+
+def organization_doc(org: Organization) -> Doc:
+    """The stored document of an organization."""
+    p = org.profile
+    return {
+        "_id": org.id,
+        "name": p.name,
+        "name_key": organization_sort_key(org),
+        "acronym": p.acronym,
+        "type": p.type.value,
+        "hq": p.headquarters_country,
+        "countries": list(p.operating_countries),
+        "regions": [r.value for r in p.regions],
+        "sdgs": list(p.sdgs),
+        "website": p.website,
+        "domain": website_domain(p.website),
+        "email": p.contact_email,
+        "description": p.description,
+        "languages": list(p.languages),
+        "parent_id": p.parent_organization_id,
+        "instance": org.instance,
+        "status": org.status.value,
+        "version": org.version,
+        "created_at": org.created_at,
+        "updated_at": org.updated_at,
+        "verified_at": org.verified_at,
+        "expires_at": org.verification_expires_at,
+        "reconfirm": org.reconfirmation_required,
+        "merged_into": org.merged_into,
+        "status_reason": org.status_reason,
+        "duplicates": _duplicates_doc(org.possible_duplicates),
+    }
+
+
+def organization_from_doc(doc: Doc) -> Organization:
+    """The organization a stored document holds."""
+    return Organization(
+        id=doc["_id"],
+        profile=OrganizationProfile(
+            name=doc["name"],
+            acronym=doc.get("acronym", ""),
+            type=OrganizationType(doc["type"]),
+            headquarters_country=doc["hq"],
+            operating_countries=tuple(doc.get("countries", ())),
+            regions=tuple(Region(r) for r in doc.get("regions", ())),
+            sdgs=tuple(doc.get("sdgs", ())),
+            website=doc.get("website", ""),
+            contact_email=doc.get("email", ""),
+            description=doc.get("description", ""),
+            languages=tuple(doc.get("languages", ())),
+            parent_organization_id=doc.get("parent_id", ""),
+        ),
+        instance=doc["instance"],
+        status=OrganizationStatus(doc["status"]),
+        version=int(doc["version"]),
+        created_at=doc["created_at"],
+        updated_at=doc["updated_at"],
+        verified_at=doc.get("verified_at"),
+        verification_expires_at=doc.get("expires_at"),
+        reconfirmation_required=bool(doc.get("reconfirm", False)),
+        merged_into=doc.get("merged_into", ""),
+        status_reason=doc.get("status_reason", ""),
+        possible_duplicates=_duplicates(doc.get("duplicates")),
+    )
+
+
+def _audit_doc(entry: AuditEntry) -> Doc:
+    return {
+        "_id": uuid.uuid4().hex,
+        "org_id": entry.organization_id,
+        "action": entry.action,
+        "actor": entry.actor,
+        "roles": list(entry.actor_roles),
+        "from": entry.from_status.value if entry.from_status else None,
+        "to": entry.to_status.value if entry.to_status else None,
+        "version": entry.version,
+        "at": entry.at,
+        "reason": entry.reason,
+        "evidence": entry.evidence_note,
+    }
+
+
+def _audit(doc: Doc) -> AuditEntry:
+    return AuditEntry(
+        organization_id=doc["org_id"],
+        action=doc["action"],
+        actor=doc["actor"],
+        actor_roles=tuple(doc.get("roles", ())),
+        from_status=OrganizationStatus(doc["from"]) if doc.get("from") else None,
+        to_status=OrganizationStatus(doc["to"]) if doc.get("to") else None,
+        version=int(doc["version"]),
+        at=doc["at"],
+        reason=doc.get("reason", ""),
+        evidence_note=doc.get("evidence", ""),
+    )
+
+
+def _member_doc(member: Member) -> Doc:
+    return {
+        "org_id": member.organization_id,
+        "user_id": member.user_id,
+        "role": member.role.value,
+        "display_name": member.display_name,
+        "added_by": member.added_by,
+        "added_at": member.added_at,
+    }
+
+
+def _member(doc: Doc) -> Member:
+    return Member(
+        organization_id=doc["org_id"],
+        user_id=doc["user_id"],
+        role=MemberRole(doc["role"]),
+        added_by=doc.get("added_by", ""),
+        added_at=doc["added_at"],
+        display_name=doc.get("display_name", ""),
+    )
+
+
+def expert_doc(expert: Expert) -> Doc:
+    """The stored document of an expert."""
+    p = expert.profile
+    return {
+        "_id": expert.id,
+        "display_name": p.display_name,
+        "name_key": expert_sort_key(expert),
+        "visibility": p.visibility.value,
+        "areas": list(p.expertise_areas),
+        "sdgs": list(p.sdgs),
+        "languages": list(p.languages),
+        "countries": list(p.countries),
+        "affiliation_id": p.affiliation_organization_id,
+        "affiliation": p.affiliation,
+        "biography": p.biography,
+        "owner": expert.owner,
+        "instance": expert.instance,
+        "version": expert.version,
+        "created_at": expert.created_at,
+        "updated_at": expert.updated_at,
+    }
+
+
+def expert_from_doc(doc: Doc) -> Expert:
+    """The expert a stored document holds."""
+    return Expert(
+        id=doc["_id"],
+        profile=ExpertProfile(
+            display_name=doc["display_name"],
+            visibility=ExpertVisibility(doc["visibility"]),
+            expertise_areas=tuple(doc.get("areas", ())),
+            sdgs=tuple(doc.get("sdgs", ())),
+            languages=tuple(doc.get("languages", ())),
+            countries=tuple(doc.get("countries", ())),
+            affiliation_organization_id=doc.get("affiliation_id", ""),
+            affiliation=doc.get("affiliation", ""),
+            biography=doc.get("biography", ""),
+        ),
+        owner=doc["owner"],
+        instance=doc["instance"],
+        version=int(doc["version"]),
+        created_at=doc["created_at"],
+        updated_at=doc["updated_at"],
+    )
+
+
+def _request_doc(record: RequestRecord) -> Doc:
+    return {
+        "_id": record.key,
+        "kind": record.kind,
+        "fingerprint": record.fingerprint,
+        "entity_id": record.entity_id,
+        "created_at": record.created_at,
+        "duplicates": _duplicates_doc(record.duplicates),
+    }
+
+
+def _request(doc: Doc) -> RequestRecord:
+    return RequestRecord(
+        key=doc["_id"],
+        kind=doc["kind"],
+        fingerprint=doc["fingerprint"],
+        entity_id=doc["entity_id"],
+        created_at=doc["created_at"],
+        duplicates=_duplicates(doc.get("duplicates")),
+    )
+
+
+# -- queries ----------------------------------------------------------------------------------
+
+
+def _scope_filter(scopes: tuple[Scope, ...], field: str) -> Doc:
+    clauses: list[Doc] = []
+    for scope in scopes:
+        clause: Doc = {field: {"$in": sorted(scope.values)}}
+        if scope.instance:
+            clause["instance"] = scope.instance
+        if scope.owner:
+            clause["owner"] = scope.owner
+        clauses.append(clause)
+    return clauses[0] if len(clauses) == 1 else {"$or": clauses}
+
+
+def _after(cursor: Cursor | None) -> Doc | None:
+    if cursor is None:
+        return None
+    key, last_id = cursor
+    return {"$or": [{"name_key": {"$gt": key}}, {"name_key": key, "_id": {"$gt": last_id}}]}
+
+
+def _all_of(clauses: list[Doc]) -> Doc:
+    clauses = [c for c in clauses if c]
+    if not clauses:
+        return {}
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def organization_filter(query: OrganizationQuery, after: Cursor | None) -> Doc:
+    """The MongoDB filter of a ListOrganizations query (exposed for tests of the query shape)."""
+    fields: Doc = {}
+    if query.status:
+        fields["status"] = query.status
+    else:
+        fields["status"] = {"$ne": OrganizationStatus.MERGED.value}
+    if query.type:
+        fields["type"] = query.type
+    if query.country:
+        fields["hq"] = query.country
+    if query.region:
+        fields["regions"] = query.region
+    if query.sdg:
+        fields["sdgs"] = query.sdg
+    if query.reconfirmation_required:
+        fields["reconfirm"] = True
+    return _all_of([fields, _scope_filter(query.scopes, "status"), _after(after) or {}])
+
+
+def expert_filter(query: ExpertQuery, after: Cursor | None) -> Doc:
+    """The MongoDB filter of a ListExperts query."""
+    fields: Doc = {}
+    if query.sdg:
+        fields["sdgs"] = query.sdg
+    if query.country:
+        fields["countries"] = query.country
+    if query.language:
+        fields["languages"] = query.language
+    if query.affiliation_organization_id:
+        fields["affiliation_id"] = query.affiliation_organization_id
+    return _all_of([fields, _scope_filter(query.scopes, "visibility"), _after(after) or {}])
+
+
+# -- the store --------------------------------------------------------------------------------
+
+
+class MongoTransaction(Transaction):
+    """Store operations bound to one pymongo session inside a transaction."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+        self._db = uow.db
+        self._s = uow.session
+
+    def get_organization(self, org_id: str) -> Organization | None:
+        doc = self._db.organizations.find_one({"_id": org_id}, session=self._s)
+        return organization_from_doc(doc) if doc else None
+
+    def insert_organization(self, org: Organization) -> None:
+        self._db.organizations.insert_one(organization_doc(org), session=self._s)
+
+    def save_organization(self, org: Organization, expected_version: int) -> None:
+        result = self._db.organizations.replace_one(
+            {"_id": org.id, "version": expected_version}, organization_doc(org), session=self._s
+        )
+        if result.matched_count != 1:
+            raise VersionConflict(
+                f"organization {org.id} changed since version {expected_version}; re-read it"
+            )
+
+    def duplicate_pool(self, country: str, domain: str) -> list[Organization]:
+        clauses: list[Doc] = [{"hq": country}]
+        if domain:
+            clauses.append({"domain": domain})
+        cursor = self._db.organizations.find(
+            {"status": {"$in": sorted(s.value for s in OPEN_STATUSES)}, "$or": clauses},
+            session=self._s,
+        )
+        return [organization_from_doc(doc) for doc in cursor]
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        self._db.audit.insert_one(_audit_doc(entry), session=self._s)
+
+    def get_member(self, org_id: str, user_id: str) -> Member | None:
+        doc = self._db.members.find_one({"org_id": org_id, "user_id": user_id}, session=self._s)
+        return _member(doc) if doc else None
+
+    def members_of(self, org_id: str) -> list[Member]:
+        cursor = self._db.members.find({"org_id": org_id}, session=self._s).sort(
+            "user_id", ASCENDING
+        )
+        return [_member(doc) for doc in cursor]
+
+    def insert_member(self, member: Member) -> None:
+        self._db.members.insert_one(_member_doc(member), session=self._s)
+
+    def delete_member(self, org_id: str, user_id: str) -> None:
+        self._db.members.delete_one({"org_id": org_id, "user_id": user_id}, session=self._s)
+
+    def get_expert(self, expert_id: str) -> Expert | None:
+        doc = self._db.experts.find_one({"_id": expert_id}, session=self._s)
+        return expert_from_doc(doc) if doc else None
+
+    def insert_expert(self, expert: Expert) -> None:
+        self._db.experts.insert_one(expert_doc(expert), session=self._s)
+
+    def save_expert(self, expert: Expert, expected_version: int) -> None:
+        result = self._db.experts.replace_one(
+            {"_id": expert.id, "version": expected_version}, expert_doc(expert), session=self._s
+        )
+        if result.matched_count != 1:
+            raise VersionConflict(
+                f"expert {expert.id} changed since version {expected_version}; re-read it"
+            )
+
+    def delete_expert(self, expert_id: str) -> None:
+        self._db.experts.delete_one({"_id": expert_id}, session=self._s)
+
+    def get_request(self, key: str) -> RequestRecord | None:
+        doc = self._db.requests.find_one({"_id": key}, session=self._s)
+        return _request(doc) if doc else None
+
+    def insert_request(self, record: RequestRecord) -> None:
+        self._db.requests.insert_one(_request_doc(record), session=self._s)
+
+    def add_event(self, topic: str, envelope: envelope_pb2.Envelope) -> None:
+        self._uow.add(topic, envelope)
+
+
+class MongoStore(Store):
+    """The registration datastore on a MongoDB replica set (transactions need one)."""
+
+    def __init__(self, client: MongoClient[Doc], db: Database[Doc]) -> None:
+        self.client = client
+        self.db = db
+
+    def atomically(self, fn: Callable[[Transaction], T]) -> T:
+        for attempt in range(_DUPLICATE_KEY_ATTEMPTS):
+            try:
+                return write_with_events(
+                    self.client, self.db, lambda uow: fn(MongoTransaction(uow))
+                )
+            except DuplicateKeyError:
+                if attempt + 1 == _DUPLICATE_KEY_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    def ensure_indexes(self) -> None:
+        orgs = self.db.organizations
+        orgs.create_index([("status", ASCENDING), ("name_key", ASCENDING), ("_id", ASCENDING)])
+        orgs.create_index([("instance", ASCENDING), ("status", ASCENDING), ("name_key", ASCENDING)])
+        orgs.create_index([("hq", ASCENDING), ("status", ASCENDING)])
+        orgs.create_index([("domain", ASCENDING)])
+        orgs.create_index(
+            [("status", ASCENDING), ("reconfirm", ASCENDING), ("expires_at", ASCENDING)]
+        )
+        self.db.audit.create_index([("org_id", ASCENDING), ("at", ASCENDING)])
+        self.db.members.create_index([("org_id", ASCENDING), ("user_id", ASCENDING)], unique=True)
+        self.db.experts.create_index(
+            [("visibility", ASCENDING), ("name_key", ASCENDING), ("_id", ASCENDING)]
+        )
+        self.db.experts.create_index([("owner", ASCENDING)])
+        Outbox(self.db).ensure_indexes()
+
+    def get_organization(self, org_id: str) -> Organization | None:
+        doc = self.db.organizations.find_one({"_id": org_id})
+        return organization_from_doc(doc) if doc else None
+
+    def list_organizations(
+        self, query: OrganizationQuery, after: Cursor | None, limit: int
+    ) -> list[Organization]:
+        cursor = (
+            self.db.organizations.find(organization_filter(query, after))
+            .sort([("name_key", ASCENDING), ("_id", ASCENDING)])
+            .limit(limit)
+        )
+        return [organization_from_doc(doc) for doc in cursor]
+
+    def audit_of(self, org_id: str, limit: int = 200) -> list[AuditEntry]:
+        cursor = self.db.audit.find({"org_id": org_id}).sort("at", DESCENDING).limit(limit)
+        return [_audit(doc) for doc in reversed(list(cursor))]
+
+    def list_members(self, org_id: str, after: str | None, limit: int) -> list[Member]:
+        query: Doc = {"org_id": org_id}
+        if after is not None:
+            query["user_id"] = {"$gt": after}
+        cursor = self.db.members.find(query).sort("user_id", ASCENDING).limit(limit)
+        return [_member(doc) for doc in cursor]
+
+    def get_expert(self, expert_id: str) -> Expert | None:
+        doc = self.db.experts.find_one({"_id": expert_id})
+        return expert_from_doc(doc) if doc else None
+
+    def list_experts(self, query: ExpertQuery, after: Cursor | None, limit: int) -> list[Expert]:
+        cursor = (
+            self.db.experts.find(expert_filter(query, after))
+            .sort([("name_key", ASCENDING), ("_id", ASCENDING)])
+            .limit(limit)
+        )
+        return [expert_from_doc(doc) for doc in cursor]
+
+    def verification_due(self, now: datetime, limit: int) -> list[Organization]:
+        cursor = self.db.organizations.find(
+            {
+                "status": OrganizationStatus.VERIFIED.value,
+                "reconfirm": False,
+                "expires_at": {"$lte": now},
+            }
+        ).limit(limit)
+        return [organization_from_doc(doc) for doc in cursor]
