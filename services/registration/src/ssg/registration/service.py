@@ -187,8 +187,11 @@ class RegistrationService:
         require_authenticated(actor)
         v = Violations()
         check_request_id(v, "request_id", request_id)
+        try:
+            profile = validate_organization(draft)
+        except ValidationError as exc:
+            raise ValidationError([*v.items, *exc.violations]) from None
         v.raise_if_any()
-        profile = validate_organization(draft)
         key = f"organization:{actor.subject}:{request_id}" if request_id else ""
         fingerprint = _fingerprint(asdict(profile))
 
@@ -596,8 +599,11 @@ class RegistrationService:
         require_authenticated(actor)
         v = Violations()
         check_request_id(v, "request_id", request_id)
+        try:
+            profile = validate_expert(draft)
+        except ValidationError as exc:
+            raise ValidationError([*v.items, *exc.violations]) from None
         v.raise_if_any()
-        profile = validate_expert(draft)
         key = f"expert:{actor.subject}:{request_id}" if request_id else ""
         fingerprint = _fingerprint(asdict(profile))
 
