@@ -26,6 +26,7 @@ from ssg.platform.events.envelope import Origin, build_envelope, dlq_topic
 from ssg.platform.events.kafka import producer_options
 from ssg.platform.events.topics import ensure_topics
 from ssg.platform.settings import PlatformSettings, load_settings
+from ssg.testing.waiting import eventually
 
 SERVICE = "consumer-test"
 ORIGIN = Origin(service="producer-test", instance="global", instance_id="p1")
@@ -61,15 +62,6 @@ async def produce(settings, topic, messages):
         return partitions
     finally:
         await producer.stop()
-
-
-async def eventually(predicate, what, within=45.0):
-    """Poll predicate until true; fail with what after within seconds."""
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @contextlib.asynccontextmanager
@@ -373,7 +365,7 @@ async def test_dependency_outage_is_waited_out_not_dead_lettered(
     settings = make_settings(kafka_server)
     env = counted("agg-1")
     await produce(settings, topic, [(b"agg-1", env.SerializeToString())])
-    outage_calls = []
+    outage_calls: list[str] = []
     handlers = HandlerRegistry()
 
     @handlers.on("test.Counted", EchoRequest)

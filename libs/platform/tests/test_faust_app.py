@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -19,6 +18,7 @@ from ssg.platform.events.faust_app import (
 )
 from ssg.platform.events.kafka import producer_options
 from ssg.platform.settings import ConfigError, PlatformSettings, load_settings
+from ssg.testing.waiting import eventually
 
 ORIGIN = Origin(service="producer-test", instance="global", instance_id="p1")
 
@@ -105,19 +105,11 @@ def envelope_bytes(aggregate_id):
     ).SerializeToString()
 
 
-async def wait_for(predicate, what, within=60.0):
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 async def run_until(app, predicate, what):
     """Start the worker in this process, wait for predicate, and always stop it."""
     await app.start()
     try:
-        await wait_for(predicate, what)
+        await eventually(predicate, what, within=60.0)
     finally:
         # Stopped here, well before the session's broker goes away.
         async with asyncio.timeout(30):

@@ -26,6 +26,7 @@ from ssg.platform.metrics import start_metrics_server, stop_metrics_server
 from ssg.platform.settings import PlatformSettings, load_settings
 from ssg.platform.tracing import bound_trace_id
 from ssg.testing.servers import mongodb_uri
+from ssg.testing.waiting import eventually
 
 ISSUER = DevTokenIssuer()
 SECRET_DETAIL = "connection string mongodb://admin:hunter2@db"
@@ -49,18 +50,6 @@ def settings(**overrides) -> PlatformSettings:
         health_interval_seconds=0.1,
         **overrides,
     )
-
-
-async def eventually(predicate, within: float = 10.0, what: str = "condition"):
-    """Poll an async predicate until it returns a truthy value; fail after within seconds."""
-    deadline = time.monotonic() + within
-    last = None
-    while time.monotonic() < deadline:
-        last = await predicate()
-        if last:
-            return last
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{what} did not hold within {within}s (last: {last!r})")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 
 import grpc
@@ -19,15 +18,7 @@ from ssg.contracts.diagnostics.v1 import diagnostics_pb2 as pb
 from ssg.contracts.diagnostics.v1 import diagnostics_pb2_grpc as pb_grpc
 from ssg.platform.auth.tokens import DEV_SECRET
 from ssg.testing.servers import free_port
-
-
-async def eventually(predicate, within: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{what} did not hold within {within}s")
+from ssg.testing.waiting import eventually
 
 
 @pytest.fixture
