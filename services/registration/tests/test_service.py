@@ -1,0 +1,231 @@
+"""The use cases on the in-memory store: events written with their state, failures writing
+nothing, idempotency, members, the expiry sweep shared by replicas, paging."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from ssg.contracts.registration.v1 import events_pb2
+from ssg.platform.auth.tokens import ANONYMOUS, DEV_SECRET, Identity, Role
+from ssg.platform.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    ValidationError,
+    VersionConflict,
+)
+from ssg.platform.events.envelope import unpack_payload
+from ssg.platform.settings import load_settings
+from ssg.registration.bootstrap import build_service
+from ssg.registration.domain.model import OrganizationStatus
+from ssg.registration.domain.validation import ExpertDraft, OrganizationDraft
+from ssg.registration.events.publisher import EXPERT_TOPIC, ORGANIZATION_TOPIC
+from ssg.registration.service import OrganizationFilters, RegistrationService, utc_now
+from ssg.registration.settings import RegistrationSettings
+from ssg.registration.store.memory import MemoryStore
+
+ALICE = Identity("alice")
+OPS = Identity("ops", frozenset({Role.PUBLIC, Role.OPERATOR}))
+REVIEWER = Identity("rev", frozenset({Role.PUBLIC, Role.REVIEWER}), instance="global")
+
+
+def make(store: MemoryStore | None = None) -> tuple[RegistrationService, MemoryStore]:
+    store = store or MemoryStore()
+    settings = load_settings(RegistrationSettings, jwt_secret=DEV_SECRET, instance="global")
+    return build_service(settings, store), store
+
+
+def draft(name: str = "Andes Water Forum", **fields) -> OrganizationDraft:
+    return OrganizationDraft(name=name, type="NGO", headquarters_country="PER", **fields)
+
+
+def event_types(store: MemoryStore) -> list[str]:
+    return [env.event_type for _, env in store.events]
+
+
+async def test_register_writes_state_audit_admin_and_one_event():
+    service, store = make()
+    result = await service.register_organization(ALICE, "r1", draft())
+    org = result.organization
+    assert org.status is OrganizationStatus.PENDING
+    assert org.instance == "global"
+    [(topic, env)] = store.events
+    assert topic == ORGANIZATION_TOPIC
+    assert (env.event_type, env.aggregate_id, env.aggregate_version) == (
+        "registration.OrganizationRegistered",
+        org.id,
+        1,
+    )
+    payload = unpack_payload(env, events_pb2.OrganizationRegistered)
+    assert payload.organization.name == "Andes Water Forum"
+    assert [a.action for a in store.audit] == ["registered"]
+    page = await service.list_members(
+        Identity("alice", frozenset({Role.MEMBER}), organization_id=org.id), org.id, 0, ""
+    )
+    assert [(m.user_id, m.role.value) for m in page.items] == [("alice", "ADMIN")]
+
+
+async def test_a_failing_command_writes_nothing():
+    service, store = make()
+    with pytest.raises(ValidationError):
+        await service.register_organization(ALICE, "r1", draft(parent_organization_id="missing"))
+    assert store.events == [] and store.audit == []
+    with pytest.raises(Unauthenticated):
+        await service.register_organization(ANONYMOUS, "r1", draft())
+    assert store.events == []
+
+
+async def test_replayed_request_returns_the_first_result():
+    service, store = make()
+    first = await service.register_organization(ALICE, "r1", draft())
+    again = await service.register_organization(ALICE, "r1", draft())
+    assert again.organization.id == first.organization.id
+    assert len(store.events) == 1
+    with pytest.raises(AlreadyExists):
+        await service.register_organization(ALICE, "r1", draft("Another Forum"))
+
+
+async def test_update_with_mask_checks_version_and_skips_no_ops():
+    service, store = make()
+    org = (await service.register_organization(ALICE, "", draft())).organization
+    owner = Identity("alice", frozenset({Role.PUBLIC, Role.MEMBER}), organization_id=org.id)
+    updated = await service.update_organization(
+        owner, org.id, 1, OrganizationDraft(sdgs=[6]), ["sdgs"]
+    )
+    assert updated.version == 2 and updated.profile.sdgs == (6,)
+    assert updated.profile.name == org.profile.name
+    same = await service.update_organization(
+        owner, org.id, 2, OrganizationDraft(sdgs=[6]), ["sdgs"]
+    )
+    assert same.version == 2
+    assert event_types(store)[-1] == "registration.OrganizationUpdated"
+    assert len(store.events) == 2
+    with pytest.raises(VersionConflict):
+        await service.update_organization(owner, org.id, 1, OrganizationDraft(sdgs=[7]), ["sdgs"])
+    with pytest.raises(ValidationError):
+        await service.update_organization(owner, org.id, 0, OrganizationDraft(), [])
+
+
+async def test_review_flow_and_events():
+    service, store = make()
+    org = (await service.register_organization(ALICE, "", draft())).organization
+    with pytest.raises(ValidationError):
+        await service.reject_organization(REVIEWER, org.id, 0, "", "")
+    verified = await service.verify_organization(REVIEWER, org.id, 1, "", "registry")
+    suspended = await service.suspend_organization(
+        REVIEWER, org.id, verified.version, "fraud report", ""
+    )
+    assert suspended.status_reason == "fraud report"
+    with pytest.raises(FailedPrecondition):
+        await service.reject_organization(REVIEWER, org.id, 0, "late", "")
+    assert event_types(store) == [
+        "registration.OrganizationRegistered",
+        "registration.OrganizationVerified",
+        "registration.OrganizationSuspended",
+    ]
+    view = await service.get_organization(REVIEWER, org.id)
+    assert [a.action for a in view.audit] == ["registered", "verified", "suspended"]
+
+
+async def test_members_admin_rules():
+    service, _ = make()
+    org = (await service.register_organization(ALICE, "", draft())).organization
+    admin = Identity("alice", frozenset({Role.PUBLIC, Role.MEMBER}), organization_id=org.id)
+    bob = Identity("bob", frozenset({Role.PUBLIC, Role.MEMBER}), organization_id=org.id)
+    await service.add_member(admin, org.id, "bob", "MEMBER", "Bob")
+    with pytest.raises(PermissionDenied):
+        await service.add_member(bob, org.id, "carol", "MEMBER", "")
+    with pytest.raises(AlreadyExists):
+        await service.add_member(admin, org.id, "bob", "ADMIN", "")
+    with pytest.raises(FailedPrecondition):
+        await service.remove_member(admin, org.id, "alice")  # the last admin
+    await service.add_member(admin, org.id, "dora", "ADMIN", "")
+    await service.remove_member(admin, org.id, "alice")
+    await service.remove_member(bob, org.id, "bob")  # leaving is always allowed
+    page = await service.list_members(OPS, org.id, 0, "")
+    assert [m.user_id for m in page.items] == ["dora"]
+
+
+async def test_two_replicas_sweeping_at_once_emit_one_event_per_organization():
+    store = MemoryStore()
+    first, _ = make(store)
+    org = (await first.register_organization(ALICE, "", draft())).organization
+    await first.verify_organization(OPS, org.id, 0, "", "")
+    replicas = [make(store)[0] for _ in range(2)]
+    for replica in replicas:
+        replica.clock = lambda: utc_now() + timedelta(days=731)
+    flagged = await asyncio.gather(*(r.expire_verifications() for r in replicas))
+    assert sum(flagged) == 1
+    assert event_types(store).count("registration.VerificationExpired") == 1
+    assert (await first.get_organization(OPS, org.id)).organization.reconfirmation_required
+
+
+async def test_redirects_follow_chained_merges():
+    service, _ = make()
+    ids = [
+        (await service.register_organization(OPS, "", draft(f"Forum {i}"))).organization.id
+        for i in range(3)
+    ]
+    await service.merge_organizations(OPS, ids[0], ids[1], "")
+    await service.merge_organizations(OPS, ids[1], ids[2], "")
+    view = await service.get_organization(OPS, ids[0])
+    assert view.organization.id == ids[2]
+    assert view.redirected_from == ids[0]
+    with pytest.raises(NotFound):
+        await service.get_organization(OPS, "nope")
+
+
+async def test_pages_do_not_overlap_and_tokens_are_bound_to_the_query():
+    service, _ = make()
+    for i in range(5):
+        org = (await service.register_organization(OPS, "", draft(f"Forum {i}"))).organization
+        await service.verify_organization(OPS, org.id, 0, "", "")
+    first = await service.list_organizations(ANONYMOUS, OrganizationFilters(), 2, "")
+    second = await service.list_organizations(
+        ANONYMOUS, OrganizationFilters(), 2, first.next_page_token
+    )
+    third = await service.list_organizations(
+        ANONYMOUS, OrganizationFilters(), 2, second.next_page_token
+    )
+    names = [o.profile.name for page in (first, second, third) for o in page.items]
+    assert names == [f"Forum {i}" for i in range(5)]
+    assert third.next_page_token == ""
+    with pytest.raises(ValidationError) as exc:
+        await service.list_organizations(
+            ANONYMOUS, OrganizationFilters(country="PER"), 2, first.next_page_token
+        )
+    assert exc.value.violations[0].field == "page.page_token"
+    with pytest.raises(ValidationError):
+        await service.list_organizations(ANONYMOUS, OrganizationFilters(), 101, "")
+
+
+async def test_expert_lifecycle_events():
+    service, store = make()
+    owner = Identity("kofi")
+    e = await service.register_expert(
+        owner, "x1", ExpertDraft(display_name="Kofi", visibility="PUBLIC")
+    )
+    assert (
+        await service.register_expert(
+            owner, "x1", ExpertDraft(display_name="Kofi", visibility="PUBLIC")
+        )
+    ).id == e.id
+    e2 = await service.update_expert(
+        owner, e.id, 1, ExpertDraft(visibility="HIDDEN"), ["visibility"]
+    )
+    with pytest.raises(NotFound):
+        await service.get_expert(ANONYMOUS, e.id)
+    await service.erase_expert(owner, e.id)
+    expert_events = [(t, env.event_type, env.aggregate_version) for t, env in store.events]
+    assert expert_events == [
+        (EXPERT_TOPIC, "registration.ExpertRegistered", 1),
+        (EXPERT_TOPIC, "registration.ExpertUpdated", 2),
+        (EXPERT_TOPIC, "registration.ExpertErased", e2.version + 1),
+    ]
+    with pytest.raises(NotFound):
+        await service.get_expert(OPS, e.id)
