@@ -12,7 +12,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from ssg.contracts.common.v1 import organization_type_pb2 as ot
-from ssg.contracts.common.v1 import sdg_pb2
+from ssg.contracts.common.v1 import paging_pb2, sdg_pb2
 from ssg.contracts.registration.v1 import expert_pb2, organization_pb2
 from ssg.contracts.registration.v1 import registration_service_pb2 as pb
 from ssg.platform.auth.tokens import Role
@@ -268,7 +268,7 @@ async def test_duplicates_are_returned_and_merge_redirects(served, auth, suffix)
     seen = await served.stub.GetOrganization(
         pb.GetOrganizationRequest(id=second.organization.id), metadata=reviewer, timeout=10
     )
-    assert [d.organization_id for d in seen.possible_duplicates][0] == first.organization.id
+    assert seen.possible_duplicates[0].organization_id == first.organization.id
     assert [e.action for e in seen.audit_entries] == ["registered"]
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await served.stub.GetOrganization(
@@ -342,7 +342,7 @@ async def test_list_pages_through_everything_once(served, auth, suffix):
             pb.ListOrganizationsRequest(
                 country="BRA",
                 status=organization_pb2.ORGANIZATION_STATUS_PENDING,
-                page={"page_size": 3, "page_token": token},
+                page=paging_pb2.PageRequest(page_size=3, page_token=token),
             ),
             metadata=auth(*OPERATOR),
             timeout=10,
@@ -363,7 +363,7 @@ async def test_list_pages_through_everything_once(served, auth, suffix):
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await served.stub.ListOrganizations(
             pb.ListOrganizationsRequest(
-                country="KEN", page={"page_size": 3, "page_token": "e30.abc"}
+                country="KEN", page=paging_pb2.PageRequest(page_size=3, page_token="e30.abc")
             ),
             timeout=10,
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import pytest
@@ -68,7 +69,9 @@ def metadata_for(role: str, world: World, auth) -> tuple:
     }[role]
 
 
-async def make_world(stub, auth, org_status: str, visibility: int) -> World:
+async def make_world(
+    stub, auth, org_status: str, visibility: expert_pb2.ExpertVisibility.ValueType
+) -> World:
     ops = auth("ops", Role.OPERATOR, instance="global")
     tag = uuid.uuid4().hex[:8]
     org = (
@@ -113,7 +116,7 @@ async def make_world(stub, auth, org_status: str, visibility: int) -> World:
     return World(org.id, other.id, expert.id, expert.version, org.version)
 
 
-Call = Callable[[object, World, tuple], Awaitable[object]]
+Call = Callable[[Any, World, tuple], Awaitable[object]]
 
 
 def _update_org(stub, w: World, md):
@@ -146,7 +149,7 @@ HIDDEN_EXPERT = expert_pb2.EXPERT_VISIBILITY_HIDDEN
 
 # command, organization status, expert visibility, the call, expected code per role in ROLES order
 #                                                             anon pub own mem adm oth rev orv ops
-MATRIX: list[tuple[str, str, int, Call, str]] = [
+MATRIX: list[tuple[str, str, expert_pb2.ExpertVisibility.ValueType, Call, str]] = [
     ("RegisterOrganization", "pending", PUBLIC_EXPERT,
      lambda s, w, md: s.RegisterOrganization(
          pb.RegisterOrganizationRequest(organization=org_msg(f"New {uuid.uuid4().hex}")),

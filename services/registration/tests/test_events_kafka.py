@@ -210,10 +210,10 @@ async def test_each_command_publishes_its_event_once_with_the_full_state(
     assert last[b.id].organization.status_reason == "not an organization"
     assert last[c.id].organization == c
     assert last[c.id].organization.merged_into == a.id
-    updated = [p for t, _, _, p in experts if t == "registration.ExpertUpdated"][0]
+    updated = next(p for t, _, _, p in experts if t == "registration.ExpertUpdated")
     assert updated.expert == e
-    erased = [p for t, _, _, p in experts if t == "registration.ExpertErased"][0]
+    erased = next(p for t, _, _, p in experts if t == "registration.ExpertErased")
     assert erased == events_pb2.ExpertErased(expert_id=e.id)
     # Updated events name what changed.
-    changed = [p for t, _, _, p in orgs if t == "registration.OrganizationUpdated"][0]
+    changed = next(p for t, _, _, p in orgs if t == "registration.OrganizationUpdated")
     assert list(changed.changed_fields) == ["description"]
