@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-from datetime import UTC, datetime
+import time
 from typing import Any, TextIO
+
+import orjson
 
 from ssg.platform.tracing import current_trace_id
 
@@ -24,7 +25,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """Render the record, its extra fields and any exception as JSON."""
         entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": _timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),
@@ -36,7 +37,16 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        # orjson: this runs once per request in the access log, where json.dumps was a third
+        # of the interceptor's cost.
+        return orjson.dumps(entry, default=str).decode()
+
+
+def _timestamp(created: float) -> str:
+    """ISO 8601 UTC with milliseconds, e.g. 2026-11-27T13:05:01.123Z."""
+    seconds = int(created)
+    millis = int((created - seconds) * 1000)
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{millis:03d}Z"
 
 
 def configure_logging(
