@@ -1,4 +1,5 @@
-"""The outbox relay against real SecantusDB and Tansu: crash mid-batch, broker outage, lease."""
+"""The outbox relay against real SecantusDB and Tansu: the change-stream path with its scan
+bootstrap, crash mid-stream, restart from the checkpoint, lost resume token, broker outage, lease."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -142,17 +144,56 @@ def mongo(mongodb_server, unique_name):
     client.close()
 
 
-def unsent(db) -> int:
-    return db.outbox.count_documents({"sent_at": None})
+def checkpoint(db) -> dict:
+    """The relay's checkpoint in the lease document ({} before the first one)."""
+    doc = db.outbox_lease.find_one({}, {"checkpoint": 1}) or {}
+    return doc.get("checkpoint") or {}
 
 
-def all_sent(db) -> bool:
-    # A point query on the index: cheap enough to poll without slowing the relay down.
-    return db.outbox.find_one({"sent_at": None}, {"_id": 1}) is None
+def unpublished_filter(db) -> dict:
+    """Rows neither marked sent (scan path) nor covered by the checkpoint (stream path).
+
+    Exact here: one writer process, so ``seq`` order is commit order."""
+    last_seq = checkpoint(db).get("last_seq")
+    return {"sent_at": None, **({"seq": {"$gt": last_seq}} if last_seq else {})}
 
 
-def some_sent(db) -> bool:
-    return db.outbox.find_one({"sent_at": {"$ne": None}}, {"_id": 1}) is not None
+def unpublished(db) -> int:
+    return db.outbox.count_documents(unpublished_filter(db))
+
+
+def all_published(db) -> bool:
+    # Point queries on the lease and the (sent_at, seq) index: cheap enough to poll.
+    return db.outbox.find_one(unpublished_filter(db), {"_id": 1}) is None
+
+
+def stream_checkpointed(db) -> bool:
+    """The relay is past its bootstrap and has checkpointed rows published from the stream."""
+    return bool(checkpoint(db).get("last_seq"))
+
+
+class Writer(threading.Thread):
+    """Writes events in the background (transactions of one version of every aggregate)."""
+
+    def __init__(self, client, db, aggregates: list[str], versions: range) -> None:
+        super().__init__(daemon=True)
+        self.client, self.db, self.aggregates, self.versions = client, db, aggregates, versions
+        self.envs: list = []
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            for version in self.versions:
+                self.envs += write_events(
+                    self.client, self.db, self.aggregates, range(version, version + 1)
+                )
+        except BaseException as exc:  # surfaced by finish()
+            self.error = exc
+
+    async def finish(self, within: float = 120) -> list:
+        await eventually(lambda: not self.is_alive(), within, "writer done")
+        assert self.error is None, repr(self.error)
+        return self.envs
 
 
 def start_relay_process(uri: str, bootstrap: str, local: bool, log_path) -> subprocess.Popen:
@@ -177,36 +218,59 @@ def start_relay_process(uri: str, bootstrap: str, local: bool, log_path) -> subp
         )
 
 
-@pytest.mark.timeout(300)  # 3000 rows through SecantusDB take ~45 s here
-async def test_relay_killed_mid_batch_loses_nothing_and_keeps_order(
+def published_total() -> float:
+    return REGISTRY.get_sample_value("ssg_outbox_published_total", {"service": SERVICE}) or 0.0
+
+
+async def stop_relay(stop: asyncio.Event, task: asyncio.Task | None) -> None:
+    stop.set()
+    if task is not None:
+        await asyncio.wait_for(task, 30)
+
+
+@pytest.mark.timeout(240)
+async def test_relay_killed_mid_stream_loses_nothing_and_keeps_order(
     mongo, mongodb_server, kafka_server, unique_name, tmp_path
 ):
     client, db = mongo
     await ensure_topics(kafka_server.bootstrap, [TOPIC], partitions=3, dlq=False)
     aggregates = [f"{unique_name}-agg-{i:02d}" for i in range(30)]
-    envs = write_events(client, db, aggregates, range(1, 101))
-    assert unsent(db) == 3000
+    # Rows from before any relay ran go out through the bootstrap scan...
+    envs = write_events(client, db, aggregates, range(1, 6))
     uri = mongodb_server.uri(unique_name)
     log_path = tmp_path / "relay.log"
 
     first = start_relay_process(uri, kafka_server.bootstrap, kafka_server.local, log_path)
+    # ...the rest through the stream, written while the relay runs, once the scan is done.
+    writer = Writer(client, db, aggregates, range(6, 101))
     try:
-        # Kill it once some rows are marked sent and others are not: mid-run, mid-batch.
-        await eventually(lambda: some_sent(db) or first.poll() is not None, 60, "first marks")
+        await eventually(
+            lambda: "resume_token" in checkpoint(db) or first.poll() is not None, 60, "bootstrap"
+        )
+        writer.start()
+        # Kill it once it publishes from the stream, while the writer is still writing.
+        await eventually(
+            lambda: stream_checkpointed(db) or first.poll() is not None, 60, "first checkpoint"
+        )
         os.kill(first.pid, signal.SIGKILL)
         first.wait(10)
+        writer_alive_at_kill = writer.is_alive()
     finally:
         if first.poll() is None:
             first.kill()
             first.wait(10)
-    left_at_kill = unsent(db)
     assert first.returncode == -signal.SIGKILL, log_path.read_text()
-    assert 0 < left_at_kill < 3000, "the relay was not killed mid-run"
+    envs += await writer.finish()
+    assert writer_alive_at_kill, "the writer finished before the kill: not mid-stream"
+    left_at_kill = unpublished(db)
+    assert 0 < left_at_kill < len(envs), "the relay was not killed mid-run"
 
     second = start_relay_process(uri, kafka_server.bootstrap, kafka_server.local, log_path)
     try:
-        # It must wait out the dead relay's lease, then publish the rest.
-        await eventually(lambda: all_sent(db) or second.poll() is not None, 120, "all rows sent")
+        # It must wait out the dead relay's lease, then resume from the checkpoint.
+        await eventually(
+            lambda: all_published(db) or second.poll() is not None, 120, "all rows published"
+        )
         assert second.poll() is None, log_path.read_text()[-3000:]
         second.send_signal(signal.SIGTERM)
         await eventually(lambda: second.poll() is not None, 20, "relay exit on SIGTERM")
@@ -220,9 +284,139 @@ async def test_relay_killed_mid_batch_loses_nothing_and_keeps_order(
 
     seen = await consume(kafka_server.bootstrap, {env.event_id for env in envs})
     duplicates = check_per_aggregate_order(seen, envs)
-    # At least once: at most the rows acknowledged but unmarked at the kill come again.
-    assert duplicates <= left_at_kill
-    assert '"msg": "outbox lease acquired"' in log_path.read_text()
+    # At least once: only rows acknowledged after the last checkpoint come again: at most the
+    # batch in flight at the kill (the subprocess's batch size), plus the read-ahead batch.
+    assert duplicates <= 250, duplicates
+    logs = log_path.read_text()
+    assert logs.count('"msg": "outbox lease acquired"') == 2
+    # The restart resumed from the checkpoint: one bootstrap scan in all, no fallback.
+    assert logs.count('"msg": "outbox scan done"') == 1, logs[-3000:]
+    assert "cannot resume" not in logs
+
+
+async def test_rows_written_before_and_while_the_relay_runs_all_arrive_without_a_gap(
+    mongo, mongodb_server, kafka_server, unique_name
+):
+    client, db = mongo
+    await ensure_topics(kafka_server.bootstrap, [TOPIC], partitions=3, dlq=False)
+    aggregates = [f"{unique_name}-{i}" for i in range(10)]
+    before = write_events(client, db, aggregates, range(1, 31))
+    relay = OutboxRelay.from_settings(
+        relay_settings(mongodb_server.uri(unique_name), kafka_server.bootstrap, kafka_server.local),
+        client,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    # Writing starts with the relay, so commits land during the scan and around the stream's
+    # start position: the seam the bootstrap must close.
+    writer = Writer(client, db, aggregates, range(31, 131))
+    writer.start()
+    try:
+        during = await writer.finish()
+        await eventually(lambda: all_published(db), 60, "all rows published")
+    finally:
+        await stop_relay(stop, task)
+    envs = before + during
+    seen = await consume(kafka_server.bootstrap, {env.event_id for env in envs})
+    duplicates = check_per_aggregate_order(seen, envs)
+    assert duplicates == 0  # the stream skipped what the scan had published
+    assert relay.published == len(envs)
+    assert relay.fallbacks == 0
+    # Pre-written rows went out through the scan (marked), later ones through the stream (not).
+    marked = db.outbox.count_documents({"sent_at": {"$ne": None}})
+    assert len(before) <= marked < len(envs)
+    assert relay.checkpoints > 0
+
+
+async def test_a_restart_resumes_from_the_checkpoint(
+    mongo, mongodb_server, kafka_server, unique_name
+):
+    client, db = mongo
+    await ensure_topics(kafka_server.bootstrap, [TOPIC], partitions=3, dlq=False)
+    settings = relay_settings(
+        mongodb_server.uri(unique_name), kafka_server.bootstrap, kafka_server.local
+    )
+    first = OutboxRelay.from_settings(settings, client)
+    stop = asyncio.Event()
+    task = asyncio.create_task(first.run(stop))
+    try:
+        await eventually(lambda: first.is_leader and first.checkpoints, 20, "first checkpoint")
+        envs = write_events(client, db, ["r1", "r2", "r3"], range(1, 201))
+        await eventually(lambda: all_published(db), 60, "first rows published")
+    finally:
+        await stop_relay(stop, task)
+    assert first.published == len(envs)
+    # Written while no relay runs: the stream history has them after the checkpoint.
+    more = write_events(client, db, ["r1", "r2", "r3"], range(201, 241))
+
+    second = OutboxRelay.from_settings(settings, client)
+    stop = asyncio.Event()
+    task = asyncio.create_task(second.run(stop))
+    try:
+        await eventually(lambda: all_published(db), 60, "rows written while stopped published")
+    finally:
+        await stop_relay(stop, task)
+    assert second.fallbacks == 0
+    # Not everything again: at most one batch more than what was new.
+    assert len(more) <= second.published <= len(more) + settings.outbox_batch_size
+    seen = await consume(kafka_server.bootstrap, {env.event_id for env in envs + more})
+    duplicates = check_per_aggregate_order(seen, envs + more)
+    assert duplicates <= settings.outbox_batch_size
+
+
+def foreign_token(db) -> dict:
+    """A well-formed resume token of another collection: valid syntax, wrong history."""
+    with db.elsewhere.watch(max_await_time_ms=50) as stream:
+        db.elsewhere.insert_one({"x": 1})
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            change = stream.try_next()
+            if change is not None:
+                return change["_id"]
+    pytest.fail("no change on the other collection")
+
+
+@pytest.mark.parametrize("kind", ["garbage", "foreign"])
+async def test_an_unusable_resume_token_falls_back_to_a_scan(
+    mongo, mongodb_server, kafka_server, unique_name, kind, caplog
+):
+    client, db = mongo
+    await ensure_topics(kafka_server.bootstrap, [TOPIC], partitions=3, dlq=False)
+    settings = relay_settings(
+        mongodb_server.uri(unique_name), kafka_server.bootstrap, kafka_server.local
+    )
+    first = OutboxRelay.from_settings(settings, client)
+    stop = asyncio.Event()
+    task = asyncio.create_task(first.run(stop))
+    try:
+        await eventually(lambda: first.is_leader and first.checkpoints, 20, "first checkpoint")
+        envs = write_events(client, db, ["f1", "f2"], range(1, 51))
+        await eventually(lambda: all_published(db), 60, "first rows published")
+    finally:
+        await stop_relay(stop, task)
+    # The history behind the checkpoint is gone (simulated): its token cannot be resumed.
+    bad = {"_data": "00ff"} if kind == "garbage" else foreign_token(db)
+    db.outbox_lease.update_one({}, {"$set": {"checkpoint.resume_token": bad}})
+    more = write_events(client, db, ["f1", "f2", "f3"], range(51, 81))
+
+    second = OutboxRelay.from_settings(settings, client)
+    stop = asyncio.Event()
+    task = asyncio.create_task(second.run(stop))
+    try:
+        with caplog.at_level("WARNING", logger="ssg.platform.events.relay"):
+            await eventually(lambda: second.fallbacks == 1, 20, "fallback")
+            await eventually(lambda: all_published(db), 60, "rows published after the fallback")
+            # New rows keep flowing through the new stream position.
+            latest = write_events(client, db, ["f1"], range(81, 91))
+            await eventually(lambda: all_published(db), 60, "rows written after the fallback")
+    finally:
+        await stop_relay(stop, task)
+    assert any("cannot resume" in r.getMessage() for r in caplog.records)
+    assert checkpoint(db)["resume_token"] != bad
+    seen = await consume(kafka_server.bootstrap, {env.event_id for env in envs + more + latest})
+    duplicates = check_per_aggregate_order(seen, envs + more + latest)
+    # Inside the safety margin everything unmarked is rescanned: all of the first relay's rows.
+    assert duplicates <= len(envs)
 
 
 async def test_relay_retries_while_the_broker_is_down_and_publishes_when_it_returns(
@@ -248,25 +442,31 @@ async def test_relay_retries_while_the_broker_is_down_and_publishes_when_it_retu
         aggregates = ["a", "b"]
         write_events(client, db, aggregates, range(1, 11))
         task = asyncio.create_task(relay.run(stop))
-        await eventually(lambda: all_sent(db), 30, "first events sent")
+        await eventually(lambda: all_published(db), 30, "first events sent")
+        await eventually(lambda: relay.checkpoints, 30, "bootstrap checkpoint")
 
         broker.stop()
+        before_outage = checkpoint(db)
         later = write_events(client, db, aggregates, range(11, 21))
         before = failures()
         await eventually(lambda: failures() >= before + 2, 30, "failed attempts while down")
-        assert unsent(db) == 20  # nothing is marked sent while the broker is away
+        # Nothing is checkpointed (or marked) while the broker is away.
+        assert unpublished(db) == 20
+        assert checkpoint(db).get("last_seq") == before_outage.get("last_seq")
 
         # Same port, empty memory: the topic has to be created again.
         broker = servers.start_kafka(tmp_path, port=broker.port)
         await ensure_topics(bootstrap, [TOPIC], partitions=2, dlq=False)
-        await eventually(lambda: all_sent(db), 60, "events sent after the broker returned")
+        await eventually(lambda: all_published(db), 60, "events sent after the broker returned")
         seen = await consume(bootstrap, {env.event_id for env in later})
         check_per_aggregate_order(seen, later)
-        assert REGISTRY.get_sample_value("ssg_outbox_backlog", {"service": SERVICE}) is not None
+        await eventually(
+            lambda: REGISTRY.get_sample_value("ssg_outbox_backlog", {"service": SERVICE}) == 0,
+            10,
+            "backlog gauge back to 0",
+        )
     finally:
-        stop.set()
-        if task is not None:
-            await asyncio.wait_for(task, 30)
+        await stop_relay(stop, task)
         broker.stop()
 
 
@@ -284,28 +484,25 @@ async def test_lease_keeps_a_second_relay_idle_until_the_first_lets_go(
     )
     first, second = (OutboxRelay.from_settings(settings, client) for _ in range(2))
     stop_first, stop_second = asyncio.Event(), asyncio.Event()
-    published_before = (
-        REGISTRY.get_sample_value("ssg_outbox_published_total", {"service": SERVICE}) or 0.0
-    )
+    published_before = published_total()
     first_task = asyncio.create_task(first.run(stop_first))
     second_task = None
     try:
         await eventually(lambda: first.is_leader, 20, "first relay takes the lease")
         second_task = asyncio.create_task(second.run(stop_second))
         envs = write_events(client, db, ["x", "y", "z"], range(1, 61))
-        await eventually(lambda: all_sent(db), 60, "events sent")
+        await eventually(lambda: all_published(db), 60, "events sent")
         assert first.published == len(envs)
         assert second.published == 0 and not second.is_leader
         assert db.outbox_lease.find_one()["holder"] == first.lease.holder
-        assert REGISTRY.get_sample_value(
-            "ssg_outbox_published_total", {"service": SERVICE}
-        ) == pytest.approx(published_before + len(envs))
+        assert published_total() == pytest.approx(published_before + len(envs))
 
         stop_first.set()
         await asyncio.wait_for(first_task, 30)
         more = write_events(client, db, ["x"], range(61, 71))
-        await eventually(lambda: all_sent(db), 30, "second relay publishes")
+        await eventually(lambda: all_published(db), 30, "second relay publishes")
         assert second.is_leader
+        # It resumed from the first relay's checkpoint: only the new rows.
         assert second.published == len(more)
         assert first.published == len(envs)
         seen = await consume(kafka_server.bootstrap, {env.event_id for env in envs + more})

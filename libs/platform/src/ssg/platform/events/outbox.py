@@ -6,6 +6,11 @@ A row::
     {_id: event_id, topic, key: aggregate_id, value: envelope bytes, aggregate_version,
      event_type, trace_id, seq, created_at, sent_at: None}
 
+What counts as published: a row is published once Kafka acknowledged it and either its
+``sent_at`` is set (the relay's scan path marks rows) or its ``seq`` is at most the relay
+checkpoint's ``last_seq`` (the change-stream path does not mark rows one by one; see
+``ssg.platform.events.relay``). Queries below take that ``published_through`` seq.
+
 Order: rows of one aggregate (``key``) are published in ``(aggregate_version, seq)`` order.
 This relies on what DESIGN §3 already asks of every service: version n+1 of an aggregate is
 written by a transaction that read version n, so it commits after it (a concurrent writer of
@@ -156,22 +161,27 @@ class Outbox:
         )
         return envelope.event_id
 
-    def unsent_batch(self, limit: int, exclude: Collection[str] = ()) -> list[OutboxRow]:
+    def unsent_batch(
+        self, limit: int, exclude: Collection[str] = (), after_seq: int | None = None
+    ) -> list[OutboxRow]:
         """Up to limit unsent rows, forming for each aggregate a prefix of its unsent rows.
 
         ``exclude`` holds rows already acknowledged by Kafka but not yet marked sent; they are
         always a prefix of their aggregate's unsent rows, so skipping them keeps the property.
+        ``after_seq`` restricts the scan to rows with a larger ``seq`` (the relay's fallback after
+        its change-stream position was lost: older rows went out through the stream).
         """
         want = limit + len(exclude)
+        unsent = _unsent_filter(after_seq)
         # 1. Which aggregates hold the oldest unsent rows (fairness across aggregates)...
-        oldest = self.collection.find({"sent_at": None}, {"key": 1}).sort("seq", ASCENDING)
+        oldest = self.collection.find(unsent, {"key": 1}).sort("seq", ASCENDING)
         keys = list(dict.fromkeys(doc["key"] for doc in oldest.limit(want)))
         if not keys:
             return []
         # 2. ...and, for those, their unsent rows in per-aggregate order. Reading every unsent
         # row of a key from its lowest version is what makes "no row before its predecessors"
         # hold across batches and restarts; cutting this sorted list keeps a prefix per key.
-        cursor = self.collection.find({"sent_at": None, "key": {"$in": keys}}).sort(
+        cursor = self.collection.find({**unsent, "key": {"$in": keys}}).sort(
             [("key", ASCENDING), ("aggregate_version", ASCENDING), ("seq", ASCENDING)]
         )
         rows: list[OutboxRow] = []
@@ -196,21 +206,47 @@ class Outbox:
         )
         return result.modified_count
 
-    def stats(self, now: datetime | None = None) -> OutboxStats:
-        """Count unsent rows and the age of the oldest one."""
+    def stats(
+        self, now: datetime | None = None, published_through: int | None = None
+    ) -> OutboxStats:
+        """Count unpublished rows (unmarked, seq above published_through) and the oldest's age.
+
+        Approximate when rows were published through the change stream: ``seq`` comes from the
+        writers' clocks, so a row of a long transaction (or a writer whose clock lags) can sit
+        below ``published_through`` before it is published. Good enough for a gauge.
+        """
         now = now or datetime.now(UTC)
-        backlog = self.collection.count_documents({"sent_at": None})
-        oldest = self.collection.find_one(
-            {"sent_at": None}, {"created_at": 1}, sort=[("seq", ASCENDING)]
-        )
+        unsent = _unsent_filter(published_through)
+        backlog = self.collection.count_documents(unsent)
+        oldest = self.collection.find_one(unsent, {"created_at": 1}, sort=[("seq", ASCENDING)])
         age = (now - oldest["created_at"]).total_seconds() if oldest else 0.0
         return OutboxStats(backlog, max(age, 0.0))
 
-    def purge_sent(self, older_than: datetime) -> int:
-        """Delete rows sent before older_than (kept a while for audits and replays)."""
-        return self.collection.delete_many(
+    def purge_sent(self, older_than: datetime, published_through: int | None = None) -> int:
+        """Delete published rows created or sent before older_than (kept for audits, replays).
+
+        Rows published through the change stream carry no ``sent_at``; they go when their
+        ``seq`` is at most published_through (the caller subtracts its safety margin).
+        """
+        purged = self.collection.delete_many(
             {"sent_at": {"$ne": None, "$lt": older_than}}
         ).deleted_count
+        if published_through is not None:
+            purged += self.collection.delete_many(
+                {
+                    "sent_at": None,
+                    "seq": {"$lte": published_through},
+                    "created_at": {"$lt": older_than},
+                }
+            ).deleted_count
+        return purged
+
+
+def _unsent_filter(after_seq: int | None) -> Doc:
+    """Rows not marked sent, above after_seq when given (served by the UNSENT_BY_SEQ index)."""
+    if after_seq is None:
+        return {"sent_at": None}
+    return {"sent_at": None, "seq": {"$gt": after_seq}}
 
 
 class UnitOfWork:
