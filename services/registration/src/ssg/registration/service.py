@@ -152,6 +152,18 @@ def _fingerprint(value: object) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+def _review_notes(
+    org_id: str, reason: str, evidence_note: str, *, required: bool
+) -> tuple[str, str]:
+    """Checked (reason, evidence note) of a review command on org_id."""
+    v = Violations()
+    check_id(v, "id", org_id)
+    reason = validate_note(v, "reason", reason, required=required)
+    evidence_note = validate_note(v, "evidence_note", evidence_note, required=False)
+    v.raise_if_any()
+    return reason, evidence_note
+
+
 class RegistrationService:
     """Every command and query of the registration service."""
 
@@ -316,11 +328,7 @@ class RegistrationService:
         self, actor: Identity, org_id: str, version: int, reason: str, evidence_note: str
     ) -> Organization:
         """Verify (or re-confirm) an organization: reviewers of its instance and operators."""
-        v = Violations()
-        check_id(v, "id", org_id)
-        reason = validate_note(v, "reason", reason, required=False)
-        evidence_note = validate_note(v, "evidence_note", evidence_note, required=False)
-        v.raise_if_any()
+        reason, evidence_note = _review_notes(org_id, reason, evidence_note, required=False)
         return await self._review(
             actor,
             org_id,
@@ -335,11 +343,7 @@ class RegistrationService:
         self, actor: Identity, org_id: str, version: int, reason: str, evidence_note: str
     ) -> Organization:
         """Refuse a pending organization, with a reason."""
-        v = Violations()
-        check_id(v, "id", org_id)
-        reason = validate_note(v, "reason", reason, required=True)
-        evidence_note = validate_note(v, "evidence_note", evidence_note, required=False)
-        v.raise_if_any()
+        reason, evidence_note = _review_notes(org_id, reason, evidence_note, required=True)
         return await self._review(
             actor,
             org_id,
@@ -352,11 +356,7 @@ class RegistrationService:
         self, actor: Identity, org_id: str, version: int, reason: str, evidence_note: str
     ) -> Organization:
         """Suspend a verified organization, with a reason."""
-        v = Violations()
-        check_id(v, "id", org_id)
-        reason = validate_note(v, "reason", reason, required=True)
-        evidence_note = validate_note(v, "evidence_note", evidence_note, required=False)
-        v.raise_if_any()
+        reason, evidence_note = _review_notes(org_id, reason, evidence_note, required=True)
         return await self._review(
             actor,
             org_id,
