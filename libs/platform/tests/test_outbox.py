@@ -263,3 +263,22 @@ def test_batches_are_per_key_prefixes_in_version_order(mongo):
     assert outbox.purge_sent(datetime.now(UTC) - timedelta(hours=1)) == 0
     assert outbox.purge_sent(datetime.now(UTC) + timedelta(seconds=1)) == 5
     assert db.outbox.count_documents({}) == 3
+
+
+def test_rows_at_or_below_the_checkpoint_seq_count_as_published(mongo):
+    client, db = mongo
+    outbox = Outbox(db)
+    envs = [event("c", v) for v in (1, 2, 3, 4)]
+    write_with_events(client, db, lambda uow: [uow.add(TOPIC, env) for env in envs])
+    seqs = [doc["seq"] for doc in db.outbox.find().sort("seq", 1)]
+    # The stream path published the first two (checkpoint last_seq); nothing is marked.
+    through = seqs[1]
+    assert [r.aggregate_version for r in outbox.unsent_batch(10, after_seq=through)] == [3, 4]
+    assert outbox.stats(published_through=through).backlog == 2
+    assert outbox.stats().backlog == 4
+    # Purge drops unmarked rows only at or below the given seq, and only past the retention.
+    assert outbox.purge_sent(datetime.now(UTC) - timedelta(hours=1), published_through=through) == 0
+    assert (
+        outbox.purge_sent(datetime.now(UTC) + timedelta(seconds=1), published_through=through) == 2
+    )
+    assert db.outbox.count_documents({}) == 2
