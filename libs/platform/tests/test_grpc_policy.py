@@ -53,6 +53,16 @@ def test_any_allowed_role_suffices():
     authorize(MEMBER, True, STAFF, "/s/M")
 
 
+def test_signed_in_policy_admits_any_verified_token_and_refuses_anonymous():
+    reader = TokenVerifier(DEV_SECRET).verify(DevTokenIssuer().issue("reader", [Role.PUBLIC]))
+    assert reader.authenticated
+    authorize(reader, True, frozenset({Role.SIGNED_IN}), "/s/M")
+    with pytest.raises(_Denied) as info:
+        authorize(ANONYMOUS, False, frozenset({Role.SIGNED_IN}), "/s/M")
+    assert info.value.code is grpc.StatusCode.UNAUTHENTICATED
+    assert not ANONYMOUS.authenticated
+
+
 def test_policy_keys_get_a_leading_slash_and_empty_roles_are_refused():
     assert normalize_policy({"pkg.S/M": STAFF}) == {"/pkg.S/M": STAFF}
     with pytest.raises(ValueError):

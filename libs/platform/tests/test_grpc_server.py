@@ -191,7 +191,7 @@ async def test_whoami_returns_the_verified_identity(server):
     async with channel(server.address, token=token) as ch:
         response = await pb_grpc.DiagnosticsServiceStub(ch).WhoAmI(pb.WhoAmIRequest())
     assert response.subject == "alice"
-    assert set(response.roles) == {"public", "reviewer"}
+    assert set(response.roles) == {"public", "signed_in", "reviewer"}
     assert response.organization_id == "org-7"
     assert response.instance == "global"
 

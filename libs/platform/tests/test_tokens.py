@@ -16,7 +16,8 @@ def test_issued_token_verifies_with_claims() -> None:
     )
     who = VERIFIER.verify(token)
     assert who.subject == "alice"
-    assert who.roles == {Role.MEMBER, Role.PUBLIC}
+    assert who.roles == {Role.MEMBER, Role.PUBLIC, Role.SIGNED_IN}
+    assert who.authenticated
     assert (who.organization_id, who.instance, who.region) == ("org-1", "africa", "REGION_AFRICA")
     assert who.has_any(frozenset({Role.MEMBER}))
     assert not who.has_any(frozenset({Role.OPERATOR}))
@@ -50,3 +51,10 @@ def test_unsigned_token_is_rejected() -> None:
     claims = {"sub": "x", "iss": "ssg", "aud": "ssg", "exp": 4102444800, "roles": ["operator"]}
     with pytest.raises(TokenError):
         VERIFIER.verify(jwt.encode(claims, "", algorithm="none"))
+
+
+def test_anonymous_is_not_authenticated() -> None:
+    from ssg.platform.auth.tokens import ANONYMOUS
+
+    assert not ANONYMOUS.authenticated
+    assert ANONYMOUS.roles == {Role.PUBLIC}

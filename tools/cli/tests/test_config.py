@@ -18,7 +18,11 @@ def test_repository_ports_file_loads() -> None:
     assert config.host == "127.0.0.1"
     assert config.kafka_bootstrap == f"127.0.0.1:{config.servers['kafka']}"
     assert config.mongodb_uri("catalog").endswith("/catalog?replicaSet=secantus")
-    assert [s.name for s in config.services] == ["diagnostics"]
+    names = [s.name for s in config.services]
+    assert names[0] == "diagnostics"
+    assert {"registration", "registration-relay"} <= set(names)
+    ports = [p for s in config.services for p in (s.grpc_port, s.metrics_port) if p]
+    assert len(ports) == len(set(ports)), "two local services share a port"
 
 
 def test_found_from_a_subfolder(monkeypatch: pytest.MonkeyPatch) -> None:

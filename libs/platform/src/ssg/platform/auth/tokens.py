@@ -16,6 +16,9 @@ class Role(StrEnum):
     """What a caller may do; see the security model in docs/architecture.md."""
 
     PUBLIC = "public"
+    # Held by every caller with a valid token (implied, never needs to be in the claims), so a
+    # method policy can ask for "any signed-in person" without naming staff roles.
+    SIGNED_IN = "signed_in"
     MEMBER = "member"
     REVIEWER = "reviewer"
     OPERATOR = "operator"
@@ -34,13 +37,15 @@ class Identity:
     organization_id: str = ""
     instance: str = ""
     region: str = ""
+    # False only for the anonymous caller: every other identity came from a verified token.
+    authenticated: bool = True
 
     def has_any(self, roles: frozenset[Role]) -> bool:
         """True when the identity holds at least one of roles."""
         return bool(self.roles & roles)
 
 
-ANONYMOUS = Identity(subject="anonymous")
+ANONYMOUS = Identity(subject="anonymous", authenticated=False)
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,7 @@ class TokenVerifier:
             raise TokenError(f"unknown role: {exc}") from None
         return Identity(
             subject=str(claims["sub"]),
-            roles=roles | {Role.PUBLIC},
+            roles=roles | {Role.PUBLIC, Role.SIGNED_IN},
             organization_id=str(claims.get("org", "")),
             instance=str(claims.get("instance", "")),
             region=str(claims.get("region", "")),

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ssg.platform.auth.tokens import ANONYMOUS, Identity, Role
+from ssg.platform.auth.tokens import Identity, Role
 from ssg.platform.errors import NotFound, PermissionDenied, Unauthenticated
 from ssg.registration.domain.model import (
     Expert,
@@ -43,8 +43,8 @@ class Action(StrEnum):
 
 
 def is_authenticated(actor: Identity) -> bool:
-    """True when the caller presented a valid token (the platform gives ANONYMOUS otherwise)."""
-    return actor != ANONYMOUS
+    """True when the caller presented a valid token."""
+    return actor.authenticated
 
 
 def is_operator(actor: Identity) -> bool:
