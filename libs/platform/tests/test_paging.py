@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ssg.platform.paging import PageCodec, PageTokenError, page_size
+from ssg.platform.paging import PageCodec, PageTokenError, page_codec, page_size
+from ssg.platform.settings import ConfigError, PlatformSettings, load_settings
 
 CODEC = PageCodec(b"k" * 32)
 
@@ -46,3 +47,15 @@ def test_page_size_bounds() -> None:
         page_size(101)
     with pytest.raises(ValueError, match="negative"):
         page_size(-1)
+
+
+def test_codec_from_settings_prefers_its_own_secret_and_fails_fast_without_one() -> None:
+    own = page_codec(load_settings(PlatformSettings, service="x", page_token_secret="p" * 32))
+    shared = page_codec(load_settings(PlatformSettings, service="x", jwt_secret="j" * 32))
+    token = own.encode({"after": 1})
+    with pytest.raises(PageTokenError):
+        shared.decode(token)
+    with pytest.raises(ConfigError, match="SSG_PAGE_TOKEN_SECRET"):
+        page_codec(
+            load_settings(PlatformSettings, service="x", jwt_secret="", page_token_secret="")
+        )

@@ -9,6 +9,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ssg.platform.settings import ConfigError, PlatformSettings
+
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MAX_TOKEN_CHARS = 1024
@@ -61,3 +63,13 @@ def page_size(
     if requested > maximum:
         raise ValueError(f"page_size must be at most {maximum}")
     return requested or default
+
+
+def page_codec(settings: PlatformSettings) -> PageCodec:
+    """The page token signer from SSG_PAGE_TOKEN_SECRET (or SSG_JWT_SECRET); fails fast without."""
+    secret = settings.page_token_secret or settings.jwt_secret
+    if not secret:
+        raise ConfigError(
+            "invalid configuration: SSG_PAGE_TOKEN_SECRET (or SSG_JWT_SECRET) must be set"
+        )
+    return PageCodec(secret.encode())

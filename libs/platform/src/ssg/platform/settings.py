@@ -35,6 +35,8 @@ class PlatformSettings(BaseSettings):
 
     jwt_secret: str = Field(default="", description="HS256 key; empty with jwt_public_key set")
     jwt_public_key: str = Field(default="", description="PEM for RS256/ES256 tokens")
+    # Signs list page tokens; defaults to SSG_JWT_SECRET. Every replica must share it.
+    page_token_secret: str = ""
     jwt_issuer: str = "ssg"
     jwt_audience: str = "ssg"
 

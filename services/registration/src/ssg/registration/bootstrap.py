@@ -14,8 +14,7 @@ from ssg.platform.grpc.interceptors import MethodPolicy
 from ssg.platform.grpc.server import ServicerRegistration
 from ssg.platform.health import HealthCheck, mongodb_check
 from ssg.platform.mongo import Doc, default_database, make_client
-from ssg.platform.paging import PageCodec
-from ssg.platform.settings import ConfigError
+from ssg.platform.paging import page_codec
 from ssg.registration.api.servicer import RegistrationServicer
 from ssg.registration.events.publisher import EventFactory
 from ssg.registration.service import RegistrationService
@@ -61,16 +60,6 @@ class App:
         """Release the database client."""
         if self.client is not None:
             self.client.close()
-
-
-def page_codec(settings: RegistrationSettings) -> PageCodec:
-    """The page token signer; ConfigError when no secret is configured."""
-    secret = settings.page_token_secret or settings.jwt_secret
-    if not secret:
-        raise ConfigError(
-            "invalid configuration: SSG_PAGE_TOKEN_SECRET (or SSG_JWT_SECRET) must be set"
-        )
-    return PageCodec(secret.encode())
 
 
 def build_service(settings: RegistrationSettings, store: Store) -> RegistrationService:

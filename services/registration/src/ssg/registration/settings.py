@@ -16,5 +16,3 @@ class RegistrationSettings(PlatformSettings):
     # How often each replica looks for lapsed verifications (0 turns the sweep off).
     expiry_sweep_seconds: float = Field(default=300.0, ge=0)
     expiry_sweep_batch: int = Field(default=100, ge=1, le=10_000)
-    # Signs page tokens; defaults to SSG_JWT_SECRET. Replicas must share it.
-    page_token_secret: str = ""
