@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+import grpc
 from rich.console import Console
 
 from ssg.cli.config import PORTS_FILE_ENV, ServiceEntry, StackConfig, load_stack_config
@@ -261,9 +262,31 @@ def up(stack: Stack) -> int:
         say(f"start failed: {exc}")
         down(stack)
         return 1
-    say("demo data: nothing to seed yet (no domain service exists so far)")
+    seeded = seed_demo_data(stack, services)
     print_endpoints(stack, services)
-    return 0
+    return 0 if seeded else 1
+
+
+def seed_demo_data(stack: Stack, services: list[ServiceEntry]) -> bool:
+    """Seed every running service that has demo data (idempotent); False if seeding failed.
+
+    A failed seeding leaves the stack up: the services work, and `uv run ssg seed` retries.
+    """
+    from ssg.cli.seed import SeedError, seed_stack
+
+    try:
+        summaries = seed_stack(stack.config, only=[entry.name for entry in services])
+    except (SeedError, grpc.aio.AioRpcError, OSError) as exc:
+        reason = (
+            f"{exc.code().name}: {exc.details()}" if isinstance(exc, grpc.aio.AioRpcError) else exc
+        )
+        say(f"demo data: seeding failed ({reason}); the stack stays up, retry: uv run ssg seed")
+        return False
+    if not summaries:
+        say("demo data: no running service has demo data")
+    for summary in summaries:
+        say(f"demo data: {summary.line()}")
+    return True
 
 
 def down(stack: Stack) -> int:

@@ -387,9 +387,12 @@ def _slug(text: str) -> str:
 class _Generator:
     """Composes organizations from the word lists with one random source (the seed)."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, organizations: int) -> None:
         self.rng = random.Random(seed)
         self.seed = seed
+        # Keys name the data set: another seed or size is another set, never a conflicting
+        # replay of the same request ids with different content.
+        self.prefix = f"demo-s{seed}-n{organizations}"
         self.names: set[str] = set()
         self.hosts: set[str] = set()
         self.focus = ""
@@ -564,7 +567,7 @@ class _Generator:
             weights=(76, 14, 5, 5),
         )[0]
         return DemoOrganization(
-            key=f"demo-{self.seed}-org-{index:04d}",
+            key=f"{self.prefix}-org-{index:04d}",
             draft=draft,
             home_instance="global" if wide and len(regions) > 1 else INSTANCE_OF_REGION[region],
             target_status=status,
@@ -609,7 +612,7 @@ def _near_duplicate(
         draft = replace(d, name=d.acronym, website="", contact_email="")
     return replace(
         original,
-        key=f"demo-{gen.seed}-org-{index:04d}",
+        key=f"{gen.prefix}-org-{index:04d}",
         draft=draft,
         target_status=OrganizationStatus.PENDING,
         status_reason="",
@@ -646,7 +649,7 @@ def _country_office(gen: _Generator, parent: DemoOrganization, index: int) -> De
         ),
     )
     return DemoOrganization(
-        key=f"demo-{gen.seed}-org-{index:04d}",
+        key=f"{gen.prefix}-org-{index:04d}",
         draft=draft,
         home_instance=INSTANCE_OF_REGION[region],
         target_status=OrganizationStatus.VERIFIED,
@@ -695,7 +698,7 @@ def _expert(gen: _Generator, index: int, organizations: Sequence[DemoOrganizatio
         biography=biography,
     )
     return DemoExpert(
-        key=f"demo-{gen.seed}-expert-{index:03d}",
+        key=f"{gen.prefix}-expert-{index:03d}",
         draft=draft,
         affiliation_key=affiliation_key,
         owner_subject=f"demo-expert-{index:03d}",
@@ -715,7 +718,7 @@ def generate(
     types, regions = list(OrganizationType), list(Region)
     if organizations < len(types) * len(regions) + 12:
         raise ValueError(f"need at least {len(types) * len(regions) + 12} organizations")
-    gen = _Generator(seed)
+    gen = _Generator(seed, organizations)
     # Every (type, region) pair once, then the rest weighted towards the South.
     pairs = [(t, r) for t in types for r in regions]
     gen.rng.shuffle(pairs)
@@ -742,7 +745,8 @@ def generate(
     return DemoData(seed, tuple(orgs), people)
 
 
-def _type_number(name: str) -> organization_type_pb2.OrganizationType.ValueType:
+def type_number(name: str) -> organization_type_pb2.OrganizationType.ValueType:
+    """OrganizationType number of a domain type name, e.g. 'NGO'."""
     return organization_type_pb2.OrganizationType.Value(f"ORGANIZATION_TYPE_{name}")
 
 
@@ -757,7 +761,7 @@ def organization_message(
     return organization_pb2.Organization(
         name=draft.name,
         acronym=draft.acronym,
-        type=_type_number(draft.type) if draft.type else 0,  # type: ignore[arg-type]
+        type=type_number(draft.type) if draft.type else 0,  # type: ignore[arg-type]
         headquarters_country=draft.headquarters_country,
         operating_countries=list(draft.operating_countries),
         regions=[_region_number(r) for r in draft.regions],

@@ -165,7 +165,13 @@ def list_(
         return
     table = Table(pad_edge=False)
     for column in ("id", "name", "visibility", "expertise", "sdgs", "countries"):
-        table.add_column(column, overflow="fold")
+        # Ids are copied into the next command: never wrap them.
+        table.add_column(
+            column,
+            overflow="fold",
+            no_wrap=column == "id",
+            min_width=32 if column == "id" else None,
+        )
     for e in experts:
         table.add_row(
             e.id,

@@ -22,6 +22,7 @@ from ssg.cli.rpc import (
     TargetOption,
     TokenOption,
     as_json,
+    column_width,
     enum_label,
     enum_value,
     out,
@@ -77,7 +78,7 @@ def call_registration(
 
 def async_stub(ch: grpc.aio.Channel) -> pb_grpc.RegistrationServiceAsyncStub:
     """The registration stub on an aio channel (typed as the async stub it is)."""
-    return cast(pb_grpc.RegistrationServiceAsyncStub, pb_grpc.RegistrationServiceStub(ch))
+    return cast("pb_grpc.RegistrationServiceAsyncStub", pb_grpc.RegistrationServiceStub(ch))
 
 
 def type_label(number: int) -> str:
@@ -131,7 +132,10 @@ def organization_table(orgs: list[organization_pb2.Organization]) -> Table:
     """A table of organizations, one row each."""
     table = Table(show_lines=False, pad_edge=False)
     for column in ("id", "name", "acronym", "type", "hq", "status", "sdgs"):
-        table.add_column(column, overflow="fold")
+        # Ids are copied into the next command: never wrap them.
+        table.add_column(
+            column, overflow="fold", no_wrap=column == "id", min_width=column_width(column)
+        )
     for o in orgs:
         table.add_row(
             o.id,
@@ -148,7 +152,10 @@ def organization_table(orgs: list[organization_pb2.Organization]) -> Table:
 def _duplicates_table(candidates: list[organization_pb2.DuplicateCandidate]) -> Table:
     table = Table(title="possible duplicates", title_justify="left", pad_edge=False)
     for column in ("id", "name", "score", "why"):
-        table.add_column(column, overflow="fold")
+        # Ids are copied into the next command: never wrap them.
+        table.add_column(
+            column, overflow="fold", no_wrap=column == "id", min_width=column_width(column)
+        )
     for c in candidates:
         table.add_row(c.organization_id, c.name, f"{c.score:.0f}", "; ".join(c.reasons))
     return table

@@ -187,3 +187,11 @@ def print_fields(pairs: Iterable[tuple[str, object]]) -> None:
     for key, value in rows:
         text = ", ".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value)
         out.print(f"{key + ':':<{width}} {text}", markup=False)
+
+
+ID_WIDTH = 32  # server ids are 32 hex digits
+
+
+def column_width(column: str) -> int | None:
+    """Minimum width of a table column: ids in full, the rest as rich sees fit."""
+    return ID_WIDTH if column == "id" else None
