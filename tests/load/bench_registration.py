@@ -17,6 +17,7 @@ Goals: GetOrganization >= 0.4x bare req/s; RegisterOrganization >= 0.2x.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import random
@@ -26,6 +27,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +47,7 @@ from ssg.registration import demo
 from ssg.registration.bootstrap import bootstrap
 from ssg.registration.domain import members as member_rules
 from ssg.registration.domain import organizations as org_rules
+from ssg.registration.domain.model import OrganizationProfile
 from ssg.registration.domain.validation import OrganizationDraft, validate_organization
 from ssg.registration.settings import RegistrationSettings
 from ssg.registration.store.ports import Transaction
@@ -52,6 +55,7 @@ from ssg.testing import servers
 
 STORED = 10_000
 LOAD_BATCH = 250
+LOAD_THREADS = 4
 CONCURRENCY = bench_grpc.CONCURRENCY  # 32, as in the Foundation benchmark
 ROUNDS = 6
 ROUND_SECONDS = 0.5
@@ -89,11 +93,10 @@ def load(settings: RegistrationSettings, count: int) -> list[str]:
         app.store.ensure_indexes()
         events = app.service.events
         profiles = [validate_organization(d) for d in _organizations(count)]
-        ids: list[str] = []
-        for start in range(0, len(profiles), LOAD_BATCH):
-            chunk = profiles[start : start + LOAD_BATCH]
+        chunks = [profiles[i : i + LOAD_BATCH] for i in range(0, len(profiles), LOAD_BATCH)]
 
-            def unit(tx: Transaction, chunk: list[Any] = chunk) -> list[str]:
+        def write(chunk: list[OrganizationProfile]) -> list[str]:
+            def unit(tx: Transaction) -> list[str]:
                 now = datetime.now(UTC)
                 written = []
                 for profile in chunk:
@@ -115,7 +118,11 @@ def load(settings: RegistrationSettings, count: int) -> list[str]:
                     written.append(org.id)
                 return written
 
-            ids += app.store.atomically(unit)
+            return app.store.atomically(unit)
+
+        # Each write is a round trip: a few transactions in flight keep the database busy.
+        with ThreadPoolExecutor(LOAD_THREADS) as pool:
+            ids = [org_id for written in pool.map(write, chunks) for org_id in written]
         return ids
     finally:
         app.close()
@@ -183,7 +190,7 @@ async def _wait_serving(stub: pb_grpc.RegistrationServiceAsyncStub, side: bench_
             await asyncio.sleep(0.1)
 
 
-async def run() -> str:
+async def run(stored: int = STORED) -> str:
     """Run the benchmark and return a markdown section with the results."""
     workdir = servers.scratch_dir("ssg-bench-registration-")
     mongo = servers.start_mongodb(workdir)
@@ -196,7 +203,7 @@ async def run() -> str:
             jwt_secret=DEV_SECRET,
         )
         t0 = time.monotonic()
-        ids = await asyncio.to_thread(load, settings, STORED)
+        ids = await asyncio.to_thread(load, settings, stored)
         load_seconds = time.monotonic() - t0
 
         api_port, bare_port = servers.free_port(), servers.free_port()
@@ -240,7 +247,7 @@ async def _measure(
         channel(bare.address, token=token) as bare_channel,
     ):
         stub = cast(
-            pb_grpc.RegistrationServiceAsyncStub, pb_grpc.RegistrationServiceStub(api_channel)
+            "pb_grpc.RegistrationServiceAsyncStub", pb_grpc.RegistrationServiceStub(api_channel)
         )
         echo = diagnostics_pb2_grpc.DiagnosticsServiceStub(bare_channel)
         await _wait_serving(stub, api)
@@ -343,7 +350,9 @@ def _report(
 
 def main() -> None:
     """Print the benchmark's markdown section."""
-    print(asyncio.run(run()))
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--stored", type=int, default=STORED, help="organizations to store")
+    print(asyncio.run(run(parser.parse_args().stored)))
 
 
 if __name__ == "__main__":
