@@ -88,3 +88,17 @@ def test_topic_names() -> None:
     assert dlq_topic("catalog.solution-events.v1") == "catalog.solution-events.v1.dlq"
     with pytest.raises(ValueError):
         topic_name("Catalog", "solution")
+
+
+def test_corrupt_payload_of_the_right_type_is_an_envelope_error() -> None:
+    env = parse_envelope(_envelope())
+    env.payload.value = b"\x0a\xff\xff\xff\xff\x0f"  # field 1, length far beyond the data
+    with pytest.raises(EnvelopeError, match="does not decode"):
+        unpack_payload(parse_envelope(env.SerializeToString()), diagnostics_pb2.EchoRequest)
+
+
+def test_occurred_at_out_of_range_is_an_envelope_error() -> None:
+    env = parse_envelope(_envelope())
+    env.occurred_at.seconds = 10**13
+    with pytest.raises(EnvelopeError, match="occurred_at"):
+        parse_envelope(env.SerializeToString())

@@ -254,7 +254,7 @@ async def test_metrics_endpoint_counts_calls_by_code(stub):
         return after.get((name, labels), 0) - before.get((name, labels), 0)
 
     assert delta("grpc_server_handled_total", _labels("OK")) == 2
-    assert delta("grpc_server_handled_total", _labels("INVALID_ARGUMENT")) == 1
+    assert delta("grpc_server_handled_total", _labels("InvalidArgument")) == 1
     assert delta("grpc_server_handling_seconds_count", _labels("OK")) == 2
     started = frozenset(
         {"grpc_type": "unary", "grpc_service": SERVICE_NAME, "grpc_method": "Echo"}.items()
@@ -267,7 +267,7 @@ async def test_denied_calls_are_counted_with_their_code(stub):
         "grpc_type": "unary",
         "grpc_service": SERVICE_NAME,
         "grpc_method": "WhoAmI",
-        "grpc_code": "UNAUTHENTICATED",
+        "grpc_code": "Unauthenticated",
     }
     before = REGISTRY.get_sample_value("grpc_server_handled_total", labels) or 0
     with pytest.raises(grpc.aio.AioRpcError):
@@ -342,3 +342,21 @@ async def test_stop_flips_health_before_draining():
 
 async def _serving(srv: PlatformServer) -> bool:
     return await _health(srv.address) == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_a_call_past_its_deadline_is_counted_as_deadline_exceeded(stub):
+    labels = {
+        "grpc_type": "unary",
+        "grpc_service": SERVICE_NAME,
+        "grpc_method": "Echo",
+        "grpc_code": "DeadlineExceeded",
+    }
+    before = REGISTRY.get_sample_value("grpc_server_handled_total", labels) or 0
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.Echo(pb.EchoRequest(message="slow", delay_ms=2000), timeout=0.2)
+    assert info.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    await eventually(
+        lambda: REGISTRY.get_sample_value("grpc_server_handled_total", labels) == before + 1,
+        "the server to count the expired call",
+        within=10,
+    )

@@ -15,6 +15,8 @@ from pymongo.errors import DuplicateKeyError
 from ssg.contracts.diagnostics.v1.diagnostics_pb2 import EchoRequest
 from ssg.platform.events.envelope import Origin, build_envelope, parse_envelope
 from ssg.platform.events.outbox import (
+    MAX_OUTBOX_EVENT_BYTES,
+    EventTooLarge,
     Outbox,
     OutboxRow,
     UnitOfWork,
@@ -157,6 +159,26 @@ def test_a_duplicate_event_id_aborts_its_transaction(mongo):
         write_with_events(client, db, again)
     assert db.outbox.count_documents({"_id": env.event_id}) == 1
     assert db.solutions.find_one({"_id": "sol-3"}) is None
+
+
+def test_an_event_too_large_for_kafka_fails_the_command_and_writes_nothing(mongo):
+    client, db = mongo
+    huge = build_envelope(
+        ORIGIN,
+        "diagnostics.EchoRequested",
+        "sol-5",
+        1,
+        EchoRequest(message="x" * MAX_OUTBOX_EVENT_BYTES),
+    )
+
+    def publish(uow: UnitOfWork) -> None:
+        db.solutions.insert_one({"_id": "sol-5"}, session=uow.session)
+        uow.add(TOPIC, huge)
+
+    with pytest.raises(EventTooLarge, match="limited to"):
+        write_with_events(client, db, publish)
+    assert db.solutions.find_one({"_id": "sol-5"}) is None
+    assert db.outbox.count_documents({}) == 0
 
 
 def test_add_outside_a_transaction_is_refused(mongo):

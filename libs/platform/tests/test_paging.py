@@ -25,7 +25,9 @@ def test_token_from_another_query_is_rejected() -> None:
         CODEC.decode(token, query="sdg=7")
 
 
-@pytest.mark.parametrize("token", ["garbage", "a.b.c", "x" * 2000, "!!!.abc"])
+@pytest.mark.parametrize(
+    "token", ["garbage", "a.b.c", "x" * 2000, "!!!.abc", "abc.\u00e9", "\u00e9.abc"]
+)
 def test_malformed_tokens_are_rejected(token: str) -> None:
     with pytest.raises(PageTokenError):
         CODEC.decode(token)

@@ -58,3 +58,12 @@ def test_anonymous_is_not_authenticated() -> None:
 
     assert not ANONYMOUS.authenticated
     assert ANONYMOUS.roles == {Role.PUBLIC}
+
+
+@pytest.mark.parametrize(
+    ("claim", "value"), [("roles", 7), ("roles", None), ("roles", [1]), ("org", ["a"])]
+)
+def test_claims_of_the_wrong_type_are_token_errors(claim: str, value: object) -> None:
+    claims = {"sub": "x", "iss": "ssg", "aud": "ssg", "exp": 4102444800, claim: value}
+    with pytest.raises(TokenError, match=claim):
+        VERIFIER.verify(jwt.encode(claims, DEV_SECRET, algorithm="HS256"))

@@ -12,6 +12,8 @@ import urllib.request
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
+from ssg.platform.mongo import run_sync
+
 HealthCheck = Callable[[], Awaitable[None]]
 """An async dependency check: returns None when healthy, raises when not."""
 
@@ -39,7 +41,7 @@ def mongodb_check(uri: str, timeout_seconds: float = 1.0) -> HealthCheck:
 
     async def check() -> None:
         # pymongo is synchronous: run it in a thread so the event loop keeps serving calls.
-        await asyncio.to_thread(ping)
+        await run_sync(ping)
 
     return check
 

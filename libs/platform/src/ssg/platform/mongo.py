@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
@@ -42,7 +41,7 @@ Doc = dict[str, Any]
 
 # Sync driver calls get their own bounded pool: a slow database then cannot starve the loop's
 # default executor (DNS lookups, file I/O), and a burst cannot open hundreds of threads.
-_MAX_WORKERS = int(os.environ.get("SSG_MONGO_THREADS", "16"))
+_max_workers = 16
 _executor: ThreadPoolExecutor | None = None
 
 
@@ -65,6 +64,9 @@ def make_client(settings: PlatformSettings) -> MongoClient[Doc]:
     """A pymongo client for ``settings.mongodb_uri``; ConfigError if the URI is empty."""
     if not settings.mongodb_uri:
         raise ConfigError("SSG_MONGODB_URI: required")
+    global _max_workers
+    if _executor is None:  # the pool is sized once, by the first client of the process
+        _max_workers = settings.mongo_threads
     return MongoClient(settings.mongodb_uri, **client_options(settings))
 
 
@@ -98,7 +100,7 @@ def mongoengine_handles(
 def _pool() -> ThreadPoolExecutor:
     global _executor
     if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=_MAX_WORKERS, thread_name_prefix="ssg-mongo")
+        _executor = ThreadPoolExecutor(max_workers=_max_workers, thread_name_prefix="ssg-mongo")
     return _executor
 
 

@@ -39,7 +39,7 @@ class PageCodec:
         """The cursor in token, or None for an empty token (first page)."""
         if not token:
             return None
-        if len(token) > MAX_TOKEN_CHARS or token.count(".") != 1:
+        if len(token) > MAX_TOKEN_CHARS or token.count(".") != 1 or not token.isascii():
             raise PageTokenError("page_token is malformed")
         encoded, mac = token.split(".")
         try:
@@ -48,7 +48,10 @@ class PageCodec:
             raise PageTokenError("page_token is malformed") from None
         if not hmac.compare_digest(mac, self._mac(body, query)):
             raise PageTokenError("page_token was not issued for this request")
-        cursor = json.loads(body)
+        try:
+            cursor = json.loads(body)
+        except ValueError:
+            raise PageTokenError("page_token is malformed") from None
         if not isinstance(cursor, dict):
             raise PageTokenError("page_token is malformed")
         return cursor

@@ -41,6 +41,8 @@ class PlatformSettings(BaseSettings):
     jwt_audience: str = "ssg"
 
     mongodb_uri: str = ""
+    # Threads that run the synchronous MongoDB driver off the event loop (ssg.platform.mongo).
+    mongo_threads: int = Field(default=16, ge=1, le=256)
     kafka_bootstrap: str = ""
     opensearch_url: str = ""
     amqp_url: str = ""

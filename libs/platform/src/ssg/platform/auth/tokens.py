@@ -72,10 +72,16 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise TokenError(str(exc)) from None
+        raw_roles = claims.get("roles", ["public"])
+        if not isinstance(raw_roles, list) or not all(isinstance(r, str) for r in raw_roles):
+            raise TokenError("claim roles must be a list of strings")
         try:
-            roles = frozenset(Role(r) for r in claims.get("roles", ["public"]))
+            roles = frozenset(Role(r) for r in raw_roles)
         except ValueError as exc:
             raise TokenError(f"unknown role: {exc}") from None
+        for claim in ("org", "instance", "region"):
+            if not isinstance(claims.get(claim, ""), str):
+                raise TokenError(f"claim {claim} must be a string")
         return Identity(
             subject=str(claims["sub"]),
             roles=roles | {Role.PUBLIC, Role.SIGNED_IN},

@@ -53,6 +53,7 @@ from ssg.platform.events.envelope import (
     unpack_payload,
 )
 from ssg.platform.events.kafka import consumer_options, producer_options
+from ssg.platform.mongo import run_sync
 from ssg.platform.settings import PlatformSettings
 from ssg.platform.tracing import accept_trace_id, bound_trace_id
 
@@ -356,7 +357,7 @@ class EventConsumer:
         if self._consumer is not None:
             return
         if self.processed is not None:
-            await asyncio.to_thread(self.processed.ensure_indexes)
+            await run_sync(self.processed.ensure_indexes)
         producer = AIOKafkaProducer(**producer_options(self.settings))
         await producer.start()
         consumer = AIOKafkaConsumer(*self.topics, **consumer_options(self.settings, self.group_id))
@@ -445,16 +446,14 @@ class EventConsumer:
         except EnvelopeError as exc:
             await self._dead_letter(record, str(exc), "invalid_message")
             return Outcome.DEAD_LETTERED
-        if self.processed is not None and await asyncio.to_thread(
-            self.processed.already, env.event_id
-        ):
+        if self.processed is not None and await run_sync(self.processed.already, env.event_id):
             return Outcome.DUPLICATE
         event: Event[Any] = Event(env, payload, record.topic, record.partition, record.offset)
         attempt = 0
         outages = 0
         while True:
             try:
-                done = await asyncio.to_thread(self._apply, registration, event)
+                done = await run_sync(self._apply, registration, event)
                 return Outcome.HANDLED if done else Outcome.DUPLICATE
             except NonRetryableError as exc:
                 await self._dead_letter(record, _reason(exc), "non_retryable", env)

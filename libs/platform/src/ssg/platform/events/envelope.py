@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from google.protobuf import any_pb2
 from google.protobuf.message import DecodeError, Message
 
 from ssg.contracts.events.v1 import envelope_pb2
@@ -98,19 +97,23 @@ def parse_envelope(data: bytes | None) -> envelope_pb2.Envelope:
             raise EnvelopeError(f"envelope field {field} is empty")
     if not env.HasField("payload"):
         raise EnvelopeError("envelope has no payload")
+    if env.HasField("occurred_at"):
+        try:
+            env.occurred_at.ToDatetime()
+        except (ValueError, OverflowError):
+            raise EnvelopeError("envelope field occurred_at is out of range") from None
     return env
 
 
 def unpack_payload(env: envelope_pb2.Envelope, message_type: type[M]) -> M:
     """The payload as message_type; EnvelopeError if it holds another type."""
     payload = message_type()
-    if not env.payload.Unpack(payload):
+    try:
+        unpacked = env.payload.Unpack(payload)
+    except DecodeError as exc:  # the right type name around bytes that do not parse
+        raise EnvelopeError(f"payload {env.payload.TypeName()} does not decode: {exc}") from None
+    if not unpacked:
         raise EnvelopeError(
             f"payload is {env.payload.TypeName()}, expected {message_type.DESCRIPTOR.full_name}"
         )
     return payload
-
-
-def payload_type_name(any_message: any_pb2.Any) -> str:
-    """Full protobuf name of what an Any holds."""
-    return any_message.TypeName()

@@ -36,6 +36,7 @@ from pymongo.database import Database
 from pymongo.write_concern import WriteConcern
 
 from ssg.contracts.events.v1 import envelope_pb2
+from ssg.platform.errors import FailedPrecondition
 
 Doc = dict[str, Any]
 T = TypeVar("T")
@@ -44,6 +45,15 @@ OUTBOX_COLLECTION = "outbox"
 UNSENT_BY_SEQ = "unsent_by_seq"
 # Serves the relay's second query: unsent rows of some keys, in per-aggregate order.
 UNSENT_BY_KEY = "unsent_by_key"
+
+# Below Kafka's default 1 MiB message limit (broker message.max.bytes, producer
+# max_request_size), leaving room for the key, headers and record overhead.
+MAX_OUTBOX_EVENT_BYTES = 900 * 1024
+
+
+class EventTooLarge(FailedPrecondition):
+    """The change would produce an event too large to publish; the command is refused."""
+
 
 _seq_lock = threading.Lock()
 _last_seq = 0
@@ -144,12 +154,20 @@ class Outbox:
             raise RuntimeError("Outbox.add must run inside the caller's transaction")
         if not envelope.event_id or not envelope.aggregate_id:
             raise ValueError("envelope needs event_id and aggregate_id")
+        value = envelope.SerializeToString()
+        if len(value) > MAX_OUTBOX_EVENT_BYTES:
+            # Refused here, the command fails and nothing is written; accepted, it would sit at
+            # the head of the outbox and stall every later event of the service at the broker.
+            raise EventTooLarge(
+                f"{envelope.event_type} for {envelope.aggregate_id} is {len(value)} bytes; "
+                f"events are limited to {MAX_OUTBOX_EVENT_BYTES}"
+            )
         self.collection.insert_one(
             {
                 "_id": envelope.event_id,
                 "topic": topic,
                 "key": envelope.aggregate_id,
-                "value": Binary(envelope.SerializeToString()),
+                "value": Binary(value),
                 "aggregate_version": envelope.aggregate_version,
                 "event_type": envelope.event_type,
                 "trace_id": envelope.trace_id,

@@ -32,6 +32,14 @@ access_log = logging.getLogger("ssg.grpc.access")
 AUTHORIZATION_KEY = "authorization"
 PUBLIC: frozenset[Role] = frozenset({Role.PUBLIC})
 
+# The grpc_code label values go-grpc-prometheus writes (Go's codes.Code.String()), so the
+# standard dashboards and alert rules that match e.g. grpc_code=~"Unavailable|Internal" work.
+GO_CODE_NAMES: dict[grpc.StatusCode, str] = {
+    code: "".join(part.capitalize() for part in code.name.split("_")) for code in grpc.StatusCode
+}
+GO_CODE_NAMES[grpc.StatusCode.OK] = "OK"
+GO_CODE_NAMES[grpc.StatusCode.CANCELLED] = "Canceled"
+
 MethodPolicy = Mapping[str, frozenset[Role]]
 """Full method name (``/pkg.Service/Method``) -> roles allowed; unlisted methods are public."""
 
@@ -67,6 +75,14 @@ def authorize(
     if not identity.has_any(allowed):
         wanted = ", ".join(sorted(allowed))
         raise _Denied(grpc.StatusCode.PERMISSION_DENIED, f"{method} needs one of roles: {wanted}")
+
+
+def _cancellation_code(context: grpc.aio.ServicerContext) -> grpc.StatusCode:
+    """DEADLINE_EXCEEDED when the call was cancelled because its deadline passed."""
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+    return grpc.StatusCode.CANCELLED
 
 
 class _Denied(Exception):
@@ -183,7 +199,7 @@ class _MethodState:
         """Count a finished call and observe its latency."""
         children = self._handled.get(code)
         if children is None:
-            values = (*self._labels, code.name)
+            values = (*self._labels, GO_CODE_NAMES[code])
             children = (
                 self._metrics.handled.labels(*values),
                 self._metrics.handling.labels(*values),
@@ -317,7 +333,7 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
                     "trace_id": call.trace_id,
                     "grpc_service": state.service,
                     "grpc_method": state.method,
-                    "grpc_code": call.code.name,
+                    "grpc_code": GO_CODE_NAMES[call.code],
                     "duration_ms": round(elapsed * 1000, 3),
                     "subject": call.subject,
                 },
@@ -387,7 +403,7 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
                         call.code = self._code_after_abort(context)
                     raise
                 except asyncio.CancelledError:
-                    call.code = grpc.StatusCode.CANCELLED
+                    call.code = _cancellation_code(context)
                     raise
                 except Exception as exc:
                     await self._fail(exc, call, context)
