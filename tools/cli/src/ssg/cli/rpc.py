@@ -190,8 +190,9 @@ def print_fields(pairs: Iterable[tuple[str, object]]) -> None:
 
 
 ID_WIDTH = 32  # server ids are 32 hex digits
+NAME_WIDTH = 24
 
 
 def column_width(column: str) -> int | None:
-    """Minimum width of a table column: ids in full, the rest as rich sees fit."""
-    return ID_WIDTH if column == "id" else None
+    """Minimum width of a table column: ids in full, names readable, the rest as rich sees fit."""
+    return {"id": ID_WIDTH, "name": NAME_WIDTH}.get(column)

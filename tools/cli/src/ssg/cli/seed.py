@@ -133,13 +133,17 @@ class RegistrationSeeder:
         self.ids: dict[str, str] = {}  # demo key -> server id
         self.summary = SeedSummary("registration")
         self.started = datetime.now(UTC)
-        self._tokens: dict[tuple[str, Role, str], str] = {}
+        self._tokens: dict[tuple[str, Role, str, str], str] = {}
         self._gate = asyncio.Semaphore(options.concurrency)
 
-    def _token(self, subject: str, role: Role, instance: str = "global") -> list[tuple[str, str]]:
-        key = (subject, role, instance)
+    def _token(
+        self, subject: str, role: Role, instance: str = "global", org: str = ""
+    ) -> list[tuple[str, str]]:
+        key = (subject, role, instance, org)
         if key not in self._tokens:
-            self._tokens[key] = self.issuer.issue(subject, [role], instance=instance)
+            self._tokens[key] = self.issuer.issue(
+                subject, [role], instance=instance, organization_id=org
+            )
         return [("authorization", f"Bearer {self._tokens[key]}")]
 
     def organizations(self) -> list[DemoOrganization]:
@@ -164,7 +168,12 @@ class RegistrationSeeder:
 
         parent_id = self.ids.get(demo.parent_key, "") if demo.parent_key else ""
         request = organization_request(demo, parent_id)
-        member = self._token(demo.admin_subject, Role.MEMBER)
+        if parent_id:
+            # Only the parent's own people may claim it as parent: its admin registers the office.
+            parent = self.data.organization(demo.parent_key)
+            member = self._token(parent.admin_subject, Role.MEMBER, org=parent_id)
+        else:
+            member = self._token(demo.admin_subject, Role.MEMBER)
         async with self._gate:
             reply = await self._retrying(
                 lambda: self.stub.RegisterOrganization(
