@@ -36,6 +36,7 @@ from typing import Any, cast
 import bench_grpc  # the Foundation benchmark: its bare server, Side, rounds and process helpers
 import grpc
 
+from ssg.cli.seed import REGISTRATION_HEALTH, wait_serving
 from ssg.contracts.diagnostics.v1 import diagnostics_pb2_grpc
 from ssg.contracts.registration.v1 import events_pb2 as ev
 from ssg.contracts.registration.v1 import registration_service_pb2 as pb
@@ -176,20 +177,6 @@ async def _round(side: bench_grpc.Side, call: Call, seconds: float, record: bool
         side.round_rps.append(len(latencies) / elapsed)
 
 
-async def _wait_serving(stub: pb_grpc.RegistrationServiceAsyncStub, side: bench_grpc.Side) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        if side.process.poll() is not None:
-            raise RuntimeError(f"{side.name} exited with {side.process.returncode}")
-        try:
-            await stub.ListOrganizations(pb.ListOrganizationsRequest(), timeout=1)
-            return
-        except grpc.aio.AioRpcError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
-
-
 async def run(stored: int = STORED) -> str:
     """Run the benchmark and return a markdown section with the results."""
     workdir = servers.scratch_dir("ssg-bench-registration-")
@@ -250,7 +237,8 @@ async def _measure(
             "pb_grpc.RegistrationServiceAsyncStub", pb_grpc.RegistrationServiceStub(api_channel)
         )
         echo = diagnostics_pb2_grpc.DiagnosticsServiceStub(bare_channel)
-        await _wait_serving(stub, api)
+        # Health, not a list call: an unfiltered list over 10,000 can outlast a probe's deadline.
+        await wait_serving(api.address, REGISTRATION_HEALTH)
         await bench_grpc._wait_ready(echo, bare, within=30)
 
         async def get_one() -> object:
