@@ -1,0 +1,1 @@
+"""Catalog service: solutions, knowledge products, needs and funding opportunities."""

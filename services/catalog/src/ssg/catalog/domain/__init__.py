@@ -1,0 +1,1 @@
+"""Rules of the catalog, no I/O."""

@@ -1,0 +1,1 @@
+"""Events the catalog publishes and consumes."""

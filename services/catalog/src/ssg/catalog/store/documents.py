@@ -1,0 +1,138 @@
+"""Records <-> plain documents, and the flat index fields every list filter reads.
+
+The conversion is generic over the domain dataclasses (nested values, tuples, optional parts,
+enums), so a new field needs no code here. Both stores use ``index_fields`` so that the
+in-memory fake filters exactly as MongoDB does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from datetime import datetime
+from enum import Enum
+from functools import cache
+from typing import Any, Generic, TypeVar, Union
+
+from ssg.catalog.domain.model import (
+    FundingOpportunity,
+    KnowledgeProduct,
+    Need,
+    Solution,
+)
+
+T = TypeVar("T")
+Doc = dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind(Generic[T]):
+    """One kind of record: its collection, class, and the field naming its organization."""
+
+    collection: str
+    cls: type[T]
+    org_field: str
+
+
+SOLUTIONS = Kind("solutions", Solution, "organization_id")
+KNOWLEDGE = Kind("knowledge_products", KnowledgeProduct, "publishing_organization_id")
+NEEDS = Kind("needs", Need, "seeker_organization_id")
+FUNDING = Kind("funding_opportunities", FundingOpportunity, "funder_organization_id")
+KINDS: tuple[Kind[Any], ...] = (SOLUTIONS, KNOWLEDGE, NEEDS, FUNDING)
+
+
+def to_plain(value: Any) -> Any:
+    """A dataclass tree as dicts, lists and scalars (enums by value, datetimes kept)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [to_plain(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def from_plain(tp: Any, value: Any) -> Any:
+    """The inverse of to_plain for a value of (annotated) type tp."""
+    if value is None:
+        return None
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return from_plain(inner[0], value)
+    if origin is tuple:
+        item = typing.get_args(tp)[0]
+        return tuple(from_plain(item, v) for v in value)
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        hints = _hints(tp)
+        names = {f.name for f in dataclasses.fields(tp)}
+        return tp(**{k: from_plain(hints[k], v) for k, v in value.items() if k in names})
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return tp(value)
+    if tp is int:
+        return int(value)
+    return value
+
+
+def record_doc(kind: Kind[Any], record: Any) -> Doc:
+    """The stored document: the record's fields plus ``ix`` (index fields) and ``_id``."""
+    doc = to_plain(record)
+    doc["_id"] = doc.pop("id")
+    doc["ix"] = index_fields(record)
+    return doc
+
+
+def record_from_doc(kind: Kind[T], doc: Doc) -> T:
+    """The record a stored document holds."""
+    data = {k: v for k, v in doc.items() if k not in ("_id", "ix")}
+    data["id"] = doc["_id"]
+    result: T = from_plain(kind.cls, data)
+    return result
+
+
+def index_fields(record: Any) -> Doc:
+    """Flat fields the list filters and sweeps query (see ports.Query)."""
+    content = record.content
+    ix: Doc = {
+        "status": str(record.status),
+        "instance": record.instance,
+        "updated": record.update_time,
+        "sdgs": list(getattr(content, "sdgs", ())),
+        "ext": record.provenance.external_id or None,
+    }
+    if isinstance(record, Solution):
+        ix["org"] = record.organization_id
+        ix["orgs"] = [record.organization_id, *(p.organization_id for p in content.partners)]
+        ix["targets"] = list(content.sdg_targets)
+        ix["countries"] = sorted({*content.implementing_countries, *content.beneficiary_countries})
+        ix["regions"] = list(content.regions)
+        ix["modality"] = content.modality
+        ix["stale"] = record.stale
+        ix["confirmed"] = record.confirm_time or record.publish_time
+    elif isinstance(record, KnowledgeProduct):
+        ix["org"] = record.publishing_organization_id
+        ix["orgs"] = [ix["org"]]
+        ix["type"] = content.type
+    elif isinstance(record, Need):
+        ix["org"] = record.seeker_organization_id
+        ix["orgs"] = [ix["org"]]
+        ix["countries"] = [content.country]
+        ix["support"] = list(content.support_kinds)
+    elif isinstance(record, FundingOpportunity):
+        ix["org"] = record.funder_organization_id
+        ix["orgs"] = [ix["org"]]
+        ix["countries"] = list(content.eligible_countries)
+        ix["open_to_all"] = not content.eligible_countries
+        ix["deadline"] = content.deadline
+    return ix
+
+
+def sort_key(record: Any) -> tuple[datetime, str]:
+    """Lists run newest update first, ties by id (descending)."""
+    return (record.update_time, record.id)

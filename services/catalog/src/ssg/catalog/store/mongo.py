@@ -1,0 +1,258 @@
+"""The Store on MongoDB (database ``catalog``) through pymongo, so every write of a command
+shares one transaction with its outbox events (``write_with_events``).
+
+Collections: ``solutions``, ``knowledge_products``, ``needs``, ``funding_opportunities`` (each
+document: the record's fields plus ``ix``, the index fields filters read), ``reviews``,
+``organizations`` (the read model kept by the worker) and the platform's ``outbox``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from ssg.catalog.domain.model import OrganizationRef, Review
+from ssg.catalog.store.documents import (
+    KINDS,
+    SOLUTIONS,
+    Doc,
+    Kind,
+    from_plain,
+    record_doc,
+    record_from_doc,
+    to_plain,
+)
+from ssg.catalog.store.ports import Cursor, Query, R, Store, T, Transaction
+from ssg.contracts.events.v1 import envelope_pb2
+from ssg.platform.errors import VersionConflict
+from ssg.platform.events.consumer import apply_if_newer
+from ssg.platform.events.outbox import Outbox, UnitOfWork, write_with_events
+
+# A unit that lost a unique-index race (two imports of one external id) runs again and then
+# sees the winner's committed write.
+_DUPLICATE_KEY_ATTEMPTS = 3
+
+
+def query_filter(query: Query, after: Cursor | None) -> Doc:
+    """The MongoDB filter of a list query (the same semantics as memory.matches)."""
+    vis = query.visibility
+    visible: list[Doc] = [{"ix.status": {"$in": list(vis.public_statuses)}}]
+    if vis.organizations:
+        visible.append({"ix.org": {"$in": list(vis.organizations)}})
+    if vis.instance:
+        visible.append({"ix.instance": vis.instance})
+    clauses: list[Doc] = [{"$or": visible}]
+    fields: Doc = {}
+    if query.sdg:
+        fields["ix.sdgs"] = query.sdg
+    if query.sdg_target:
+        fields["ix.targets"] = query.sdg_target
+    if query.country:
+        clauses.append({"$or": [{"ix.countries": query.country}, {"ix.open_to_all": True}]})
+    if query.region:
+        fields["ix.regions"] = query.region
+    if query.modality:
+        fields["ix.modality"] = query.modality
+    if query.organization_id:
+        fields["ix.orgs"] = query.organization_id
+    if query.status:
+        fields["ix.status"] = query.status
+    if query.updated_since is not None:
+        fields["ix.updated"] = {"$gte": query.updated_since}
+    if query.stale_only:
+        fields["ix.stale"] = True
+    if query.type:
+        fields["ix.type"] = query.type
+    if query.support_kind:
+        fields["ix.support"] = query.support_kind
+    if fields:
+        clauses.append(fields)
+    if after is not None:
+        at, last_id = datetime.fromisoformat(after[0]), after[1]
+        clauses.append(
+            {"$or": [{"ix.updated": {"$lt": at}}, {"ix.updated": at, "_id": {"$lt": last_id}}]}
+        )
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _review_doc(review: Review) -> Doc:
+    doc = to_plain(review)
+    doc["_id"] = doc.pop("id")
+    return doc
+
+
+def _review(doc: Doc) -> Review:
+    data = {k: v for k, v in doc.items() if k != "_id"}
+    result: Review = from_plain(Review, {**data, "id": doc["_id"]})
+    return result
+
+
+def organization_doc(org: OrganizationRef) -> Doc:
+    """The read-model document of an organization (its version as aggregate_version)."""
+    doc = to_plain(org)
+    doc.pop("id")
+    doc.pop("version")
+    return doc
+
+
+def _organization(doc: Doc) -> OrganizationRef:
+    data = {k: v for k, v in doc.items() if k not in ("_id", "aggregate_version")}
+    result: OrganizationRef = from_plain(
+        OrganizationRef, {**data, "id": doc["_id"], "version": doc.get("aggregate_version", 0)}
+    )
+    return result
+
+
+class MongoTransaction(Transaction):
+    """Store operations bound to one pymongo session inside a transaction."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+        self._db = uow.db
+        self._s = uow.session
+
+    def get(self, kind: Kind[T], record_id: str) -> T | None:
+        doc = self._db[kind.collection].find_one({"_id": record_id}, session=self._s)
+        return record_from_doc(kind, doc) if doc else None
+
+    def insert(self, kind: Kind[T], record: T) -> None:
+        self._db[kind.collection].insert_one(record_doc(kind, record), session=self._s)
+
+    def save(self, kind: Kind[T], record: T, expected_version: int) -> None:
+        doc = record_doc(kind, record)
+        result = self._db[kind.collection].replace_one(
+            {"_id": doc["_id"], "version": expected_version}, doc, session=self._s
+        )
+        if result.matched_count != 1:
+            raise VersionConflict(
+                f"{doc['_id']} changed since version {expected_version}; re-read it"
+            )
+
+    def get_organization(self, org_id: str) -> OrganizationRef | None:
+        doc = self._db.organizations.find_one({"_id": org_id}, session=self._s)
+        return _organization(doc) if doc else None
+
+    def find_external(self, external_ids: Collection[str]) -> dict[str, str]:
+        cursor = self._db[SOLUTIONS.collection].find(
+            {"ix.ext": {"$in": list(external_ids)}}, {"ix.ext": 1}, session=self._s
+        )
+        return {doc["ix"]["ext"]: doc["_id"] for doc in cursor}
+
+    def insert_review(self, review: Review) -> None:
+        self._db.reviews.insert_one(_review_doc(review), session=self._s)
+
+    def add_event(self, topic: str, envelope: envelope_pb2.Envelope) -> None:
+        self._uow.add(topic, envelope)
+
+
+class MongoStore(Store):
+    """The catalog datastore on a MongoDB replica set (transactions need one)."""
+
+    def __init__(self, client: MongoClient[Doc], db: Database[Doc]) -> None:
+        self.client = client
+        self.db = db
+
+    def atomically(self, fn: Callable[[Transaction], R]) -> R:
+        for attempt in range(_DUPLICATE_KEY_ATTEMPTS):
+            try:
+                return write_with_events(
+                    self.client, self.db, lambda uow: fn(MongoTransaction(uow))
+                )
+            except DuplicateKeyError:
+                if attempt + 1 == _DUPLICATE_KEY_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    def ensure_indexes(self) -> None:
+        for kind in KINDS:
+            records = self.db[kind.collection]
+            records.create_index([("ix.updated", DESCENDING), ("_id", DESCENDING)])
+            records.create_index([("ix.status", ASCENDING), ("ix.updated", DESCENDING)])
+            records.create_index([("ix.orgs", ASCENDING), ("ix.updated", DESCENDING)])
+            records.create_index([("ix.sdgs", ASCENDING), ("ix.updated", DESCENDING)])
+        solutions = self.db[SOLUTIONS.collection]
+        # Idempotent imports: one solution per external id (documents without one hold null
+        # and are left out of the unique index by the partial filter).
+        solutions.create_index(
+            [("ix.ext", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"ix.ext": {"$type": "string"}},
+            name="external_id_unique",
+        )
+        solutions.create_index([("ix.targets", ASCENDING), ("ix.updated", DESCENDING)])
+        solutions.create_index([("ix.countries", ASCENDING), ("ix.updated", DESCENDING)])
+        solutions.create_index(
+            [("ix.status", ASCENDING), ("ix.stale", ASCENDING), ("ix.confirmed", ASCENDING)]
+        )
+        self.db.funding_opportunities.create_index(
+            [("ix.status", ASCENDING), ("ix.deadline", ASCENDING)]
+        )
+        self.db.reviews.create_index([("solution_id", ASCENDING), ("create_time", ASCENDING)])
+        Outbox(self.db).ensure_indexes()
+
+    def get(self, kind: Kind[T], record_id: str) -> T | None:
+        doc = self.db[kind.collection].find_one({"_id": record_id})
+        return record_from_doc(kind, doc) if doc else None
+
+    def list_records(
+        self, kind: Kind[T], query: Query, after: Cursor | None, limit: int
+    ) -> list[T]:
+        cursor = (
+            self.db[kind.collection]
+            .find(query_filter(query, after))
+            .sort([("ix.updated", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit)
+        )
+        return [record_from_doc(kind, doc) for doc in cursor]
+
+    def reviews_of(self, solution_id: str) -> list[Review]:
+        cursor = self.db.reviews.find({"solution_id": solution_id}).sort("create_time", ASCENDING)
+        return [_review(doc) for doc in cursor]
+
+    def find_external(self, external_ids: Collection[str]) -> dict[str, str]:
+        cursor = self.db[SOLUTIONS.collection].find(
+            {"ix.ext": {"$in": list(external_ids)}}, {"ix.ext": 1}
+        )
+        return {doc["ix"]["ext"]: doc["_id"] for doc in cursor}
+
+    def stale_candidates(self, confirmed_before: datetime, limit: int) -> list[str]:
+        cursor = (
+            self.db[SOLUTIONS.collection]
+            .find(
+                {
+                    "ix.status": "PUBLISHED",
+                    "ix.stale": False,
+                    "ix.confirmed": {"$lte": confirmed_before},
+                },
+                {"_id": 1},
+            )
+            .limit(limit)
+        )
+        return [doc["_id"] for doc in cursor]
+
+    def expired_funding(self, now: datetime, limit: int) -> list[str]:
+        cursor = self.db.funding_opportunities.find(
+            {"ix.status": "OPEN", "ix.deadline": {"$lte": now}}, {"_id": 1}
+        ).limit(limit)
+        return [doc["_id"] for doc in cursor]
+
+    def get_organization(self, org_id: str) -> OrganizationRef | None:
+        doc = self.db.organizations.find_one({"_id": org_id})
+        return _organization(doc) if doc else None
+
+    def apply_organization(self, org: OrganizationRef) -> bool:
+        return apply_if_newer(self.db.organizations, org.id, org.version, organization_doc(org))
+
+    def organizations(self) -> list[OrganizationRef]:
+        return [_organization(doc) for doc in self.db.organizations.find().sort("_id", ASCENDING)]
+
+
+def drop_everything(db: Database[Any]) -> None:
+    """Test helper: remove the catalog's collections."""
+    for name in db.list_collection_names():
+        db.drop_collection(name)
