@@ -16,6 +16,11 @@ from ssg.contracts.common.v1 import paging_pb2, sdg_pb2
 from ssg.contracts.registration.v1 import expert_pb2, organization_pb2
 from ssg.contracts.registration.v1 import registration_service_pb2 as pb
 from ssg.platform.auth.tokens import Role
+from ssg.registration.domain.duplicates import POOL_LIMIT, query_keys
+from ssg.registration.domain.model import Organization, OrganizationProfile, OrganizationType
+from ssg.registration.domain.model import OrganizationStatus as S
+from ssg.registration.service import utc_now
+from ssg.registration.store.mongo import organization_doc
 
 OPERATOR = ("ops", Role.OPERATOR)
 
@@ -368,3 +373,119 @@ async def test_list_pages_through_everything_once(served, auth, suffix):
             timeout=10,
         )
     assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_oversized_repeated_field_is_one_small_invalid_argument(served, auth):
+    # 200,000 out-of-range goals used to yield one violation each: an 11 MB reply that the
+    # client refused with RESOURCE_EXHAUSTED. The count is checked before any item.
+    before = counts(served.db)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await served.stub.RegisterOrganization(
+            pb.RegisterOrganizationRequest(
+                request_id="many-sdgs", organization=org_message("Many Goals", sdgs=[18] * 200_000)
+            ),
+            metadata=auth(*OPERATOR),
+            timeout=30,
+        )
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert violations(info.value) == {"organization.sdgs"}
+    assert "at most 17" in info.value.details()
+    assert len(info.value.details()) < 1000
+    assert counts(served.db) == before
+
+
+async def test_many_bad_items_are_reported_up_to_a_limit_and_echoes_are_cut(served, auth):
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await served.stub.RegisterOrganization(
+            pb.RegisterOrganizationRequest(
+                organization=org_message(
+                    "Bad Countries",
+                    operating_countries=[f"Q{i:02d}" + "z" * 10_000 for i in range(200)],
+                )
+            ),
+            metadata=auth(*OPERATOR),
+            timeout=30,
+        )
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    fields = violations(info.value)
+    assert "organization.operating_countries[0]" in fields
+    assert "request" in fields  # "and N more violations not listed"
+    assert len(fields) <= 51
+    assert all(len(v) < 200 for v in info.value.details().split("; "))
+    assert "more violations" in info.value.details()
+    assert len(info.value.details()) < 10_000
+
+
+async def test_oversized_update_mask_is_invalid_argument(served, auth, suffix):
+    created = await served.stub.RegisterOrganization(
+        pb.RegisterOrganizationRequest(organization=org_message(f"Masked {suffix}")),
+        metadata=auth(*OPERATOR),
+        timeout=10,
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await served.stub.UpdateOrganization(
+            pb.UpdateOrganizationRequest(
+                organization=organization_pb2.Organization(
+                    id=created.organization.id, version=created.organization.version
+                ),
+                update_mask=field_mask_pb2.FieldMask(paths=["x" * 100] * 5_000),
+            ),
+            metadata=auth(*OPERATOR),
+            timeout=30,
+        )
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert violations(info.value) == {"update_mask"}
+    assert len(info.value.details()) < 1000
+
+
+async def test_duplicate_pool_is_prefiltered_bounded_and_projected(served, auth, suffix):
+    # 300 unrelated organizations in one country: registration must not load them all.
+    now = utc_now()
+    profiles = [
+        OrganizationProfile(
+            name=f"Unrelated {i} Body {suffix}",
+            type=OrganizationType.NGO,
+            headquarters_country="MLI",
+            description="x" * 4000,
+        )
+        for i in range(300)
+    ]
+    served.db.organizations.insert_many(
+        [
+            organization_doc(Organization(f"pool{suffix}{i}", p, "africa", S.PENDING, 1, now, now))
+            for i, p in enumerate(profiles)
+        ]
+    )
+    new = OrganizationProfile(
+        name="Sahel Seed Savers", type=OrganizationType.NGO, headquarters_country="MLI"
+    )
+    pool = served.app.store.atomically(
+        lambda tx: tx.duplicate_pool("MLI", query_keys(new), "", POOL_LIMIT)
+    )
+    assert pool == []  # no shared name key: nothing loaded
+    common = OrganizationProfile(
+        name=f"Unrelated Body {suffix}", type=OrganizationType.NGO, headquarters_country="MLI"
+    )
+    pool = served.app.store.atomically(
+        lambda tx: tx.duplicate_pool("MLI", query_keys(common), "", POOL_LIMIT)
+    )
+    assert 0 < len(pool) <= POOL_LIMIT
+    assert all(o.profile.description == "" for o in pool)  # only the matcher's fields
+    # Through the API, a real duplicate in that crowded country is still found.
+    first = await served.stub.RegisterOrganization(
+        pb.RegisterOrganizationRequest(
+            organization=org_message("Sahel Seed Savers", headquarters_country="MLI", website="")
+        ),
+        metadata=auth(*OPERATOR),
+        timeout=10,
+    )
+    second = await served.stub.RegisterOrganization(
+        pb.RegisterOrganizationRequest(
+            organization=org_message(
+                "The Sahel Seed Savers", headquarters_country="MLI", website=""
+            )
+        ),
+        metadata=auth(*OPERATOR),
+        timeout=10,
+    )
+    assert first.organization.id in {d.organization_id for d in second.possible_duplicates}

@@ -1,6 +1,12 @@
 """The authorization matrix, each role x each command, through the real gRPC server with dev
 tokens: O = OK, U = UNAUTHENTICATED, D = PERMISSION_DENIED, N = NOT_FOUND (the caller may not
-even learn that the entity exists)."""
+even learn that the entity exists).
+
+Membership comes from Member records, not from the token: 'registrant' is the organization's
+first admin with a plain token (no role, no org claim) and acts as its admin; 'forged' holds a
+member token naming the organization but has no Member record and acts as a stranger.
+Operators and reviewers act only in their own instance: the service runs as instance
+'africa', 'other_reviewer' and 'foreign_operator' hold tokens of 'asia-pacific'."""
 
 from __future__ import annotations
 
@@ -24,10 +30,13 @@ ROLES = (
     "owner",
     "member",
     "admin",
+    "registrant",
+    "forged",
     "other_member",
     "reviewer",
     "other_reviewer",
     "operator",
+    "foreign_operator",
 )
 CODES = {
     "O": grpc.StatusCode.OK,
@@ -62,17 +71,20 @@ def metadata_for(role: str, world: World, auth) -> tuple:
         "owner": auth("owner"),
         "member": auth("mem", Role.MEMBER, org=world.org_id),
         "admin": auth("adm", Role.MEMBER, org=world.org_id),
+        "registrant": auth("adm"),
+        "forged": auth("forger", Role.MEMBER, org=world.org_id),
         "other_member": auth("oth", Role.MEMBER, org=world.other_org_id),
         "reviewer": auth("rev", Role.REVIEWER),
         "other_reviewer": auth("rev2", Role.REVIEWER, instance="asia-pacific"),
-        "operator": auth("ops", Role.OPERATOR, instance="global"),
+        "operator": auth("ops", Role.OPERATOR),
+        "foreign_operator": auth("ops2", Role.OPERATOR, instance="asia-pacific"),
     }[role]
 
 
 async def make_world(
     stub, auth, org_status: str, visibility: expert_pb2.ExpertVisibility.ValueType
 ) -> World:
-    ops = auth("ops", Role.OPERATOR, instance="global")
+    ops = auth("ops", Role.OPERATOR)
     tag = uuid.uuid4().hex[:8]
     org = (
         await stub.RegisterOrganization(
@@ -148,71 +160,71 @@ MEMBERS_EXPERT = expert_pb2.EXPERT_VISIBILITY_MEMBERS_ONLY
 HIDDEN_EXPERT = expert_pb2.EXPERT_VISIBILITY_HIDDEN
 
 # command, organization status, expert visibility, the call, expected code per role in ROLES order
-#                                                             anon pub own mem adm oth rev orv ops
+#                                     anon pub own mem adm reg frg oth rev orv ops fop
 MATRIX: list[tuple[str, str, expert_pb2.ExpertVisibility.ValueType, Call, str]] = [
     ("RegisterOrganization", "pending", PUBLIC_EXPERT,
      lambda s, w, md: s.RegisterOrganization(
          pb.RegisterOrganizationRequest(organization=org_msg(f"New {uuid.uuid4().hex}")),
-         metadata=md, timeout=10),                                  "UOOOOOOOO"),
+         metadata=md, timeout=10),                                  "UOOOOOOOOOOO"),
     ("GetOrganization(pending)", "pending", PUBLIC_EXPERT,
      lambda s, w, md: s.GetOrganization(pb.GetOrganizationRequest(id=w.org_id), metadata=md, timeout=10),
-                                                                    "NNNOONONO"),
+                                                                    "NNNOOONNONON"),
     ("GetOrganization(verified)", "verified", PUBLIC_EXPERT,
      lambda s, w, md: s.GetOrganization(pb.GetOrganizationRequest(id=w.org_id), metadata=md, timeout=10),
-                                                                    "OOOOOOOOO"),
+                                                                    "OOOOOOOOOOOO"),
     ("ListOrganizations", "verified", PUBLIC_EXPERT,
      lambda s, w, md: s.ListOrganizations(pb.ListOrganizationsRequest(), metadata=md, timeout=10),
-                                                                    "OOOOOOOOO"),
-    ("UpdateOrganization", "verified", PUBLIC_EXPERT, _update_org,  "UDDOODODO"),
+                                                                    "OOOOOOOOOOOO"),
+    ("UpdateOrganization", "verified", PUBLIC_EXPERT, _update_org,  "UDDOOODDODOD"),
     ("VerifyOrganization", "pending", PUBLIC_EXPERT,
      lambda s, w, md: s.VerifyOrganization(pb.VerifyOrganizationRequest(id=w.org_id), metadata=md, timeout=10),
-                                                                    "NNNDDNONO"),
+                                                                    "NNNDDDNNONON"),
     ("RejectOrganization", "pending", PUBLIC_EXPERT,
      lambda s, w, md: s.RejectOrganization(
          pb.RejectOrganizationRequest(id=w.org_id, reason="no"), metadata=md, timeout=10),
-                                                                    "NNNDDNONO"),
+                                                                    "NNNDDDNNONON"),
     ("SuspendOrganization", "verified", PUBLIC_EXPERT,
      lambda s, w, md: s.SuspendOrganization(
          pb.SuspendOrganizationRequest(id=w.org_id, reason="why"), metadata=md, timeout=10),
-                                                                    "UDDDDDODO"),
+                                                                    "UDDDDDDDODOD"),
     ("MergeOrganizations", "verified", PUBLIC_EXPERT,
      lambda s, w, md: s.MergeOrganizations(
          pb.MergeOrganizationsRequest(source_id=w.org_id, target_id=w.other_org_id),
-         metadata=md, timeout=10),                                  "UDDDDDODO"),
+         metadata=md, timeout=10),                                  "UDDDDDDDODOD"),
     ("AddMember", "verified", PUBLIC_EXPERT,
      lambda s, w, md: s.AddMember(
          pb.AddMemberRequest(organization_id=w.org_id, user_id="newbie",
                              role=organization_pb2.MEMBER_ROLE_MEMBER), metadata=md, timeout=10),
-                                                                    "UDDDODDDO"),
+                                                                    "UDDDOODDDDOD"),
     ("RemoveMember", "verified", PUBLIC_EXPERT,
      lambda s, w, md: s.RemoveMember(
          pb.RemoveMemberRequest(organization_id=w.org_id, user_id="mem"), metadata=md, timeout=10),
      # "mem" may remove itself (leave); nobody else but admins and operators.
-                                                                    "UDDOODDDO"),
+                                                                    "UDDOOODDDDOD"),
     ("ListMembers", "verified", PUBLIC_EXPERT,
      lambda s, w, md: s.ListMembers(pb.ListMembersRequest(organization_id=w.org_id), metadata=md, timeout=10),
-                                                                    "UDDOODODO"),
+                                                                    "UDDOOODDODOD"),
     ("RegisterExpert", "verified", PUBLIC_EXPERT,
      lambda s, w, md: s.RegisterExpert(
          pb.RegisterExpertRequest(expert=expert_pb2.Expert(
              display_name="Someone", visibility=PUBLIC_EXPERT)), metadata=md, timeout=10),
-                                                                    "UOOOOOOOO"),
-    ("UpdateExpert", "verified", PUBLIC_EXPERT, _update_expert,     "UDODDDODO"),
+                                                                    "UOOOOOOOOOOO"),
+    ("UpdateExpert", "verified", PUBLIC_EXPERT, _update_expert,     "UDODDDDDODOD"),
     ("EraseExpert", "verified", PUBLIC_EXPERT,
      lambda s, w, md: s.EraseExpert(pb.EraseExpertRequest(id=w.expert_id), metadata=md, timeout=10),
-                                                                    "UDODDDDDO"),
+                                                                    "UDODDDDDDDOD"),
     ("GetExpert(public)", "verified", PUBLIC_EXPERT,
      lambda s, w, md: s.GetExpert(pb.GetExpertRequest(id=w.expert_id), metadata=md, timeout=10),
-                                                                    "OOOOOOOOO"),
+                                                                    "OOOOOOOOOOOO"),
     ("GetExpert(members-only)", "verified", MEMBERS_EXPERT,
      lambda s, w, md: s.GetExpert(pb.GetExpertRequest(id=w.expert_id), metadata=md, timeout=10),
-                                                                    "NNOOOOOOO"),
+                                                                    "NNOOONOOOOON"),
     ("GetExpert(hidden)", "verified", HIDDEN_EXPERT,
      lambda s, w, md: s.GetExpert(pb.GetExpertRequest(id=w.expert_id), metadata=md, timeout=10),
-                                                                    "NNONNNONO"),
+                                                                    "NNONNNNNONON"),
     ("ListExperts", "verified", PUBLIC_EXPERT,
      lambda s, w, md: s.ListExperts(pb.ListExpertsRequest(), metadata=md, timeout=10),
-                                                                    "OOOOOOOOO"),
+                                                                    "OOOOOOOOOOOO"),
 ]  # fmt: skip
 
 CASES = [

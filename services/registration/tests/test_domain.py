@@ -43,7 +43,7 @@ from ssg.registration.domain.validation import (
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
 REVIEWER = Identity("rev", frozenset({Role.PUBLIC, Role.REVIEWER}), instance="africa")
-OPERATOR = Identity("ops", frozenset({Role.PUBLIC, Role.OPERATOR}))
+OPERATOR = Identity("ops", frozenset({Role.PUBLIC, Role.OPERATOR}), instance="africa")
 PUBLIC = Identity("pat")
 
 
@@ -397,12 +397,30 @@ def test_public_sees_only_verified_organizations():
     assert not authz.can_see_organization(ANONYMOUS, pending)
     assert authz.can_see_organization(ANONYMOUS, verified)
     own = Identity("m", frozenset({Role.PUBLIC, Role.MEMBER}), organization_id="o1")
-    assert authz.can_see_organization(own, pending)
+    # The Member record makes a member, not the token's org claim.
+    assert authz.can_see_organization(own, pending, member("m"))
+    assert not authz.can_see_organization(own, pending)
+    assert authz.can_see_organization(Identity("m"), pending, member("m"))  # no claim needed
+    assert not authz.can_see_organization(Identity("x"), pending, member("m"))  # not theirs
     assert authz.can_see_organization(REVIEWER, pending)
     elsewhere = replace(REVIEWER, instance="asia-pacific")
     assert not authz.can_see_organization(elsewhere, pending)
     with pytest.raises(NotFound):
         authz.require_visible_organization(ANONYMOUS, pending, "o1")
+
+
+def test_operators_act_only_in_their_own_instance():
+    org = organization()
+    here = authz.bound_to_instance(OPERATOR, "africa")
+    assert here is OPERATOR
+    authz.authorize_organization(here, authz.Action.REVIEW_ORGANIZATION, org)
+    for instance in ("asia-pacific", ""):
+        foreign = authz.bound_to_instance(replace(OPERATOR, instance=instance), "africa")
+        assert not authz.is_operator(foreign)
+        assert foreign.authenticated and foreign.subject == "ops"
+        with pytest.raises(PermissionDenied):
+            authz.authorize_organization(foreign, authz.Action.REVIEW_ORGANIZATION, org)
+        assert not authz.can_see_organization(foreign, org)
 
 
 def test_reviewers_act_only_in_their_own_instance():
@@ -422,13 +440,21 @@ def test_reviewers_act_only_in_their_own_instance():
 def test_members_edit_their_own_organization_and_only_admins_manage_members():
     org = organization()
     own = Identity("m", frozenset({Role.PUBLIC, Role.MEMBER}), organization_id="o1")
-    authz.authorize_organization(own, authz.Action.UPDATE_ORGANIZATION, org)
+    authz.authorize_organization(own, authz.Action.UPDATE_ORGANIZATION, org, member("m"))
     with pytest.raises(PermissionDenied):
-        authz.authorize_organization(own, authz.Action.REVIEW_ORGANIZATION, org)
+        authz.authorize_organization(own, authz.Action.REVIEW_ORGANIZATION, org, member("m"))
+    # A token naming the organization without a Member record is nobody's member.
+    with pytest.raises(PermissionDenied):
+        authz.authorize_organization(own, authz.Action.UPDATE_ORGANIZATION, org)
+    # Someone else's record does not count either.
     with pytest.raises(PermissionDenied):
         authz.authorize_organization(
-            replace(own, organization_id="o2"), authz.Action.UPDATE_ORGANIZATION, org
+            own, authz.Action.UPDATE_ORGANIZATION, org, member("x", MemberRole.ADMIN)
         )
+    # The registrant's token has no org claim; their record is enough.
+    authz.authorize_organization(
+        Identity("m"), authz.Action.MANAGE_MEMBERS, org, member("m", MemberRole.ADMIN)
+    )
     with pytest.raises(PermissionDenied):
         authz.authorize_organization(own, authz.Action.MANAGE_MEMBERS, org, member("m"))
     authz.authorize_organization(

@@ -25,12 +25,17 @@ from ssg.registration.bootstrap import build_service
 from ssg.registration.domain.model import OrganizationStatus
 from ssg.registration.domain.validation import ExpertDraft, OrganizationDraft
 from ssg.registration.events.publisher import EXPERT_TOPIC, ORGANIZATION_TOPIC
-from ssg.registration.service import OrganizationFilters, RegistrationService, utc_now
+from ssg.registration.service import (
+    MAX_PARENT_DEPTH,
+    OrganizationFilters,
+    RegistrationService,
+    utc_now,
+)
 from ssg.registration.settings import RegistrationSettings
 from ssg.registration.store.memory import MemoryStore
 
 ALICE = Identity("alice")
-OPS = Identity("ops", frozenset({Role.PUBLIC, Role.OPERATOR}))
+OPS = Identity("ops", frozenset({Role.PUBLIC, Role.OPERATOR}), instance="global")
 REVIEWER = Identity("rev", frozenset({Role.PUBLIC, Role.REVIEWER}), instance="global")
 
 
@@ -229,3 +234,90 @@ async def test_expert_lifecycle_events():
     ]
     with pytest.raises(NotFound):
         await service.get_expert(OPS, e.id)
+
+
+async def test_parents_need_membership_and_cannot_make_cycles():
+    service, _ = make()
+    carol = Identity("carol")
+    parent = (await service.register_organization(ALICE, "", draft("Parent Entity"))).organization
+    # While the parent is pending a stranger does not even learn that it exists...
+    with pytest.raises(ValidationError, match="no organization"):
+        await service.register_organization(
+            carol, "", draft("Squatter Office", parent_organization_id=parent.id)
+        )
+    # ...and once it is public, may still not attach a new organization under it.
+    await service.verify_organization(OPS, parent.id, 0, "", "")
+    with pytest.raises(PermissionDenied):
+        await service.register_organization(
+            carol, "", draft("Squatter Office", parent_organization_id=parent.id)
+        )
+    # Its members (per Member record, no token claim needed) and reviewers may.
+    child = (
+        await service.register_organization(
+            ALICE, "", draft("Country Office", parent_organization_id=parent.id)
+        )
+    ).organization
+    grandchild = (
+        await service.register_organization(
+            REVIEWER, "", draft("Field Office", parent_organization_id=child.id)
+        )
+    ).organization
+    # parent -> child -> grandchild -> parent would be a cycle.
+    with pytest.raises(ValidationError) as info:
+        await service.update_organization(
+            OPS,
+            parent.id,
+            parent.version + 1,
+            draft("Parent Entity", parent_organization_id=grandchild.id),
+            ["parent_organization_id"],
+        )
+    assert "cycle" in str(info.value)
+    assert info.value.violations[0].field == "organization.parent_organization_id"
+
+
+async def test_parent_chains_are_bounded():
+    service, _ = make()
+    parent_id = ""
+    for level in range(MAX_PARENT_DEPTH + 1):
+        parent_id = (
+            await service.register_organization(
+                OPS, "", draft(f"Level {level}", parent_organization_id=parent_id)
+            )
+        ).organization.id
+    top = (await service.register_organization(OPS, "", draft("Top"))).organization
+    root = await service.get_organization(OPS, parent_id)  # the deepest one
+    assert root.organization.profile.parent_organization_id
+    with pytest.raises(ValidationError, match="at most"):
+        await service.update_organization(
+            OPS, top.id, top.version, draft("Top", parent_organization_id=parent_id), []
+        )
+
+
+async def test_the_registrant_sees_and_edits_their_pending_organization():
+    service, _ = make()
+    org = (await service.register_organization(ALICE, "", draft())).organization
+    view = await service.get_organization(ALICE, org.id)  # no member role, no org claim
+    assert view.organization.id == org.id and view.audit
+    updated = await service.update_organization(
+        ALICE, org.id, org.version, draft(acronym="AWF"), ["acronym"]
+    )
+    assert updated.profile.acronym == "AWF"
+    await service.add_member(ALICE, org.id, "bob", "MEMBER", "")
+    # A token claiming the organization without a Member record is nobody.
+    forger = Identity("eve", frozenset({Role.PUBLIC, Role.MEMBER}), organization_id=org.id)
+    with pytest.raises(NotFound):
+        await service.get_organization(forger, org.id)
+    with pytest.raises(NotFound):
+        await service.update_organization(
+            forger, org.id, updated.version, draft(acronym="X"), ["acronym"]
+        )
+
+
+async def test_operator_tokens_of_another_instance_are_not_operators_here():
+    service, _ = make()  # instance "global"
+    org = (await service.register_organization(ALICE, "", draft())).organization
+    for instance in ("africa", ""):
+        foreign = Identity("ops", frozenset({Role.PUBLIC, Role.OPERATOR}), instance=instance)
+        with pytest.raises(NotFound):
+            await service.verify_organization(foreign, org.id, 0, "", "")
+    assert (await service.verify_organization(OPS, org.id, 0, "", "")).status.value == "VERIFIED"

@@ -8,7 +8,6 @@ from datetime import timedelta
 from pymongo import MongoClient
 
 from ssg.contracts.registration.v1 import registration_service_pb2, registration_service_pb2_grpc
-from ssg.platform.auth.tokens import Role
 from ssg.platform.events.envelope import Origin
 from ssg.platform.grpc.interceptors import MethodPolicy
 from ssg.platform.grpc.server import ServicerRegistration
@@ -29,7 +28,6 @@ SERVICE_NAME = registration_service_pb2.DESCRIPTOR.services_by_name["Registratio
 # method is open here and the service layer decides. Commands that need a signed-in caller
 # say so with UNAUTHENTICATED from the service layer.
 POLICY: MethodPolicy = {}
-STAFF: frozenset[Role] = frozenset({Role.MEMBER, Role.REVIEWER, Role.OPERATOR})
 
 
 @dataclass

@@ -34,15 +34,23 @@ from ssg.registration.domain.authorization import (
     Action,
     authorize_expert,
     authorize_organization,
+    bound_to_instance,
+    can_see_organization,
     expert_scopes,
     is_member_of,
     is_staff_for,
+    needs_membership,
     organization_scopes,
     require_authenticated,
     require_visible_expert,
     require_visible_organization,
 )
-from ssg.registration.domain.duplicates import find_duplicates, website_domain
+from ssg.registration.domain.duplicates import (
+    POOL_LIMIT,
+    find_duplicates,
+    query_keys,
+    website_domain,
+)
 from ssg.registration.domain.model import (
     EDITABLE_EXPERT_FIELDS,
     EDITABLE_ORGANIZATION_FIELDS,
@@ -85,6 +93,10 @@ from ssg.registration.store.ports import (
 
 T = TypeVar("T")
 MAX_REDIRECTS = 5  # a merged organization may itself have been merged later
+# How deep organizations may nest (e.g. entity > regional office > country office > project):
+# the bound also keeps the cycle check a bounded walk.
+MAX_PARENT_DEPTH = 8
+PARENT_FIELD = "organization.parent_organization_id"
 
 
 def utc_now() -> datetime:
@@ -152,6 +164,19 @@ def _fingerprint(value: object) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+def _org_cursor(org: Organization) -> Cursor:
+    return organization_sort_key(org), org.id
+
+
+def _expert_cursor(expert: Expert) -> Cursor:
+    return expert_sort_key(expert), expert.id
+
+
+def _member_cursor(member: Member) -> Cursor:
+    # Members are listed by user id alone (unique within an organization).
+    return "", member.user_id
+
+
 def _review_notes(
     org_id: str, reason: str, evidence_note: str, *, required: bool
 ) -> tuple[str, str]:
@@ -189,6 +214,11 @@ class RegistrationService:
     async def _atomically(self, fn: Callable[[Transaction], T]) -> T:
         return await run_sync(self.store.atomically, fn)
 
+    def _here(self, actor: Identity) -> Identity:
+        """The caller as this instance sees it (operator tokens of other instances are not
+        operators here); every public method starts with it."""
+        return bound_to_instance(actor, self.instance)
+
     # -- organizations: commands ----------------------------------------------------------------
 
     async def register_organization(
@@ -196,6 +226,7 @@ class RegistrationService:
     ) -> Registered:
         """Register a PENDING organization (the caller becomes its first admin); idempotent on
         the caller's request_id."""
+        actor = self._here(actor)
         require_authenticated(actor)
         v = Violations()
         check_request_id(v, "request_id", request_id)
@@ -211,10 +242,16 @@ class RegistrationService:
             if key:
                 earlier = tx.get_request(key)
                 if earlier is not None:
-                    return self._replay(tx, earlier, fingerprint)
-            self._check_parent(tx, profile, "")
+                    first = self._replay(earlier, fingerprint, "organization", tx.get_organization)
+                    return Registered(first, earlier.duplicates)
+            self._check_parent(tx, actor, profile, None)
             now = self.clock()
-            pool = tx.duplicate_pool(profile.headquarters_country, website_domain(profile.website))
+            pool = tx.duplicate_pool(
+                profile.headquarters_country,
+                query_keys(profile),
+                website_domain(profile.website),
+                POOL_LIMIT,
+            )
             duplicates = find_duplicates(profile, pool)
             change = org_rules.register(self.ids(), profile, self.instance, actor, now, duplicates)
             org = change.organization
@@ -230,28 +267,69 @@ class RegistrationService:
 
         return await self._atomically(unit)
 
-    def _replay(self, tx: Transaction, earlier: RequestRecord, fingerprint: str) -> Registered:
+    @staticmethod
+    def _replay(
+        earlier: RequestRecord, fingerprint: str, what: str, load: Callable[[str], T | None]
+    ) -> T:
+        """The entity an earlier idempotent command created, if this retry is the same request;
+        AlreadyExists when the request id was used for something else."""
         if earlier.fingerprint != fingerprint:
             raise AlreadyExists(
-                "request_id was already used for a different organization; use a new request_id"
+                f"request_id was already used for a different {what}; use a new request_id"
             )
-        org = tx.get_organization(earlier.entity_id)
-        if org is None:  # only if an operator deleted it by hand
-            raise NotFound(f"organization {earlier.entity_id} no longer exists")
-        return Registered(org, earlier.duplicates)
+        entity = load(earlier.entity_id)
+        if entity is None:  # only if an operator deleted it by hand
+            raise NotFound(f"{what} {earlier.entity_id} no longer exists")
+        return entity
 
-    def _check_parent(self, tx: Transaction, profile: OrganizationProfile, own_id: str) -> None:
+    def _check_parent(
+        self,
+        tx: Transaction,
+        actor: Identity,
+        profile: OrganizationProfile,
+        org: Organization | None,
+    ) -> None:
+        """Refuse a newly declared parent (of a new organization, or of org) that the caller
+        may not attach to, or that would close a cycle or nest too deep.
+
+        Declaring a parent makes a claim about the parent ("we are its country office"), so
+        only its members, reviewers of its instance and operators may. An unchanged parent
+        was checked when it was declared and is not checked again (its declarer may since
+        have left the parent)."""
         parent_id = profile.parent_organization_id
-        if not parent_id:
+        if not parent_id or (org is not None and parent_id == org.profile.parent_organization_id):
             return
+        own_id = org.id if org is not None else ""
         if parent_id == own_id:
-            raise ValidationError.single(
-                "organization.parent_organization_id", "must not be the organization itself"
-            )
-        if tx.get_organization(parent_id) is None:
-            raise ValidationError.single(
-                "organization.parent_organization_id", f"no organization {parent_id}"
-            )
+            raise ValidationError.single(PARENT_FIELD, "must not be the organization itself")
+        parent = tx.get_organization(parent_id)
+        membership = (
+            tx.get_member(parent_id, actor.subject)
+            if parent is not None and needs_membership(actor, parent)
+            else None
+        )
+        if parent is None or not can_see_organization(actor, parent, membership):
+            raise ValidationError.single(PARENT_FIELD, f"no organization {parent_id}")
+        authorize_organization(actor, Action.DECLARE_PARENT, parent, membership)
+        ancestor: Organization | None = parent
+        for _ in range(MAX_PARENT_DEPTH):
+            if ancestor is None:
+                return
+            if own_id:
+                # Re-parenting A under B while B is re-parented under A: each unit reads the
+                # other's document; writing every ancestor read makes one of them conflict.
+                tx.touch_organization(ancestor.id)
+            next_id = ancestor.profile.parent_organization_id
+            if not next_id:
+                return
+            if next_id == own_id:
+                raise ValidationError.single(
+                    PARENT_FIELD, f"would make a cycle: {parent_id} is below this organization"
+                )
+            ancestor = tx.get_organization(next_id)
+        raise ValidationError.single(
+            PARENT_FIELD, f"organizations nest at most {MAX_PARENT_DEPTH} levels deep"
+        )
 
     @staticmethod
     def _emit(tx: Transaction, event: Event) -> None:
@@ -266,14 +344,15 @@ class RegistrationService:
         mask: Sequence[str],
     ) -> Organization:
         """Apply the masked fields of draft; VersionConflict unless version is current."""
+        actor = self._here(actor)
         v = Violations()
         check_id(v, "organization.id", org_id)
         v.check(version > 0, "organization.version", "is required (the version last read)")
         v.raise_if_any()
 
         def unit(tx: Transaction) -> Organization:
-            org = self._load_for(tx, actor, org_id)
-            authorize_organization(actor, Action.UPDATE_ORGANIZATION, org)
+            org, membership = self._load_for(tx, actor, org_id)
+            authorize_organization(actor, Action.UPDATE_ORGANIZATION, org, membership)
             if org.version != version:
                 raise VersionConflict(
                     f"organization {org_id} is at version {org.version}, not {version}; re-read it"
@@ -285,7 +364,7 @@ class RegistrationService:
                 EDITABLE_ORGANIZATION_FIELDS,
             )
             profile = validate_organization(merged)
-            self._check_parent(tx, profile, org.id)
+            self._check_parent(tx, actor, profile, org)
             outcome = org_rules.update(org, profile, actor, self.clock())
             if outcome is None:
                 return org  # nothing changed: no new version, no event
@@ -297,9 +376,19 @@ class RegistrationService:
 
         return await self._atomically(unit)
 
-    def _load_for(self, tx: Transaction, actor: Identity, org_id: str) -> Organization:
-        """The organization a command addresses; NotFound also when the caller may not see it."""
-        return require_visible_organization(actor, tx.get_organization(org_id), org_id)
+    @staticmethod
+    def _load_for(
+        tx: Transaction, actor: Identity, org_id: str
+    ) -> tuple[Organization, Member | None]:
+        """The organization a command addresses and the caller's Member record in it (read in
+        the command's own transaction); NotFound also when the caller may not see it."""
+        org = tx.get_organization(org_id)
+        membership = (
+            tx.get_member(org_id, actor.subject)
+            if org is not None and needs_membership(actor, org)
+            else None
+        )
+        return require_visible_organization(actor, org, org_id, membership), membership
 
     async def _review(
         self,
@@ -309,9 +398,11 @@ class RegistrationService:
         apply: Callable[[Organization, datetime], org_rules.Change],
         kind: type[ev.OrganizationVerified | ev.OrganizationRejected | ev.OrganizationSuspended],
     ) -> Organization:
+        actor = self._here(actor)
+
         def unit(tx: Transaction) -> Organization:
-            org = self._load_for(tx, actor, org_id)
-            authorize_organization(actor, Action.REVIEW_ORGANIZATION, org)
+            org, membership = self._load_for(tx, actor, org_id)
+            authorize_organization(actor, Action.REVIEW_ORGANIZATION, org, membership)
             if version and org.version != version:
                 raise VersionConflict(
                     f"organization {org_id} is at version {org.version}, not {version}; re-read it"
@@ -369,6 +460,7 @@ class RegistrationService:
         self, actor: Identity, source_id: str, target_id: str, reason: str
     ) -> tuple[Organization, Organization]:
         """Fold source into target (its members move over); returns (source, target)."""
+        actor = self._here(actor)
         v = Violations()
         check_id(v, "source_id", source_id)
         check_id(v, "target_id", target_id)
@@ -376,12 +468,16 @@ class RegistrationService:
         v.raise_if_any()
 
         def unit(tx: Transaction) -> tuple[Organization, Organization]:
-            source = self._load_for(tx, actor, source_id)
-            target = self._load_for(tx, actor, target_id)
-            authorize_organization(actor, Action.MERGE_ORGANIZATIONS, source)
-            authorize_organization(actor, Action.MERGE_ORGANIZATIONS, target)
+            source, source_membership = self._load_for(tx, actor, source_id)
+            target, target_membership = self._load_for(tx, actor, target_id)
+            authorize_organization(actor, Action.MERGE_ORGANIZATIONS, source, source_membership)
+            authorize_organization(actor, Action.MERGE_ORGANIZATIONS, target, target_membership)
             change = org_rules.merge(source, target, actor, self.clock(), reason)
             tx.save_organization(change.organization, source.version)
+            # The target is only read (its status, its members), yet "A into B" and "B into C"
+            # must not both commit: writing B here makes the two units conflict, and the
+            # retried one sees B merged (refused) or A's members already in B (moved on).
+            tx.touch_organization(target.id)
             tx.add_audit(change.audit)
             source_members = tx.members_of(source.id)
             for member in member_rules.merged_memberships(
@@ -427,6 +523,7 @@ class RegistrationService:
 
     async def get_organization(self, actor: Identity, org_id: str) -> OrganizationView:
         """One organization the caller may see, following merge redirects."""
+        actor = self._here(actor)
         require_id(org_id)
         org = await run_sync(self.store.get_organization, org_id)
         redirected_from = ""
@@ -435,8 +532,13 @@ class RegistrationService:
             redirected_from = org_id
             org = await run_sync(self.store.get_organization, org.merged_into)
             hops += 1
-        org = require_visible_organization(actor, org, org_id)
-        if not is_staff_for(actor, org):
+        membership = (
+            await run_sync(self.store.get_member, org.id, actor.subject)
+            if org is not None and needs_membership(actor, org)
+            else None
+        )
+        org = require_visible_organization(actor, org, org_id, membership)
+        if not is_staff_for(actor, org, membership):
             return OrganizationView(org, redirected_from)
         audit = await run_sync(self.store.audit_of, org.id)
         return OrganizationView(org, redirected_from, tuple(audit), org.possible_duplicates)
@@ -445,6 +547,7 @@ class RegistrationService:
         self, actor: Identity, filters: OrganizationFilters, size: int, token: str
     ) -> Page[Organization]:
         """A page of the organizations the caller may see, by name."""
+        actor = self._here(actor)
         v = Violations()
         if filters.country:
             check_country(v, "country", filters.country, required=False)
@@ -468,7 +571,7 @@ class RegistrationService:
         )
         limit, after = self._page_request(v, size, token, repr(query))
         items = await run_sync(self.store.list_organizations, query, after, limit + 1)
-        return self._page(items, limit, organization_sort_key, repr(query))
+        return self._page(items, limit, _org_cursor, repr(query))
 
     def _page_request(
         self, v: Violations, size: int, token: str, fingerprint: str
@@ -489,13 +592,14 @@ class RegistrationService:
         return limit, after
 
     def _page(
-        self, items: list[T], limit: int, key: Callable[[T], str], fingerprint: str
+        self, items: list[T], limit: int, cursor: Callable[[T], Cursor], fingerprint: str
     ) -> Page[T]:
+        """The first limit of items (the store was asked for one more, to tell whether there
+        is a next page) and the token of the next page, from the cursor of the last item."""
         if len(items) <= limit:
             return Page(items, "")
-        last = items[limit - 1]
-        token = self.pages.encode({"k": key(last), "id": last.id}, fingerprint)  # type: ignore[attr-defined]
-        return Page(items[:limit], token)
+        key, last_id = cursor(items[limit - 1])
+        return Page(items[:limit], self.pages.encode({"k": key, "id": last_id}, fingerprint))
 
     # -- members --------------------------------------------------------------------------------
 
@@ -503,6 +607,7 @@ class RegistrationService:
         self, actor: Identity, org_id: str, user_id: str, role: str, display_name: str
     ) -> Member:
         """Add a person to an organization: its admins and operators only."""
+        actor = self._here(actor)
         v = Violations()
         check_id(v, "organization_id", org_id)
         v.raise_if_any()
@@ -513,10 +618,11 @@ class RegistrationService:
         v.raise_if_any()
 
         def unit(tx: Transaction) -> Member:
-            org = self._load_for(tx, actor, org_id)
-            authorize_organization(
-                actor, Action.MANAGE_MEMBERS, org, tx.get_member(org.id, actor.subject)
-            )
+            org, membership = self._load_for(tx, actor, org_id)
+            authorize_organization(actor, Action.MANAGE_MEMBERS, org, membership)
+            # Serializes membership changes of org (see remove_member) and keeps an addition
+            # from landing in an organization that a concurrent merge is emptying.
+            tx.touch_organization(org.id)
             now = self.clock()
             member = member_rules.add_member(
                 org, tx.get_member(org.id, user_id), user_id, member_role, actor, now, display_name
@@ -541,18 +647,21 @@ class RegistrationService:
 
     async def remove_member(self, actor: Identity, org_id: str, user_id: str) -> None:
         """Remove a person (admins, operators, or the person themselves); never the last admin."""
+        actor = self._here(actor)
         v = Violations()
         check_id(v, "organization_id", org_id)
         v.raise_if_any()
         user_id = validate_user_id(user_id)
 
         def unit(tx: Transaction) -> None:
-            org = self._load_for(tx, actor, org_id)
-            leaving = is_member_of(actor, org.id) and actor.subject == user_id
+            org, membership = self._load_for(tx, actor, org_id)
+            leaving = is_member_of(actor, org, membership) and actor.subject == user_id
             if not leaving:
-                authorize_organization(
-                    actor, Action.MANAGE_MEMBERS, org, tx.get_member(org.id, actor.subject)
-                )
+                authorize_organization(actor, Action.MANAGE_MEMBERS, org, membership)
+            # Two admins removing each other each delete a different document and read the
+            # other's: without a common write both commit and no admin is left (write skew).
+            # Writing the organization makes them conflict; the retry sees the last admin.
+            tx.touch_organization(org.id)
             target = member_rules.check_removal(
                 org, tx.get_member(org.id, user_id), tx.members_of(org.id), user_id
             )
@@ -577,25 +686,28 @@ class RegistrationService:
         self, actor: Identity, org_id: str, size: int, token: str
     ) -> Page[Member]:
         """A page of an organization's members by user id (its members, reviewers, operators)."""
+        actor = self._here(actor)
         require_id(org_id, "organization_id")
-        org = require_visible_organization(
-            actor, await run_sync(self.store.get_organization, org_id), org_id
+        org = await run_sync(self.store.get_organization, org_id)
+        membership = (
+            await run_sync(self.store.get_member, org_id, actor.subject)
+            if org is not None and needs_membership(actor, org)
+            else None
         )
-        authorize_organization(actor, Action.LIST_MEMBERS, org)
+        org = require_visible_organization(actor, org, org_id, membership)
+        authorize_organization(actor, Action.LIST_MEMBERS, org, membership)
         fingerprint = f"members:{org_id}"
         limit, after = self._page_request(Violations(), size, token, fingerprint)
         items = await run_sync(
             self.store.list_members, org_id, after[1] if after else None, limit + 1
         )
-        if len(items) <= limit:
-            return Page(items, "")
-        last = items[limit - 1]
-        return Page(items[:limit], self.pages.encode({"k": "", "id": last.user_id}, fingerprint))
+        return self._page(items, limit, _member_cursor, fingerprint)
 
     # -- experts --------------------------------------------------------------------------------
 
     async def register_expert(self, actor: Identity, request_id: str, draft: ExpertDraft) -> Expert:
         """Create a profile owned by the caller; idempotent on the caller's request_id."""
+        actor = self._here(actor)
         require_authenticated(actor)
         v = Violations()
         check_request_id(v, "request_id", request_id)
@@ -611,14 +723,7 @@ class RegistrationService:
             if key:
                 earlier = tx.get_request(key)
                 if earlier is not None:
-                    if earlier.fingerprint != fingerprint:
-                        raise AlreadyExists(
-                            "request_id was already used for a different expert; use a new one"
-                        )
-                    found = tx.get_expert(earlier.entity_id)
-                    if found is None:
-                        raise NotFound(f"expert {earlier.entity_id} no longer exists")
-                    return found
+                    return self._replay(earlier, fingerprint, "expert", tx.get_expert)
             self._check_affiliation(tx, profile.affiliation_organization_id)
             now = self.clock()
             expert = expert_rules.register(self.ids(), profile, self.instance, actor, now)
@@ -641,6 +746,7 @@ class RegistrationService:
         self, actor: Identity, expert_id: str, version: int, draft: ExpertDraft, mask: Sequence[str]
     ) -> Expert:
         """Apply the masked fields of draft; VersionConflict unless version is current."""
+        actor = self._here(actor)
         v = Violations()
         check_id(v, "expert.id", expert_id)
         v.check(version > 0, "expert.version", "is required (the version last read)")
@@ -670,6 +776,7 @@ class RegistrationService:
 
     async def erase_expert(self, actor: Identity, expert_id: str) -> None:
         """Remove a profile for good (its owner or operators) and emit ExpertErased."""
+        actor = self._here(actor)
         require_id(expert_id)
 
         def unit(tx: Transaction) -> None:
@@ -682,6 +789,7 @@ class RegistrationService:
 
     async def get_expert(self, actor: Identity, expert_id: str) -> Expert:
         """One profile the caller may see."""
+        actor = self._here(actor)
         require_id(expert_id)
         expert = await run_sync(self.store.get_expert, expert_id)
         return require_visible_expert(actor, expert, expert_id)
@@ -690,6 +798,7 @@ class RegistrationService:
         self, actor: Identity, filters: ExpertFilters, size: int, token: str
     ) -> Page[Expert]:
         """A page of the profiles the caller may see, by display name."""
+        actor = self._here(actor)
         v = Violations()
         if filters.country:
             check_country(v, "country", filters.country, required=False)
@@ -709,4 +818,4 @@ class RegistrationService:
         )
         limit, after = self._page_request(v, size, token, repr(query))
         items = await run_sync(self.store.list_experts, query, after, limit + 1)
-        return self._page(items, limit, expert_sort_key, repr(query))
+        return self._page(items, limit, _expert_cursor, repr(query))

@@ -2,10 +2,15 @@
 
 * anonymous and public callers see verified organizations and public experts only;
 * any signed-in caller may register an organization or an expert profile;
-* members (role ``member`` with an ``org`` claim) edit only their own organization, and only
-  its admins (a Member record with role ADMIN) manage its members;
+* members of an organization are the people with a Member record in it (the token's ``org``
+  claim and ``member`` role are not trusted for this: a token can name any organization, and
+  a registrant has a record but no claim yet); they see and edit only their own organization,
+  and only its admins (a Member record with role ADMIN) manage its members;
 * reviewers verify, reject, suspend, merge and edit organizations of their own instance only;
-* operators may do everything.
+* operators of this service's instance may do everything (``bound_to_instance``).
+
+The caller's Member record is an argument (``membership``): the service looks it up inside
+the same transaction as the change it authorizes, so both see one snapshot.
 
 A caller who may not see an entity gets NotFound rather than PermissionDenied, so that ids of
 unverified organizations and hidden experts do not leak.
@@ -13,7 +18,7 @@ unverified organizations and hidden experts do not leak.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from ssg.platform.auth.tokens import Identity, Role
@@ -37,6 +42,7 @@ class Action(StrEnum):
     MERGE_ORGANIZATIONS = "merge_organizations"
     MANAGE_MEMBERS = "manage_members"
     LIST_MEMBERS = "list_members"
+    DECLARE_PARENT = "declare_parent"  # name an organization as the parent of another
     REGISTER_EXPERT = "register_expert"
     UPDATE_EXPERT = "update_expert"
     ERASE_EXPERT = "erase_expert"
@@ -57,14 +63,51 @@ def is_reviewer_of(actor: Identity, instance: str) -> bool:
     return Role.REVIEWER in actor.roles and bool(actor.instance) and actor.instance == instance
 
 
-def is_member_of(actor: Identity, organization_id: str) -> bool:
-    """True for a member acting for the given organization (per their token)."""
-    return Role.MEMBER in actor.roles and actor.organization_id == organization_id
+def bound_to_instance(actor: Identity, instance: str) -> Identity:
+    """actor as the service of instance sees it: an operator token issued for another
+    instance (or for none) carries no operator power here, like a reviewer's."""
+    if Role.OPERATOR in actor.roles and actor.instance != instance:
+        return replace(actor, roles=actor.roles - {Role.OPERATOR})
+    return actor
 
 
-def is_staff_for(actor: Identity, org: Organization) -> bool:
+def is_member_of(actor: Identity, org: Organization, membership: Member | None) -> bool:
+    """True when membership is actor's own Member record in org (the record, not the token,
+    makes someone a member)."""
+    return (
+        is_authenticated(actor)
+        and membership is not None
+        and membership.organization_id == org.id
+        and membership.user_id == actor.subject
+    )
+
+
+def is_admin_of(actor: Identity, org: Organization, membership: Member | None) -> bool:
+    """True when actor's Member record in org has the ADMIN role."""
+    return (
+        is_member_of(actor, org, membership)
+        and membership is not None
+        and (membership.role is MemberRole.ADMIN)
+    )
+
+
+def needs_membership(actor: Identity, org: Organization) -> bool:
+    """True when only a Member record can tell whether actor is staff of org: a signed-in
+    caller who is neither operator nor reviewer of its instance (saves a read otherwise)."""
+    return (
+        is_authenticated(actor)
+        and not is_operator(actor)
+        and not is_reviewer_of(actor, org.instance)
+    )
+
+
+def is_staff_for(actor: Identity, org: Organization, membership: Member | None = None) -> bool:
     """Operators, reviewers of the organization's instance and its own members."""
-    return is_operator(actor) or is_reviewer_of(actor, org.instance) or is_member_of(actor, org.id)
+    return (
+        is_operator(actor)
+        or is_reviewer_of(actor, org.instance)
+        or is_member_of(actor, org, membership)
+    )
 
 
 def require_authenticated(actor: Identity) -> None:
@@ -73,35 +116,39 @@ def require_authenticated(actor: Identity) -> None:
         raise Unauthenticated("this call needs a bearer token")
 
 
-def can_see_organization(actor: Identity, org: Organization) -> bool:
+def can_see_organization(
+    actor: Identity, org: Organization, membership: Member | None = None
+) -> bool:
     """Verified organizations are public; others only to their staff (see is_staff_for)."""
-    return org.status is OrganizationStatus.VERIFIED or is_staff_for(actor, org)
+    return org.status is OrganizationStatus.VERIFIED or is_staff_for(actor, org, membership)
 
 
 def require_visible_organization(
-    actor: Identity, org: Organization | None, org_id: str
+    actor: Identity, org: Organization | None, org_id: str, membership: Member | None = None
 ) -> Organization:
     """org if the caller may see it; NotFound otherwise (also when it does not exist)."""
-    if org is None or not can_see_organization(actor, org):
+    if org is None or not can_see_organization(actor, org, membership):
         raise NotFound(f"organization {org_id} not found")
     return org
 
 
 def authorize_organization(
-    actor: Identity, action: Action, org: Organization, admin: Member | None = None
+    actor: Identity, action: Action, org: Organization, membership: Member | None = None
 ) -> None:
-    """PermissionDenied unless actor may perform action on org (admin: actor's Member record)."""
+    """PermissionDenied unless actor may perform action on org (membership: actor's Member
+    record in org, or None)."""
     require_authenticated(actor)
     if is_operator(actor):
         return
     reviewer = is_reviewer_of(actor, org.instance)
-    member = is_member_of(actor, org.id)
+    member = is_member_of(actor, org, membership)
     allowed = {
         Action.UPDATE_ORGANIZATION: reviewer or member,
         Action.REVIEW_ORGANIZATION: reviewer,
         Action.MERGE_ORGANIZATIONS: reviewer,
-        Action.MANAGE_MEMBERS: member and admin is not None and admin.role is MemberRole.ADMIN,
+        Action.MANAGE_MEMBERS: is_admin_of(actor, org, membership),
         Action.LIST_MEMBERS: reviewer or member,
+        Action.DECLARE_PARENT: reviewer or member,
     }.get(action, False)
     if not allowed:
         raise PermissionDenied(_denial(action, org))
@@ -114,7 +161,10 @@ def _denial(action: Action, org: Organization) -> str:
         Action.MERGE_ORGANIZATIONS: f"reviewers of instance {org.instance} or operators",
         Action.MANAGE_MEMBERS: "its admins or operators",
         Action.LIST_MEMBERS: "its members, reviewers of its instance or operators",
+        Action.DECLARE_PARENT: "its members, reviewers of its instance or operators",
     }.get(action, "operators")
+    if action is Action.DECLARE_PARENT:
+        return f"naming organization {org.id} as parent is for {who}"
     return f"{action.replace('_', ' ')} of organization {org.id} is for {who}"
 
 

@@ -17,6 +17,10 @@ from ssg.registration.domain.model import DuplicateCandidate, Organization, Orga
 
 NAME_THRESHOLD = 88.0
 MAX_CANDIDATES = 10
+# Organizations the store hands the matcher at most per registration: the pool is pre-filtered
+# by match keys, so this bound only bites for names made of very common words.
+POOL_LIMIT = 200
+KEY_PREFIX = 4  # a token's first letters form its match key: tolerant of typos further on
 SAME_COUNTRY_NAME = "similar name in the same country"
 SAME_COUNTRY_ACRONYM = "same acronym in the same country"
 SAME_DOMAIN = "same website domain"
@@ -37,6 +41,45 @@ def normalize_name(name: str) -> str:
     text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
     text = _NOISE.sub(" ", _PUNCT.sub(" ", text))
     return " ".join(text.split())
+
+
+# Words that occur in the names of many organizations of a country: a key on them alone would
+# pull half the country into the pool, so a query uses them only when a name has nothing else.
+_COMMON = frozenset(
+    {
+        "association", "national", "development", "foundation", "institute", "international",
+        "network", "organization", "organisation", "society", "council", "centre", "center",
+        "ministry", "university", "federation", "union", "group", "trust", "agency", "office",
+        "programme", "program", "fund", "forum", "alliance", "initiative", "community",
+    }
+)  # fmt: skip
+
+
+def _key(token: str) -> str:
+    return "n:" + token[:KEY_PREFIX]
+
+
+def match_keys(name: str, acronym: str) -> list[str]:
+    """What an organization is found by in the duplicate pool: the first letters of every
+    token of its normalized name (``n:``) and its acronym (``a:``). Stored with it."""
+    keys = {_key(token) for token in normalize_name(name).split()}
+    if acronym:
+        keys.add("a:" + acronym.casefold())
+    return sorted(keys)
+
+
+def query_keys(profile: OrganizationProfile) -> list[str]:
+    """The match keys to look a new profile's likely duplicates up by: its distinctive name
+    tokens (all of them when it has only common ones), its acronym as an acronym, and its
+    acronym as a name (someone may have registered the acronym as the name)."""
+    tokens = normalize_name(profile.name).split()
+    distinctive = [t for t in tokens if t not in _COMMON] or tokens
+    keys = {_key(t) for t in distinctive}
+    acronym = profile.acronym.casefold()
+    if acronym:
+        keys.add("a:" + acronym)
+        keys.update(_key(t) for t in normalize_name(profile.acronym).split())
+    return sorted(keys)
 
 
 def website_domain(url: str) -> str:

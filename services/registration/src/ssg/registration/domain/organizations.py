@@ -24,6 +24,7 @@ from ssg.registration.domain.model import (
     OrganizationProfile,
 )
 from ssg.registration.domain.model import OrganizationStatus as S
+from ssg.registration.domain.validation import echo
 
 D = TypeVar("D", bound=Any)
 SYSTEM_ACTOR = "system"
@@ -107,12 +108,17 @@ def changed_fields(before: OrganizationProfile, after: OrganizationProfile) -> t
 
 def merge_draft(current: D, incoming: D, mask: tuple[str, ...], editable: tuple[str, ...]) -> D:
     """current with the masked fields taken from incoming (an empty mask takes every editable
-    field); ValidationError naming update_mask when it lists a field that is not editable."""
+    field); ValidationError naming update_mask when it lists a field that is not editable, or
+    more paths than there are editable fields (checked first: the mask is caller input)."""
+    if len(mask) > len(editable):
+        raise ValidationError.single(
+            "update_mask", f"must hold at most {len(editable)} paths, got {len(mask)}"
+        )
     unknown = [f for f in mask if f not in editable]
     if unknown:
         raise ValidationError.single(
             "update_mask",
-            f"not editable: {', '.join(unknown)}; editable: {', '.join(editable)}",
+            f"not editable: {', '.join(echo(f) for f in unknown)}; editable: {', '.join(editable)}",
         )
     fields = mask or editable
     return replace(current, **{name: getattr(incoming, name) for name in fields})

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pycountry
 
-from ssg.platform.errors import ValidationError, Violations
+from ssg.platform.errors import FieldViolation, ValidationError, Violations
 from ssg.platform.reference.geography import is_country
 from ssg.registration.domain.model import (
     ExpertProfile,
@@ -36,7 +36,18 @@ REQUEST_ID_MAX = 128
 MAX_COUNTRIES = 250
 MAX_LANGUAGES = 20
 MAX_EXPERTISE = 20
+MAX_SDGS = 17  # there are 17 goals, and each may be named once
+MAX_REGIONS = len(Region)
 EXPERTISE_MIN, EXPERTISE_MAX = 2, 100
+# A reply lists at most MAX_VIOLATIONS violations of at most VIOLATION_TEXT_MAX characters in
+# all (then one "and N more"), and quotes at most ECHO_MAX characters of what the caller sent:
+# 200,000 bad values must not become a multi-megabyte error that the client cannot receive.
+# The text budget is what keeps the reply under a gRPC client's default 8 KiB (soft) metadata
+# limit: the text travels about four times (grpc-message, and in grpc-status-details-bin,
+# base64, the status message again plus the BadRequest detail).
+MAX_VIOLATIONS = 50
+VIOLATION_TEXT_MAX = 1500
+ECHO_MAX = 64
 
 # Deliberately simple: one @, a dotted domain, no spaces or control characters. Full RFC 5322
 # acceptance is neither needed nor wanted for a public contact address.
@@ -45,6 +56,73 @@ _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]+$")
 _ID = re.compile(r"^[A-Za-z0-9_-]+$")
 StrEnumT = TypeVar("StrEnumT", bound=StrEnum)
+
+
+class BoundedViolations(Violations):
+    """Violations that keep the first MAX_VIOLATIONS (within VIOLATION_TEXT_MAX characters)
+    and count the rest, reported as one final violation ("and N more"), so the error stays
+    small whatever the input."""
+
+    def __init__(self, limit: int = MAX_VIOLATIONS, text_limit: int = VIOLATION_TEXT_MAX) -> None:
+        super().__init__()
+        self._limit = limit
+        self._text_left = text_limit
+        self._dropped = 0
+        self._kept = 0
+
+    def check(self, condition: bool, field: str, reason: str) -> bool:
+        """Record a violation of field when condition is false; return condition."""
+        if not condition:
+            self.add(field, reason)
+        return condition
+
+    def add(self, field: str, reason: str) -> None:
+        """Record a violation, or only count it once the limits are reached."""
+        size = len(field) + len(reason)
+        if self._kept >= self._limit or size > self._text_left:
+            self._dropped += 1
+            self._text_left = 0  # keep the listed ones a prefix: no later, shorter one
+            return
+        self._kept += 1
+        self._text_left -= size
+        super().add(field, reason)
+
+    @property
+    def items(self) -> tuple[FieldViolation, ...]:
+        """The recorded violations, plus one that counts those left out."""
+        kept = super().items
+        if not self._dropped:
+            return kept
+        more = FieldViolation("request", f"and {self._dropped} more violations not listed")
+        return (*kept, more)
+
+    def __bool__(self) -> bool:
+        return self._kept > 0
+
+    def __len__(self) -> int:
+        return self._kept + self._dropped
+
+    def raise_if_any(self) -> None:
+        """Raise ValidationError carrying the recorded violations, if there is one."""
+        if self:
+            raise ValidationError(self.items)
+
+
+def echo(value: object) -> str:
+    """value as quoted in a violation: repr, cut to ECHO_MAX characters."""
+    text = repr(value)
+    return text if len(text) <= ECHO_MAX else text[: ECHO_MAX - 3] + "..."
+
+
+def check_count(
+    v: Violations, path: str, values: Sequence[object], maximum: int, what: str
+) -> bool:
+    """False (and a violation naming path and the limit) when values holds more than maximum
+    items: checked before any item, so an oversized list costs one violation, not one each."""
+    if len(values) > maximum:
+        v.add(path, f"must hold at most {maximum} {what}, got {len(values)}")
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -172,12 +250,11 @@ def check_countries(
     v: Violations, path: str, values: Sequence[str], maximum: int = MAX_COUNTRIES
 ) -> tuple[str, ...]:
     """ISO 3166-1 alpha-3 codes (upper case), at most maximum, no repeats."""
-    if len(values) > maximum:
-        v.add(path, f"must hold at most {maximum} countries, got {len(values)}")
-        return tuple(values)
+    if not check_count(v, path, values, maximum, "countries"):
+        return ()
     for i, code in enumerate(values):
         if not is_country(code):
-            v.add(f"{path}[{i}]", f"{code[:8]!r} is not an ISO 3166-1 alpha-3 country code")
+            v.add(f"{path}[{i}]", f"{echo(code)} is not an ISO 3166-1 alpha-3 country code")
     _check_unique(v, path, values)
     return tuple(values)
 
@@ -188,12 +265,14 @@ def check_country(v: Violations, path: str, code: str, *, required: bool) -> str
         if required:
             v.add(path, "is required (ISO 3166-1 alpha-3, e.g. KEN)")
     elif not is_country(code):
-        v.add(path, f"{code[:8]!r} is not an ISO 3166-1 alpha-3 country code")
+        v.add(path, f"{echo(code)} is not an ISO 3166-1 alpha-3 country code")
     return code
 
 
 def check_sdgs(v: Violations, path: str, values: Sequence[int]) -> tuple[int, ...]:
-    """SDG goal numbers 1-17, no repeats."""
+    """SDG goal numbers 1-17, at most 17, no repeats."""
+    if not check_count(v, path, values, MAX_SDGS, "goals"):
+        return ()
     for i, goal in enumerate(values):
         if not 1 <= goal <= 17:
             v.add(f"{path}[{i}]", f"SDG must be 1 to 17, got {goal}")
@@ -203,12 +282,11 @@ def check_sdgs(v: Violations, path: str, values: Sequence[int]) -> tuple[int, ..
 
 def check_languages(v: Violations, path: str, values: Sequence[str]) -> tuple[str, ...]:
     """ISO 639-1 codes (lower case), at most MAX_LANGUAGES, no repeats."""
-    if len(values) > MAX_LANGUAGES:
-        v.add(path, f"must hold at most {MAX_LANGUAGES} languages, got {len(values)}")
-        return tuple(values)
+    if not check_count(v, path, values, MAX_LANGUAGES, "languages"):
+        return ()
     for i, code in enumerate(values):
         if not is_language(code):
-            v.add(f"{path}[{i}]", f"{code[:8]!r} is not an ISO 639-1 language code, e.g. 'en'")
+            v.add(f"{path}[{i}]", f"{echo(code)} is not an ISO 639-1 language code, e.g. 'en'")
     _check_unique(v, path, values)
     return tuple(values)
 
@@ -237,7 +315,7 @@ def _enum(v: Violations, path: str, value: str, enum: type[StrEnumT], what: str)
         if not value:
             v.add(path, f"is required ({what})")
         else:
-            v.add(path, f"unknown {what} {value.lstrip('#')}")
+            v.add(path, f"unknown {what} {echo(value.lstrip('#'))}")
         return next(iter(enum))  # placeholder; the violation is raised before it is used
 
 
@@ -245,7 +323,7 @@ def validate_organization(
     draft: OrganizationDraft, prefix: str = "organization"
 ) -> OrganizationProfile:
     """A validated profile from draft; ValidationError naming every bad field otherwise."""
-    v = Violations()
+    v = BoundedViolations()
     p = f"{prefix}."
     name = check_text(v, p + "name", draft.name, minimum=NAME_MIN, maximum=NAME_MAX)
     acronym = check_text(v, p + "acronym", draft.acronym, maximum=ACRONYM_MAX)
@@ -253,9 +331,10 @@ def validate_organization(
     hq = check_country(v, p + "headquarters_country", draft.headquarters_country, required=True)
     countries = check_countries(v, p + "operating_countries", draft.operating_countries)
     regions: list[Region] = []
-    for i, region in enumerate(draft.regions):
-        regions.append(_enum(v, f"{p}regions[{i}]", region, Region, "region"))
-    _check_unique(v, p + "regions", regions)
+    if check_count(v, p + "regions", draft.regions, MAX_REGIONS, "regions"):
+        for i, region in enumerate(draft.regions):
+            regions.append(_enum(v, f"{p}regions[{i}]", region, Region, "region"))
+        _check_unique(v, p + "regions", regions)
     sdgs = check_sdgs(v, p + "sdgs", draft.sdgs)
     website = check_url(v, p + "website", draft.website)
     email = check_email(v, p + "contact_email", draft.contact_email)
@@ -283,14 +362,12 @@ def validate_organization(
 
 def validate_expert(draft: ExpertDraft, prefix: str = "expert") -> ExpertProfile:
     """A validated expert profile from draft; ValidationError naming every bad field otherwise."""
-    v = Violations()
+    v = BoundedViolations()
     p = f"{prefix}."
     name = check_text(v, p + "display_name", draft.display_name, minimum=NAME_MIN, maximum=NAME_MAX)
     visibility = _enum(v, p + "visibility", draft.visibility, ExpertVisibility, "visibility")
     areas: list[str] = []
-    if len(draft.expertise_areas) > MAX_EXPERTISE:
-        v.add(p + "expertise_areas", f"must hold at most {MAX_EXPERTISE} areas")
-    else:
+    if check_count(v, p + "expertise_areas", draft.expertise_areas, MAX_EXPERTISE, "areas"):
         for i, area in enumerate(draft.expertise_areas):
             areas.append(
                 check_text(
@@ -391,6 +468,7 @@ def require_id(value: str, path: str = "id") -> str:
 
 
 __all__ = [
+    "BoundedViolations",
     "ExpertDraft",
     "OrganizationDraft",
     "ValidationError",

@@ -14,7 +14,7 @@ from ssg.contracts.events.v1 import envelope_pb2
 from ssg.platform.errors import VersionConflict
 from ssg.registration.domain import organizations as org_rules
 from ssg.registration.domain.authorization import Scope
-from ssg.registration.domain.duplicates import website_domain
+from ssg.registration.domain.duplicates import match_keys, website_domain
 from ssg.registration.domain.model import (
     OPEN_STATUSES,
     AuditEntry,
@@ -74,16 +74,26 @@ class _MemoryTransaction(Transaction):
             raise VersionConflict(f"organization {org.id} changed since version {expected_version}")
         self.s.organizations[org.id] = org
 
-    def duplicate_pool(self, country: str, domain: str) -> list[Organization]:
+    def touch_organization(self, org_id: str) -> None:
+        # Units run one at a time here, so there is no write skew to prevent.
+        return None
+
+    def duplicate_pool(
+        self, country: str, keys: list[str], domain: str, limit: int
+    ) -> list[Organization]:
+        wanted = set(keys)
         return [
             o
             for o in self.s.organizations.values()
             if o.status in OPEN_STATUSES
             and (
-                o.profile.headquarters_country == country
+                (
+                    o.profile.headquarters_country == country
+                    and wanted.intersection(match_keys(o.profile.name, o.profile.acronym))
+                )
                 or (domain and website_domain(o.profile.website) == domain)
             )
-        ]
+        ][:limit]
 
     def add_audit(self, entry: AuditEntry) -> None:
         self.s.audit.append(entry)
@@ -195,6 +205,9 @@ class MemoryStore(Store):
 
     def audit_of(self, org_id: str, limit: int = 200) -> list[AuditEntry]:
         return [e for e in self._state.audit if e.organization_id == org_id][-limit:]
+
+    def get_member(self, org_id: str, user_id: str) -> Member | None:
+        return self._state.members.get((org_id, user_id))
 
     def list_members(self, org_id: str, after: str | None, limit: int) -> list[Member]:
         members = sorted(

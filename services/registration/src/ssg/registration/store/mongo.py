@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, MongoClient
@@ -21,7 +21,7 @@ from ssg.contracts.events.v1 import envelope_pb2
 from ssg.platform.errors import VersionConflict
 from ssg.platform.events.outbox import Outbox, UnitOfWork, write_with_events
 from ssg.registration.domain.authorization import Scope
-from ssg.registration.domain.duplicates import website_domain
+from ssg.registration.domain.duplicates import match_keys, website_domain
 from ssg.registration.domain.model import (
     OPEN_STATUSES,
     AuditEntry,
@@ -53,6 +53,7 @@ Doc = dict[str, Any]
 # A unit that lost a unique-index race (same request id, same member) runs again and then sees
 # the winner's committed write; more attempts than this means something else is wrong.
 _DUPLICATE_KEY_ATTEMPTS = 3
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 # -- documents <-> domain ---------------------------------------------------------------------
@@ -87,6 +88,7 @@ def organization_doc(org: Organization) -> Doc:
         "sdgs": list(p.sdgs),
         "website": p.website,
         "domain": website_domain(p.website),
+        "match_keys": match_keys(p.name, p.acronym),
         "email": p.contact_email,
         "description": p.description,
         "languages": list(p.languages),
@@ -134,6 +136,29 @@ def organization_from_doc(doc: Doc) -> Organization:
         merged_into=doc.get("merged_into", ""),
         status_reason=doc.get("status_reason", ""),
         possible_duplicates=_duplicates(doc.get("duplicates")),
+    )
+
+
+# What the duplicate matcher reads of an existing organization; nothing else is loaded.
+_POOL_FIELDS: Doc = {"_id": 1, "name": 1, "acronym": 1, "type": 1, "hq": 1, "website": 1}
+
+
+def _pool_organization(doc: Doc) -> Organization:
+    """A partial organization for the matcher: only the _POOL_FIELDS are real."""
+    return Organization(
+        id=doc["_id"],
+        profile=OrganizationProfile(
+            name=doc["name"],
+            acronym=doc.get("acronym", ""),
+            type=OrganizationType(doc["type"]),
+            headquarters_country=doc["hq"],
+            website=doc.get("website", ""),
+        ),
+        instance="",
+        status=OrganizationStatus.PENDING,
+        version=0,
+        created_at=_EPOCH,
+        updated_at=_EPOCH,
     )
 
 
@@ -340,23 +365,40 @@ class MongoTransaction(Transaction):
         self._db.organizations.insert_one(organization_doc(org), session=self._s)
 
     def save_organization(self, org: Organization, expected_version: int) -> None:
-        result = self._db.organizations.replace_one(
-            {"_id": org.id, "version": expected_version}, organization_doc(org), session=self._s
+        # $set rather than a replacement keeps fields the domain does not own (lock_rev).
+        doc = organization_doc(org)
+        del doc["_id"]
+        result = self._db.organizations.update_one(
+            {"_id": org.id, "version": expected_version}, {"$set": doc}, session=self._s
         )
         if result.matched_count != 1:
             raise VersionConflict(
                 f"organization {org.id} changed since version {expected_version}; re-read it"
             )
 
-    def duplicate_pool(self, country: str, domain: str) -> list[Organization]:
-        clauses: list[Doc] = [{"hq": country}]
-        if domain:
-            clauses.append({"domain": domain})
-        cursor = self._db.organizations.find(
-            {"status": {"$in": sorted(s.value for s in OPEN_STATUSES)}, "$or": clauses},
-            session=self._s,
+    def touch_organization(self, org_id: str) -> None:
+        self._db.organizations.update_one(
+            {"_id": org_id}, {"$inc": {"lock_rev": 1}}, session=self._s
         )
-        return [organization_from_doc(doc) for doc in cursor]
+
+    def duplicate_pool(
+        self, country: str, keys: list[str], domain: str, limit: int
+    ) -> list[Organization]:
+        # One bounded query per signal, so that many organizations sharing a website domain
+        # cannot crowd the name matches out of the pool (or the reverse).
+        signals: list[Doc] = [{"hq": country, "match_keys": {"$in": keys}}]
+        if domain:
+            signals.append({"domain": domain})
+        found: dict[str, Organization] = {}
+        for signal in signals:
+            cursor = self._db.organizations.find(
+                {"status": {"$in": sorted(s.value for s in OPEN_STATUSES)}, **signal},
+                projection=_POOL_FIELDS,
+                session=self._s,
+            ).limit(limit)
+            for doc in cursor:
+                found.setdefault(doc["_id"], _pool_organization(doc))
+        return list(found.values())
 
     def add_audit(self, entry: AuditEntry) -> None:
         self._db.audit.insert_one(_audit_doc(entry), session=self._s)
@@ -430,6 +472,7 @@ class MongoStore(Store):
         orgs.create_index([("status", ASCENDING), ("name_key", ASCENDING), ("_id", ASCENDING)])
         orgs.create_index([("instance", ASCENDING), ("status", ASCENDING), ("name_key", ASCENDING)])
         orgs.create_index([("hq", ASCENDING), ("status", ASCENDING)])
+        orgs.create_index([("hq", ASCENDING), ("match_keys", ASCENDING)])
         orgs.create_index([("domain", ASCENDING)])
         orgs.create_index(
             [("status", ASCENDING), ("reconfirm", ASCENDING), ("expires_at", ASCENDING)]
@@ -441,6 +484,23 @@ class MongoStore(Store):
         )
         self.db.experts.create_index([("owner", ASCENDING)])
         Outbox(self.db).ensure_indexes()
+        self._backfill_match_keys()
+
+    def _backfill_match_keys(self) -> None:
+        """Give organizations stored before match keys existed their keys (idempotent; a
+        no-op query once every document has them)."""
+        missing = self.db.organizations.find(
+            {"match_keys": {"$exists": False}}, projection={"name": 1, "acronym": 1}
+        )
+        for doc in missing:
+            self.db.organizations.update_one(
+                {"_id": doc["_id"]},
+                {"$set": {"match_keys": match_keys(doc["name"], doc.get("acronym", ""))}},
+            )
+
+    def get_member(self, org_id: str, user_id: str) -> Member | None:
+        doc = self.db.members.find_one({"org_id": org_id, "user_id": user_id})
+        return _member(doc) if doc else None
 
     def get_organization(self, org_id: str) -> Organization | None:
         doc = self.db.organizations.find_one({"_id": org_id})

@@ -78,8 +78,20 @@ class Transaction(ABC):
         """Replace the organization if its stored version is expected_version; else VersionConflict."""
 
     @abstractmethod
-    def duplicate_pool(self, country: str, domain: str) -> list[Organization]:
-        """Open organizations headquartered in country or with the given website domain."""
+    def touch_organization(self, org_id: str) -> None:
+        """Write the organization's document without changing its state (a revision counter
+        outside the domain), so that two units that read state hanging off it (its members,
+        its parent chain) and each change a different part of it conflict instead of both
+        committing on stale reads (write skew): one is retried and sees the other's change."""
+
+    @abstractmethod
+    def duplicate_pool(
+        self, country: str, keys: list[str], domain: str, limit: int
+    ) -> list[Organization]:
+        """Open organizations that may be duplicates: up to limit headquartered in country
+        with one of the match keys (see duplicates.match_keys), and up to limit with the
+        website domain.
+        Only the fields the matcher reads are filled in (id, name, acronym, country, website)."""
 
     @abstractmethod
     def add_audit(self, entry: AuditEntry) -> None:
@@ -154,6 +166,10 @@ class Store(ABC):
     @abstractmethod
     def audit_of(self, org_id: str, limit: int = 200) -> list[AuditEntry]:
         """The organization's most recent audit entries, oldest first."""
+
+    @abstractmethod
+    def get_member(self, org_id: str, user_id: str) -> Member | None:
+        """One membership, or None."""
 
     @abstractmethod
     def list_members(self, org_id: str, after: str | None, limit: int) -> list[Member]:
