@@ -47,7 +47,13 @@ def documents(served) -> int:
         ),
         ({"summary": "s" * (5 * 1024 * 1024)}, "solution.summary"),
         (
-            {"partners": [solution_pb2.Partner(organization_id="not-registered", role=1)]},
+            {
+                "partners": [
+                    solution_pb2.Partner(
+                        organization_id="not-registered", role=solution_pb2.PARTNER_ROLE_PROVIDER
+                    )
+                ]
+            },
             "solution.partners[0].organization_id",
         ),
     ],

@@ -100,7 +100,9 @@ async def test_review_flow_publishes_each_event_once(served, relay, kafka_server
     assert published.sdg_targets[0].code == "6.4"
 
 
-def organization_event(kind, org_id: str, status: int, version: int, **fields):
+def organization_event(
+    kind, org_id: str, status: organization_pb2.OrganizationStatus.ValueType, version: int, **fields
+):
     """A registration envelope of kind carrying the organization's full state."""
     org = organization_pb2.Organization(
         id=org_id,
@@ -194,7 +196,11 @@ async def test_suspension_learned_from_its_event_blocks_submission_and_replay_re
         await produce(
             kafka_server.bootstrap, [organization_event(reg.OrganizationSuspended, a, S, 3)]
         )
-        await eventually(lambda: store.get_organization(a).status == "SUSPENDED", "suspension", 30)
+        await eventually(
+            lambda: (o := store.get_organization(a)) is not None and o.status == "SUSPENDED",
+            "suspension",
+            30,
+        )
         try:
             await served.stub.SubmitSolution(
                 pb.SubmitSolutionRequest(id=s.id), metadata=member, timeout=10
