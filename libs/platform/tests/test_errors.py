@@ -114,3 +114,23 @@ def test_rich_status_for_a_plain_domain_error_has_no_details():
     assert status.details == "organization o1 not found"
     proto = status_pb2.Status.FromString(dict(status.trailing_metadata)["grpc-status-details-bin"])
     assert len(proto.details) == 0
+
+
+def test_many_violations_keep_the_message_short_and_the_details_complete():
+    error = ValidationError(
+        FieldViolation(f"organization.sdgs[{i}]", "must be 1-17") for i in range(50)
+    )
+    status = to_rich_status(error)
+    assert "organization.sdgs[0]: must be 1-17" in status.details
+    assert "organization.sdgs[5]" not in status.details
+    assert "and 45 more" in status.details
+    (details_bin,) = [v for k, v in status.trailing_metadata if k == "grpc-status-details-bin"]
+    proto = status_pb2.Status.FromString(details_bin)
+    bad_request = error_details_pb2.BadRequest()
+    proto.details[0].Unpack(bad_request)
+    assert len(bad_request.field_violations) == 50
+
+
+def test_a_huge_message_is_cut():
+    error = ValidationError.single("name", "x" * 10_000)
+    assert len(to_rich_status(error).details) <= 1000

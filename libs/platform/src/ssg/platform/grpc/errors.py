@@ -61,7 +61,7 @@ def to_rich_status(
 ) -> RichStatus:
     """Status for error; a ValidationError carries google.rpc.BadRequest field violations."""
     code = status_code_for(error)
-    message = str(error)
+    message = _summary(error)
     proto = status_pb2.Status(code=_RPC_CODES[code], message=message)
     if isinstance(error, ValidationError):
         bad_request = error_details_pb2.BadRequest(
@@ -80,6 +80,26 @@ def to_rich_status(
         details=status.details,
         trailing_metadata=(*status.trailing_metadata, *extra_metadata),
     )
+
+
+# The message travels twice (grpc-message and inside grpc-status-details-bin, base64) beside
+# the BadRequest details; clients refuse trailers over 8 KiB, so the readable message names only
+# the first violations and the details carry them all.
+MESSAGE_VIOLATIONS = 5
+MESSAGE_MAX_CHARS = 1000
+
+
+def _summary(error: DomainError) -> str:
+    """The readable status message: every violation up to a few, then how many more."""
+    if isinstance(error, ValidationError) and len(error.violations) > MESSAGE_VIOLATIONS:
+        shown = "; ".join(str(v) for v in error.violations[:MESSAGE_VIOLATIONS])
+        more = len(error.violations) - MESSAGE_VIOLATIONS
+        message = f"invalid request: {shown}; and {more} more (see the BadRequest details)"
+    else:
+        message = str(error)
+    if len(message) > MESSAGE_MAX_CHARS:
+        message = message[: MESSAGE_MAX_CHARS - 1] + "…"
+    return message
 
 
 # grpc.StatusCode -> google.rpc.Code number (the values agree; this keeps it explicit).
