@@ -6,14 +6,19 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from ssg.platform.errors import Violations
 from ssg.platform.settings import ConfigError, PlatformSettings
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MAX_TOKEN_CHARS = 1024
+T = TypeVar("T")
+# Where a list resumes: the last item's sort key and its id (the tie-breaker).
+Cursor = tuple[str, str]
 
 
 class PageTokenError(ValueError):
@@ -76,3 +81,63 @@ def page_codec(settings: PlatformSettings) -> PageCodec:
             "invalid configuration: SSG_PAGE_TOKEN_SECRET (or SSG_JWT_SECRET) must be set"
         )
     return PageCodec(secret.encode())
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list and the token of the next one ('' when it is the last)."""
+
+    items: list[T]
+    next_page_token: str
+
+
+def page_request(
+    codec: PageCodec,
+    v: Violations,
+    size: int,
+    token: str,
+    fingerprint: str,
+    *,
+    key: str = "k",
+    check_key: Callable[[str], object] | None = None,
+) -> tuple[int, Cursor | None]:
+    """The page size and the cursor to resume after (None: the first page) of a list request.
+
+    A bad size or token is added to v as ``page.page_size`` / ``page.page_token``; then v is
+    raised (with whatever the caller had already found) if it holds any violation. The token's
+    cursor is ``{key: sort key, "id": id}``; check_key may raise ValueError for a sort key of
+    the wrong form.
+    """
+    limit = 0
+    try:
+        limit = page_size(size)
+    except ValueError as exc:
+        v.add("page.page_size", str(exc))
+    after: Cursor | None = None
+    try:
+        cursor = codec.decode(token, fingerprint)
+        if cursor is not None:
+            after = (str(cursor[key]), str(cursor["id"]))
+            if check_key is not None:
+                check_key(after[0])
+    except (KeyError, ValueError) as exc:  # PageTokenError is a ValueError
+        v.add("page.page_token", str(exc) or "page_token is malformed")
+    v.raise_if_any()
+    return limit, after
+
+
+def next_page(
+    codec: PageCodec,
+    items: list[T],
+    limit: int,
+    cursor: Callable[[T], Cursor],
+    fingerprint: str,
+    *,
+    key: str = "k",
+) -> Page[T]:
+    """The first limit of items (the store was asked for one more, to tell whether there is a
+    next page) and the token of the next page, from the cursor of the last item kept."""
+    if len(items) <= limit:
+        return Page(items, "")
+    sort_key, last_id = cursor(items[limit - 1])
+    return Page(items[:limit], codec.encode({key: sort_key, "id": last_id}, fingerprint))

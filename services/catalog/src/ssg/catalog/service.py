@@ -8,11 +8,10 @@ and write through their Transaction.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
-from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, TypeVar
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from ssg.catalog.domain import records as record_rules
 from ssg.catalog.domain import solutions as rules
@@ -56,6 +55,7 @@ from ssg.catalog.store.documents import FUNDING, KNOWLEDGE, NEEDS, SOLUTIONS, Ki
 from ssg.catalog.store.ports import Cursor, Query, Store, Transaction, Visibility
 from ssg.contracts.catalog.v1 import events_pb2 as ev
 from ssg.platform.auth.tokens import Identity
+from ssg.platform.clock import new_id, utc_now
 from ssg.platform.errors import (
     PermissionDenied,
     ValidationError,
@@ -63,7 +63,7 @@ from ssg.platform.errors import (
     Violations,
 )
 from ssg.platform.mongo import run_sync
-from ssg.platform.paging import PageCodec, PageTokenError, page_size
+from ssg.platform.paging import Page, PageCodec, next_page, page_request
 
 T = TypeVar("T")
 C = TypeVar("C")
@@ -91,23 +91,9 @@ def _any(record: object) -> Any:
     return record
 
 
-def utc_now() -> datetime:
-    """Now in UTC at millisecond precision (what MongoDB stores), so reads equal writes."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
-def new_id() -> str:
-    """A fresh record id: 32 hex digits."""
-    return uuid.uuid4().hex
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """One page of a list and the token of the next one ('' when it is the last)."""
-
-    items: list[T]
-    next_page_token: str
+def _update_cursor(record: object) -> Cursor:
+    """Where a list by last update resumes after record."""
+    return _any(record).update_time.isoformat(), _any(record).id
 
 
 @dataclass(frozen=True)
@@ -327,31 +313,14 @@ class CatalogService:
                 v.add(name, f"unknown value {getattr(filters, name)[1:]}")
         query = self._query(actor, kind, filters)
         fingerprint = f"{kind.collection}:{query!r}"
-        limit = 0
-        try:
-            limit = page_size(size)
-        except ValueError as exc:
-            v.add("page.page_size", str(exc))
-        after: Cursor | None = None
-        try:
-            cursor = self.pages.decode(token, fingerprint)
-            if cursor is not None:
-                after = (str(cursor["t"]), str(cursor["id"]))
-                datetime.fromisoformat(after[0])
-        except (PageTokenError, KeyError, ValueError) as exc:
-            v.add("page.page_token", str(exc) or "page_token is malformed")
-        v.raise_if_any()
-        items = await run_sync(self.store.list_records, kind, query, after, limit + 1)
-        lookup = self.store.get_organization
-        shown = await run_sync(lambda: [self._shown(kind, r, lookup) for r in items[:limit]])
-        if len(items) <= limit:
-            return Page(shown, "")
-        last = items[limit - 1]
-        token = self.pages.encode(
-            {"t": _any(last).update_time.isoformat(), "id": _any(last).id},
-            fingerprint,
+        limit, after = page_request(
+            self.pages, v, size, token, fingerprint, key="t", check_key=datetime.fromisoformat
         )
-        return Page(shown, token)
+        items = await run_sync(self.store.list_records, kind, query, after, limit + 1)
+        page = next_page(self.pages, items, limit, _update_cursor, fingerprint, key="t")
+        lookup = self.store.get_organization
+        shown = await run_sync(lambda: [self._shown(kind, r, lookup) for r in page.items])
+        return Page(shown, page.next_page_token)
 
     async def _get(self, actor: Identity, kind: Kind[T], record_id: str) -> tuple[T, Access]:
         check.require_id(record_id)

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Generic, TypeVar
+from datetime import datetime, timedelta
+from typing import TypeVar
 
 from ssg.contracts.registration.v1 import events_pb2 as ev
 from ssg.platform.auth.tokens import Identity
+from ssg.platform.clock import new_id, utc_now
 from ssg.platform.errors import (
     AlreadyExists,
     NotFound,
@@ -26,7 +26,7 @@ from ssg.platform.errors import (
     Violations,
 )
 from ssg.platform.mongo import run_sync
-from ssg.platform.paging import PageCodec, PageTokenError, page_size
+from ssg.platform.paging import Page, PageCodec, next_page, page_request
 from ssg.registration.domain import experts as expert_rules
 from ssg.registration.domain import members as member_rules
 from ssg.registration.domain import organizations as org_rules
@@ -97,25 +97,6 @@ MAX_REDIRECTS = 5  # a merged organization may itself have been merged later
 # the bound also keeps the cycle check a bounded walk.
 MAX_PARENT_DEPTH = 8
 PARENT_FIELD = "organization.parent_organization_id"
-
-
-def utc_now() -> datetime:
-    """Now in UTC at millisecond precision (what MongoDB stores), so reads equal writes."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
-def new_id() -> str:
-    """A fresh entity id: 32 hex digits."""
-    return uuid.uuid4().hex
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """One page of a list and the token of the next one ('' when it is the last)."""
-
-    items: list[T]
-    next_page_token: str
 
 
 @dataclass(frozen=True)
@@ -569,37 +550,9 @@ class RegistrationService:
             status=filters.status,
             reconfirmation_required=filters.reconfirmation_required,
         )
-        limit, after = self._page_request(v, size, token, repr(query))
+        limit, after = page_request(self.pages, v, size, token, repr(query))
         items = await run_sync(self.store.list_organizations, query, after, limit + 1)
-        return self._page(items, limit, _org_cursor, repr(query))
-
-    def _page_request(
-        self, v: Violations, size: int, token: str, fingerprint: str
-    ) -> tuple[int, Cursor | None]:
-        limit = 0
-        try:
-            limit = page_size(size)
-        except ValueError as exc:
-            v.add("page.page_size", str(exc))
-        after: Cursor | None = None
-        try:
-            cursor = self.pages.decode(token, fingerprint)
-            if cursor is not None:
-                after = (str(cursor["k"]), str(cursor["id"]))
-        except (PageTokenError, KeyError) as exc:
-            v.add("page.page_token", str(exc) or "page_token is malformed")
-        v.raise_if_any()
-        return limit, after
-
-    def _page(
-        self, items: list[T], limit: int, cursor: Callable[[T], Cursor], fingerprint: str
-    ) -> Page[T]:
-        """The first limit of items (the store was asked for one more, to tell whether there
-        is a next page) and the token of the next page, from the cursor of the last item."""
-        if len(items) <= limit:
-            return Page(items, "")
-        key, last_id = cursor(items[limit - 1])
-        return Page(items[:limit], self.pages.encode({"k": key, "id": last_id}, fingerprint))
+        return next_page(self.pages, items, limit, _org_cursor, repr(query))
 
     # -- members --------------------------------------------------------------------------------
 
@@ -697,11 +650,11 @@ class RegistrationService:
         org = require_visible_organization(actor, org, org_id, membership)
         authorize_organization(actor, Action.LIST_MEMBERS, org, membership)
         fingerprint = f"members:{org_id}"
-        limit, after = self._page_request(Violations(), size, token, fingerprint)
+        limit, after = page_request(self.pages, Violations(), size, token, fingerprint)
         items = await run_sync(
             self.store.list_members, org_id, after[1] if after else None, limit + 1
         )
-        return self._page(items, limit, _member_cursor, fingerprint)
+        return next_page(self.pages, items, limit, _member_cursor, fingerprint)
 
     # -- experts --------------------------------------------------------------------------------
 
@@ -816,6 +769,6 @@ class RegistrationService:
             language=filters.language,
             affiliation_organization_id=filters.affiliation_organization_id,
         )
-        limit, after = self._page_request(v, size, token, repr(query))
+        limit, after = page_request(self.pages, v, size, token, repr(query))
         items = await run_sync(self.store.list_experts, query, after, limit + 1)
-        return self._page(items, limit, _expert_cursor, repr(query))
+        return next_page(self.pages, items, limit, _expert_cursor, repr(query))
