@@ -33,6 +33,7 @@ from pymongo import ASCENDING, MongoClient, UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection as MongoCollection
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 from pymongo.write_concern import WriteConcern
 
 from ssg.contracts.events.v1 import envelope_pb2
@@ -49,6 +50,10 @@ UNSENT_BY_KEY = "unsent_by_key"
 # Below Kafka's default 1 MiB message limit (broker message.max.bytes, producer
 # max_request_size), leaving room for the key, headers and record overhead.
 MAX_OUTBOX_EVENT_BYTES = 900 * 1024
+# A unit that lost a unique-index race (same request id, same member, two imports of one
+# external id) runs again and then sees the winner's committed write; more attempts than this
+# means something else is wrong.
+DUPLICATE_KEY_ATTEMPTS = 3
 
 
 class EventTooLarge(FailedPrecondition):
@@ -300,3 +305,24 @@ def write_with_events(
             lambda s: fn(UnitOfWork(s, db, outbox)),
             write_concern=WriteConcern("majority"),
         )
+
+
+def atomically(
+    client: MongoClient[Doc],
+    db: Database[Doc],
+    fn: Callable[[UnitOfWork], T],
+    *,
+    attempts: int = DUPLICATE_KEY_ATTEMPTS,
+    outbox_collection: str = OUTBOX_COLLECTION,
+) -> T:
+    """``write_with_events``, run again (up to attempts in all) when the unit loses a
+    unique-index race (DuplicateKeyError): the next run reads the winner's committed write and
+    decides afresh (e.g. returns the first request's result). Blocking, like
+    ``write_with_events``."""
+    for attempt in range(attempts):
+        try:
+            return write_with_events(client, db, fn, outbox_collection=outbox_collection)
+        except DuplicateKeyError:
+            if attempt + 1 == attempts:
+                raise
+    raise ValueError(f"attempts must be at least 1, got {attempts}")

@@ -14,7 +14,6 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
 
 from ssg.catalog.domain.model import OrganizationRef, Review
 from ssg.catalog.store.documents import (
@@ -31,11 +30,7 @@ from ssg.catalog.store.ports import Cursor, Query, R, Store, T, Transaction
 from ssg.contracts.events.v1 import envelope_pb2
 from ssg.platform.errors import VersionConflict
 from ssg.platform.events.consumer import apply_if_newer
-from ssg.platform.events.outbox import Outbox, UnitOfWork, write_with_events
-
-# A unit that lost a unique-index race (two imports of one external id) runs again and then
-# sees the winner's committed write.
-_DUPLICATE_KEY_ATTEMPTS = 3
+from ssg.platform.events.outbox import Outbox, UnitOfWork, atomically
 
 
 def query_filter(query: Query, after: Cursor | None) -> Doc:
@@ -158,15 +153,7 @@ class MongoStore(Store):
         self.db = db
 
     def atomically(self, fn: Callable[[Transaction], R]) -> R:
-        for attempt in range(_DUPLICATE_KEY_ATTEMPTS):
-            try:
-                return write_with_events(
-                    self.client, self.db, lambda uow: fn(MongoTransaction(uow))
-                )
-            except DuplicateKeyError:
-                if attempt + 1 == _DUPLICATE_KEY_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")
+        return atomically(self.client, self.db, lambda uow: fn(MongoTransaction(uow)))
 
     def ensure_indexes(self) -> None:
         for kind in KINDS:

@@ -15,11 +15,10 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
 
 from ssg.contracts.events.v1 import envelope_pb2
 from ssg.platform.errors import VersionConflict
-from ssg.platform.events.outbox import Outbox, UnitOfWork, write_with_events
+from ssg.platform.events.outbox import Outbox, UnitOfWork, atomically
 from ssg.registration.domain.authorization import Scope
 from ssg.registration.domain.duplicates import match_keys, website_domain
 from ssg.registration.domain.model import (
@@ -50,9 +49,6 @@ from ssg.registration.store.ports import (
 )
 
 Doc = dict[str, Any]
-# A unit that lost a unique-index race (same request id, same member) runs again and then sees
-# the winner's committed write; more attempts than this means something else is wrong.
-_DUPLICATE_KEY_ATTEMPTS = 3
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -457,15 +453,7 @@ class MongoStore(Store):
         self.db = db
 
     def atomically(self, fn: Callable[[Transaction], T]) -> T:
-        for attempt in range(_DUPLICATE_KEY_ATTEMPTS):
-            try:
-                return write_with_events(
-                    self.client, self.db, lambda uow: fn(MongoTransaction(uow))
-                )
-            except DuplicateKeyError:
-                if attempt + 1 == _DUPLICATE_KEY_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")
+        return atomically(self.client, self.db, lambda uow: fn(MongoTransaction(uow)))
 
     def ensure_indexes(self) -> None:
         orgs = self.db.organizations
