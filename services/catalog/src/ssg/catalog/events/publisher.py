@@ -9,9 +9,7 @@ statuses only: a solution's content leaves the service only once it is published
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-
-from google.protobuf.message import Message
+from typing import ClassVar
 
 from ssg.catalog import mapping
 from ssg.catalog.domain.model import (
@@ -23,8 +21,9 @@ from ssg.catalog.domain.model import (
 )
 from ssg.contracts.catalog.v1 import events_pb2 as ev
 from ssg.contracts.catalog.v1 import review_pb2, solution_pb2
-from ssg.contracts.events.v1 import envelope_pb2
-from ssg.platform.events.envelope import Origin, build_envelope, topic_name
+from ssg.platform.events import publishing
+from ssg.platform.events.envelope import topic_name
+from ssg.platform.events.publishing import Event
 
 DOMAIN = "catalog"
 SOLUTION_TOPIC = topic_name(DOMAIN, "solution")
@@ -35,31 +34,10 @@ TOPICS = (SOLUTION_TOPIC, KNOWLEDGE_TOPIC, NEED_TOPIC, FUNDING_TOPIC)
 
 
 @dataclass(frozen=True)
-class Event:
-    """One envelope and the topic it goes to."""
+class EventFactory(publishing.EventFactory):
+    """Builds the catalog envelopes of one producing process."""
 
-    topic: str
-    envelope: envelope_pb2.Envelope
-
-
-def event_type(payload: Message) -> str:
-    """``catalog.<MessageName>`` for a payload."""
-    return f"{DOMAIN}.{payload.DESCRIPTOR.name}"
-
-
-@dataclass(frozen=True)
-class EventFactory:
-    """Builds the envelopes of one producing process."""
-
-    origin: Origin
-
-    def _event(
-        self, topic: str, aggregate_id: str, version: int, payload: Message, at: datetime
-    ) -> Event:
-        envelope = build_envelope(
-            self.origin, event_type(payload), aggregate_id, version, payload, occurred_at=at
-        )
-        return Event(topic, envelope)
+    domain: ClassVar[str] = DOMAIN
 
     def solution_submitted(self, s: Solution, resubmission: bool) -> Event:
         """SolutionSubmitted: ids only."""
@@ -69,7 +47,7 @@ class EventFactory:
             submitted_by=s.provenance.submitted_by,
             resubmission=resubmission,
         )
-        return self._event(SOLUTION_TOPIC, s.id, s.version, payload, s.update_time)
+        return self.event(SOLUTION_TOPIC, s.id, s.version, payload, s.update_time)
 
     def review_recorded(self, s: Solution, review: Review) -> Event:
         """SolutionReviewRecorded: ids, outcome and the status after it."""
@@ -81,7 +59,7 @@ class EventFactory:
             passed=review.passed,
             status=solution_pb2.SolutionStatus.Value(f"SOLUTION_STATUS_{s.status}"),
         )
-        return self._event(SOLUTION_TOPIC, s.id, s.version, payload, s.update_time)
+        return self.event(SOLUTION_TOPIC, s.id, s.version, payload, s.update_time)
 
     def solution(
         self,
@@ -91,21 +69,21 @@ class EventFactory:
     ) -> Event:
         """An event carrying the solution's full public state."""
         payload = kind(solution=mapping.solution_to_proto(s, verified))
-        return self._event(SOLUTION_TOPIC, s.id, s.version, payload, s.update_time)
+        return self.event(SOLUTION_TOPIC, s.id, s.version, payload, s.update_time)
 
     def solution_updated(self, s: Solution, verified: bool, changed: tuple[str, ...]) -> Event:
         """SolutionUpdated (changed is empty for a confirmation)."""
         payload = ev.SolutionUpdated(
             solution=mapping.solution_to_proto(s, verified), changed_fields=changed
         )
-        return self._event(SOLUTION_TOPIC, s.id, s.version, payload, s.update_time)
+        return self.event(SOLUTION_TOPIC, s.id, s.version, payload, s.update_time)
 
     def solution_archived(self, s: Solution, verified: bool, reason: str) -> Event:
         """SolutionArchived with the last public state and the reason."""
         payload = ev.SolutionArchived(
             solution=mapping.solution_to_proto(s, verified), reason=reason
         )
-        return self._event(SOLUTION_TOPIC, s.id, s.version, payload, s.update_time)
+        return self.event(SOLUTION_TOPIC, s.id, s.version, payload, s.update_time)
 
     def knowledge(
         self,
@@ -115,7 +93,7 @@ class EventFactory:
     ) -> Event:
         """A knowledge product event with its full public state."""
         payload = kind(knowledge_product=mapping.knowledge_to_proto(k, verified))
-        return self._event(KNOWLEDGE_TOPIC, k.id, k.version, payload, k.update_time)
+        return self.event(KNOWLEDGE_TOPIC, k.id, k.version, payload, k.update_time)
 
     def knowledge_updated(
         self, k: KnowledgeProduct, verified: bool, changed: tuple[str, ...]
@@ -124,17 +102,17 @@ class EventFactory:
         payload = ev.KnowledgeProductUpdated(
             knowledge_product=mapping.knowledge_to_proto(k, verified), changed_fields=changed
         )
-        return self._event(KNOWLEDGE_TOPIC, k.id, k.version, payload, k.update_time)
+        return self.event(KNOWLEDGE_TOPIC, k.id, k.version, payload, k.update_time)
 
     def need(self, kind: type[ev.NeedPosted | ev.NeedClosed], n: Need, verified: bool) -> Event:
         """A need event with its full public state."""
         payload = kind(need=mapping.need_to_proto(n, verified))
-        return self._event(NEED_TOPIC, n.id, n.version, payload, n.update_time)
+        return self.event(NEED_TOPIC, n.id, n.version, payload, n.update_time)
 
     def need_updated(self, n: Need, verified: bool, changed: tuple[str, ...]) -> Event:
         """NeedUpdated."""
         payload = ev.NeedUpdated(need=mapping.need_to_proto(n, verified), changed_fields=changed)
-        return self._event(NEED_TOPIC, n.id, n.version, payload, n.update_time)
+        return self.event(NEED_TOPIC, n.id, n.version, payload, n.update_time)
 
     def funding(
         self,
@@ -144,7 +122,7 @@ class EventFactory:
     ) -> Event:
         """A funding event with its full public state."""
         payload = kind(funding_opportunity=mapping.funding_to_proto(f, verified))
-        return self._event(FUNDING_TOPIC, f.id, f.version, payload, f.update_time)
+        return self.event(FUNDING_TOPIC, f.id, f.version, payload, f.update_time)
 
     def funding_updated(
         self, f: FundingOpportunity, verified: bool, changed: tuple[str, ...]
@@ -153,4 +131,4 @@ class EventFactory:
         payload = ev.FundingUpdated(
             funding_opportunity=mapping.funding_to_proto(f, verified), changed_fields=changed
         )
-        return self._event(FUNDING_TOPIC, f.id, f.version, payload, f.update_time)
+        return self.event(FUNDING_TOPIC, f.id, f.version, payload, f.update_time)
