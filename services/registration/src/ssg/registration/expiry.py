@@ -8,9 +8,9 @@ only the first one changes it and emits VerificationExpired; the other finds it 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
+from ssg.platform.process import every
 from ssg.registration.service import RegistrationService
 
 log = logging.getLogger(__name__)
@@ -20,16 +20,15 @@ async def sweep_forever(
     service: RegistrationService, interval_seconds: float, batch: int, stop: asyncio.Event
 ) -> None:
     """Flag lapsed verifications every interval until stop is set; errors are logged, retried."""
-    while not stop.is_set():
-        try:
-            flagged = batch
-            # Keep going while full batches come back: a backlog drains in one round.
-            while flagged == batch and not stop.is_set():
-                flagged = await service.expire_verifications(batch)
-                if flagged:
-                    log.info("verifications expired", extra={"organizations": flagged})
-        except Exception:
-            # A database outage must not end the sweep: the next round tries again.
-            log.exception("verification expiry sweep failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval_seconds)
+
+    async def one_round() -> None:
+        flagged = batch
+        # Keep going while full batches come back: a backlog drains in one round.
+        while flagged == batch and not stop.is_set():
+            flagged = await service.expire_verifications(batch)
+            if flagged:
+                log.info("verifications expired", extra={"organizations": flagged})
+
+    await every(
+        interval_seconds, one_round, stop, log=log, failure="verification expiry sweep failed"
+    )
