@@ -11,9 +11,9 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Protocol, TypeVar
 
 import grpc
 import typer
@@ -21,6 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ssg.cli.catalog import async_stub as catalog_stub
 from ssg.cli.config import StackConfig, StackConfigError, load_stack_config
 from ssg.cli.org import async_stub
 from ssg.cli.rpc import (
@@ -32,6 +33,7 @@ from ssg.cli.rpc import (
     report_rpc_error,
     resolve_target,
 )
+from ssg.cli.seed_catalog import CATALOG_HEALTH, CatalogSeeder, CatalogSeedError, CatalogSeedSummary
 from ssg.contracts.registration.v1 import organization_pb2
 from ssg.contracts.registration.v1 import registration_service_pb2 as pb
 from ssg.contracts.registration.v1 import registration_service_pb2_grpc as pb_grpc
@@ -39,6 +41,7 @@ from ssg.platform.auth.tokens import DevTokenIssuer, Role
 from ssg.platform.grpc.client import channel
 
 if TYPE_CHECKING:  # the service package is optional: only installed services are seeded
+    from ssg.catalog.demo import DemoCatalog
     from ssg.registration.demo import DemoData, DemoExpert, DemoOrganization
 
 T_ = TypeVar("T_")
@@ -89,6 +92,13 @@ class SeedOptions:
     experts: int | None = None
     concurrency: int = 8
     only_instance: str = ""  # seed only organizations a given instance would review
+    # The catalog's share (None: the catalog demo module's defaults).
+    solutions: int | None = None
+    knowledge: int | None = None
+    needs: int | None = None
+    funding: int | None = None
+    registration_target: str = ""  # where the catalog seeder looks up organization ids
+    learn_seconds: float = 120.0  # how long the catalog worker may take to learn organizations
 
 
 def _status_name(number: int) -> str:
@@ -290,9 +300,71 @@ async def seed_registration(
             return await seeder.run(progress)
 
 
-Seeder = Callable[[str, SeedOptions, Console | None], Awaitable[SeedSummary]]
-# One entry per service with demo data, by its name in the ports file.
-SEEDERS: dict[str, Seeder] = {"registration": seed_registration}
+def catalog_demo_data(options: SeedOptions) -> DemoCatalog:
+    """The catalog demo data for these options (SeedError if the service is not installed)."""
+    try:
+        from ssg.catalog import demo
+    except ImportError:
+        raise SeedError("ssg.catalog is not installed here: no demo data to seed") from None
+    organizations = demo_data(options)
+    return demo.generate(
+        organizations.seed,
+        demo.DEFAULT_SOLUTIONS if options.solutions is None else options.solutions,
+        demo.DEFAULT_KNOWLEDGE if options.knowledge is None else options.knowledge,
+        demo.DEFAULT_NEEDS if options.needs is None else options.needs,
+        demo.DEFAULT_FUNDING if options.funding is None else options.funding,
+        organizations=organizations,
+    )
+
+
+async def seed_catalog(
+    address: str, options: SeedOptions, console: Console | None = None
+) -> CatalogSeedSummary:
+    """Seed the catalog at address with its demo data (organizations resolved through the
+    registration API at options.registration_target), showing progress."""
+    if not options.registration_target:
+        raise SeedError("the catalog seeder needs the registration API (--registration-target)")
+    data = catalog_demo_data(options)
+    await wait_serving(address, CATALOG_HEALTH)
+    await wait_serving(options.registration_target, REGISTRATION_HEALTH)
+    async with (
+        channel(
+            address, default_deadline_seconds=CALL_SECONDS, max_message_bytes=32 * 1024 * 1024
+        ) as ch,
+        channel(options.registration_target, default_deadline_seconds=CALL_SECONDS) as reg,
+    ):
+        seeder = CatalogSeeder(
+            catalog_stub(ch),
+            async_stub(reg),
+            data,
+            concurrency=max(options.concurrency, 16),
+            learn_seconds=options.learn_seconds,
+        )
+        columns = (
+            TextColumn("{task.description:<14}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
+        try:
+            with Progress(*columns, console=console or err, transient=False) as progress:
+                return await seeder.run(progress)
+        except CatalogSeedError as exc:
+            raise SeedError(str(exc)) from None
+
+
+class Summary(Protocol):
+    """What a seeder reports."""
+
+    def line(self) -> str:
+        """One summary line for the operator."""
+        ...
+
+
+Seeder = Callable[[str, SeedOptions, Console | None], Awaitable[Summary]]
+# One entry per service with demo data, by its name in the ports file, in dependency order
+# (the catalog refers to the organizations registration holds).
+SEEDERS: dict[str, Seeder] = {"registration": seed_registration, "catalog": seed_catalog}
 
 
 def seed_stack(
@@ -300,22 +372,26 @@ def seed_stack(
     options: SeedOptions | None = None,
     console: Console | None = None,
     only: Sequence[str] | None = None,
-) -> list[SeedSummary]:
-    """Seed every service of the stack that has demo data and is installed (or those in only)."""
-    chosen = [
-        entry
+) -> list[Summary]:
+    """Seed every service of the stack that has demo data and is installed (or those in only),
+    in dependency order (registration, then catalog)."""
+    entries = {
+        entry.name: entry
         for entry in config.services
         if entry.name in SEEDERS
         and entry.grpc_port is not None
         and entry.installed()
         and (only is None or entry.name in only)
-    ]
+    }
+    chosen = [entries[name] for name in SEEDERS if name in entries]
+    base = options or SeedOptions()
+    registration = next((e for e in config.services if e.name == "registration"), None)
+    if registration is not None and registration.grpc_port and not base.registration_target:
+        base = replace(base, registration_target=f"{config.host}:{registration.grpc_port}")
 
-    async def run_all() -> list[SeedSummary]:
+    async def run_all() -> list[Summary]:
         return [
-            await SEEDERS[entry.name](
-                f"{config.host}:{entry.grpc_port}", options or SeedOptions(), console
-            )
+            await SEEDERS[entry.name](f"{config.host}:{entry.grpc_port}", base, console)
             for entry in chosen
         ]
 
@@ -331,7 +407,7 @@ SeedOption = Annotated[int | None, typer.Option("--seed", help="demo data seed")
 ConcurrencyOption = Annotated[int, typer.Option(min=1, max=64, help="calls in flight")]
 
 
-def _finish(summaries: list[SeedSummary]) -> None:
+def _finish(summaries: Sequence[Summary]) -> None:
     if not summaries:
         out.print("nothing to seed: no service with demo data in the stack", markup=False)
     for summary in summaries:
@@ -392,5 +468,56 @@ def registration(
     options = SeedOptions(seed, organizations, experts, concurrency, only_instance)
     try:
         _finish([asyncio.run(seed_registration(address, options))])
+    except (SeedError, grpc.aio.AioRpcError) as exc:
+        _fail(exc)
+
+
+@app.command()
+def catalog(
+    target: TargetOption = None,
+    ports: PortsOption = None,
+    registration_target: Annotated[
+        str | None,
+        typer.Option(help="registration API host:port (default: from the ports file)"),
+    ] = None,
+    seed: SeedOption = None,
+    organizations: Annotated[
+        int | None,
+        typer.Option(min=82, help="organizations the registration seeding used (default 320)"),
+    ] = None,
+    solutions: Annotated[
+        int | None, typer.Option(min=119, help="how many solutions (default 1500)")
+    ] = None,
+    knowledge: Annotated[int | None, typer.Option(min=0, help="knowledge products (200)")] = None,
+    needs: Annotated[int | None, typer.Option(min=0, help="needs (150)")] = None,
+    funding: Annotated[int | None, typer.Option(min=0, help="funding opportunities (80)")] = None,
+    learn_seconds: Annotated[
+        float, typer.Option(min=1, help="how long the catalog may take to learn organizations")
+    ] = 120.0,
+    concurrency: ConcurrencyOption = 16,
+) -> None:
+    """Load the catalog demo data (after registration): import the solutions, walk most of them
+    through review to publication, and add knowledge products, needs and funding calls."""
+    try:
+        address = resolve_target(target, ports, "catalog")
+        registration_address = resolve_target(registration_target, ports, "registration")
+    except CliFailure as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    options = SeedOptions(
+        seed,
+        organizations,
+        None,
+        concurrency,
+        "",
+        solutions,
+        knowledge,
+        needs,
+        funding,
+        registration_address,
+        learn_seconds,
+    )
+    try:
+        _finish([asyncio.run(seed_catalog(address, options))])
     except (SeedError, grpc.aio.AioRpcError) as exc:
         _fail(exc)
