@@ -3,14 +3,11 @@ asks for the relay or the worker), served by the platform gRPC server on 127.0.0
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import grpc
 import pytest
-from prometheus_client import CollectorRegistry
 from pymongo.database import Database
 
 from ssg.catalog.bootstrap import POLICY, App, bootstrap
@@ -18,12 +15,12 @@ from ssg.catalog.domain.model import OrganizationRef, OrganizationStatus
 from ssg.catalog.events.publisher import TOPICS
 from ssg.catalog.settings import CatalogSettings
 from ssg.contracts.catalog.v1 import catalog_service_pb2_grpc as pb_grpc
-from ssg.platform.auth.tokens import DEV_SECRET, DevTokenIssuer, Role, TokenVerifier
-from ssg.platform.events.relay import OutboxRelay, RelaySettings
-from ssg.platform.events.topics import ensure_topics
-from ssg.platform.grpc.server import PlatformServer, build_server
-from ssg.platform.mongo import Doc, make_client
+from ssg.platform.auth.tokens import DEV_SECRET, DevTokenIssuer, Role
+from ssg.platform.events.relay import OutboxRelay
+from ssg.platform.grpc.server import PlatformServer
+from ssg.platform.mongo import Doc
 from ssg.platform.settings import load_settings
+from ssg.testing.services import running_relay, serving
 
 ISSUER = DevTokenIssuer()
 INSTANCE = "africa"
@@ -75,55 +72,16 @@ def settings(mongodb_server) -> CatalogSettings:
 async def served(settings: CatalogSettings) -> AsyncIterator[Served]:
     """The catalog API on 127.0.0.1 with the real interceptor stack."""
     app = bootstrap(settings)
-    app.store.ensure_indexes()
-    server = build_server(
-        settings,
-        app.registrations(),
-        app.health_checks(),
-        POLICY,
-        TokenVerifier(DEV_SECRET),
-        registry=CollectorRegistry(),
-        access_log=False,
-    )
-    await server.start()
-    channel = grpc.aio.insecure_channel(
-        server.address, options=[("grpc.max_send_message_length", 32 * 1024 * 1024)]
-    )
-    assert app.client is not None
-    try:
-        yield Served(
-            app, server, pb_grpc.CatalogServiceStub(channel), app.client.get_default_database()
-        )
-    finally:
-        await channel.close()
-        await server.stop(0)
-        app.client.drop_database(app.client.get_default_database().name)
-        app.close()
+    async with serving(app, POLICY, app.store.ensure_indexes) as running:
+        stub = pb_grpc.CatalogServiceStub(running.channel)
+        yield Served(app, running.server, stub, running.db)
 
 
 @pytest.fixture(scope="module")
 async def relay(settings: CatalogSettings, kafka_server) -> AsyncIterator[OutboxRelay]:
     """The outbox relay of the module's database, running in-process against Kafka."""
-    await ensure_topics(kafka_server.bootstrap, TOPICS, partitions=3)
-    relay_settings = RelaySettings(
-        service="catalog",
-        mongodb_uri=settings.mongodb_uri,
-        kafka_bootstrap=kafka_server.bootstrap,
-        kafka_local_profile=kafka_server.local,
-        outbox_poll_seconds=0.05,
-        outbox_lease_seconds=3.0,
-        outbox_publish_timeout_seconds=1.0,
-    )
-    client = make_client(relay_settings)
-    running = OutboxRelay.from_settings(relay_settings, client)
-    stop = asyncio.Event()
-    task = asyncio.create_task(running.run(stop))
-    try:
-        yield running
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 20)
-        client.close()
+    async with running_relay("catalog", settings.mongodb_uri, kafka_server, TOPICS) as r:
+        yield r
 
 
 @pytest.fixture

@@ -3,26 +3,23 @@ test asks for the relay), served by the platform gRPC server on 127.0.0.1:0."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
-import grpc
 import pytest
-from prometheus_client import CollectorRegistry
 from pymongo.database import Database
 
 from ssg.contracts.registration.v1 import registration_service_pb2_grpc as pb_grpc
-from ssg.platform.auth.tokens import DEV_SECRET, DevTokenIssuer, Role, TokenVerifier
-from ssg.platform.events.relay import OutboxRelay, RelaySettings
-from ssg.platform.events.topics import ensure_topics
-from ssg.platform.grpc.server import PlatformServer, build_server
-from ssg.platform.mongo import Doc, make_client
+from ssg.platform.auth.tokens import DEV_SECRET, DevTokenIssuer, Role
+from ssg.platform.events.relay import OutboxRelay
+from ssg.platform.grpc.server import PlatformServer
+from ssg.platform.mongo import Doc
 from ssg.platform.settings import load_settings
 from ssg.registration.bootstrap import POLICY, App, bootstrap
 from ssg.registration.events.publisher import EXPERT_TOPIC, ORGANIZATION_TOPIC
 from ssg.registration.settings import RegistrationSettings
+from ssg.testing.services import running_relay, serving
 
 ISSUER = DevTokenIssuer()
 INSTANCE = "africa"
@@ -75,55 +72,17 @@ def settings(mongodb_server, db_name: str) -> RegistrationSettings:
 async def served(settings: RegistrationSettings) -> AsyncIterator[Served]:
     """The registration API served on 127.0.0.1 with the real interceptor stack."""
     app = bootstrap(settings)
-    app.store.ensure_indexes()
-    server = build_server(
-        settings,
-        app.registrations(),
-        app.health_checks(),
-        POLICY,
-        TokenVerifier(DEV_SECRET),
-        registry=CollectorRegistry(),
-        access_log=False,
-    )
-    await server.start()
-    channel = grpc.aio.insecure_channel(
-        server.address, options=[("grpc.max_send_message_length", 32 * 1024 * 1024)]
-    )
-    assert app.client is not None
-    try:
-        yield Served(
-            app, server, pb_grpc.RegistrationServiceStub(channel), app.client.get_default_database()
-        )
-    finally:
-        await channel.close()
-        await server.stop(0)
-        app.client.drop_database(app.client.get_default_database().name)
-        app.close()
+    async with serving(app, POLICY, app.store.ensure_indexes) as running:
+        stub = pb_grpc.RegistrationServiceStub(running.channel)
+        yield Served(app, running.server, stub, running.db)
 
 
 @pytest.fixture(scope="module")
 async def relay(settings: RegistrationSettings, kafka_server) -> AsyncIterator[OutboxRelay]:
     """The outbox relay of the module's database, running in-process against Kafka."""
-    await ensure_topics(kafka_server.bootstrap, [ORGANIZATION_TOPIC, EXPERT_TOPIC], partitions=3)
-    relay_settings = RelaySettings(
-        service="registration",
-        mongodb_uri=settings.mongodb_uri,
-        kafka_bootstrap=kafka_server.bootstrap,
-        kafka_local_profile=kafka_server.local,
-        outbox_poll_seconds=0.05,
-        outbox_lease_seconds=3.0,
-        outbox_publish_timeout_seconds=1.0,
-    )
-    client = make_client(relay_settings)
-    relay = OutboxRelay.from_settings(relay_settings, client)
-    stop = asyncio.Event()
-    task = asyncio.create_task(relay.run(stop))
-    try:
-        yield relay
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 20)
-        client.close()
+    topics = [ORGANIZATION_TOPIC, EXPERT_TOPIC]
+    async with running_relay("registration", settings.mongodb_uri, kafka_server, topics) as r:
+        yield r
 
 
 @pytest.fixture
