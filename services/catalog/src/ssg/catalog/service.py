@@ -64,6 +64,7 @@ from ssg.platform.errors import (
 )
 from ssg.platform.mongo import run_sync
 from ssg.platform.paging import Page, PageCodec, next_page, page_request
+from ssg.platform.validation import check_id, require_id
 
 T = TypeVar("T")
 C = TypeVar("C")
@@ -241,7 +242,7 @@ class CatalogService:
         apply: Callable[[Transaction, T, Lookup], tuple[T, list[Event]] | None],
     ) -> T:
         """Load a record, authorize, check the version, apply a rule, write it with its events."""
-        check.require_id(record_id)
+        require_id(record_id)
 
         def unit(tx: Transaction) -> T:
             record = tx.get(kind, record_id)
@@ -307,7 +308,7 @@ class CatalogService:
         if filters.sdg_target:
             check.sdg_targets(v, "sdg_target", [filters.sdg_target], list(range(1, 18)), "sdg")
         if filters.organization_id:
-            check.identifier(v, "organization_id", filters.organization_id)
+            check_id(v, "organization_id", filters.organization_id)
         for name in ("region", "modality", "status", "type", "support_kind"):
             if getattr(filters, name).startswith("#"):
                 v.add(name, f"unknown value {getattr(filters, name)[1:]}")
@@ -323,7 +324,7 @@ class CatalogService:
         return Page(shown, page.next_page_token)
 
     async def _get(self, actor: Identity, kind: Kind[T], record_id: str) -> tuple[T, Access]:
-        check.require_id(record_id)
+        require_id(record_id)
         record = await run_sync(self.store.get, kind, record_id)
         lookup = self.store.get_organization
 

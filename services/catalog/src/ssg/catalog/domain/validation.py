@@ -41,6 +41,7 @@ from ssg.catalog.domain.model import (
 from ssg.platform.errors import ValidationError, Violations
 from ssg.platform.reference.geography import is_country
 from ssg.platform.reference.sdg import goal_of_target
+from ssg.platform.validation import check_id, check_unique, is_id, is_language
 
 E = TypeVar("E", bound=StrEnum)
 Knows = Callable[[str], bool]
@@ -65,16 +66,9 @@ MAX_AUTHORS = 50
 MAX_SUPPORT_KINDS = 5
 YEAR_MIN, YEAR_MAX = 1900, 2100
 SCORE_MIN, SCORE_MAX = 1, 5
-# Ids are ours (32 hex digits) or registration's; anything longer is not an id at all.
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_.:/-]{1,200}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-@cache
-def _languages() -> frozenset[str]:
-    return frozenset(lang.alpha_2 for lang in pycountry.languages if getattr(lang, "alpha_2", None))
 
 
 @cache
@@ -129,25 +123,6 @@ def email(v: Violations, path: str, value: str) -> str:
     return value
 
 
-def identifier(v: Violations, path: str, value: str, *, required: bool = True) -> str:
-    """An entity id."""
-    if not value:
-        if required:
-            v.add(path, "is required")
-        return value
-    if not _ID.match(value):
-        v.add(path, "is not a valid id")
-    return value
-
-
-def require_id(value: str, path: str = "id") -> str:
-    """The id, or ValidationError naming path."""
-    v = Violations()
-    identifier(v, path, value)
-    v.raise_if_any()
-    return value
-
-
 def external_id(v: Violations, path: str, value: str) -> str:
     """An id in a source collection."""
     if not _EXTERNAL_ID.match(value):
@@ -177,11 +152,6 @@ def _cap(v: Violations, path: str, items: Sequence[object], maximum: int, minimu
     return True
 
 
-def _no_repeats(v: Violations, path: str, items: Sequence[object]) -> None:
-    if len(set(items)) != len(items):
-        v.add(path, "must not repeat a value")
-
-
 def countries(
     v: Violations, path: str, values: Sequence[str], *, minimum: int = 0
 ) -> tuple[str, ...]:
@@ -191,7 +161,7 @@ def countries(
     for i, code in enumerate(values):
         if not is_country(code):
             v.add(f"{path}[{i}]", f"not an ISO 3166-1 alpha-3 country code: {code[:10]!r}")
-    _no_repeats(v, path, values)
+    check_unique(v, path, values)
     return tuple(values)
 
 
@@ -212,7 +182,7 @@ def sdgs(v: Violations, path: str, values: Sequence[int], *, minimum: int = 1) -
     for i, goal in enumerate(values):
         if not 1 <= goal <= 17:
             v.add(f"{path}[{i}]", f"SDG must be 1 to 17, got {goal}")
-    _no_repeats(v, path, values)
+    check_unique(v, path, values)
     return tuple(values)
 
 
@@ -230,7 +200,7 @@ def sdg_targets(
             continue
         if goal not in goals:
             v.add(f"{path}[{i}]", f"target {code} belongs to SDG {goal}; add it to {goals_path}")
-    _no_repeats(v, path, values)
+    check_unique(v, path, values)
     return tuple(values)
 
 
@@ -238,7 +208,7 @@ def language(v: Violations, path: str, code: str) -> str:
     """A required ISO 639-1 code."""
     if not code:
         v.add(path, "is required")
-    elif code not in _languages():
+    elif not is_language(code):
         v.add(path, f"not an ISO 639-1 language code: {code[:10]!r}")
     return code
 
@@ -277,8 +247,8 @@ def _amount(value: Money) -> float:
 
 def organizations(v: Violations, path: str, org_id: str, knows: Knows) -> str:
     """A required organization id the read model knows."""
-    identifier(v, path, org_id)
-    if org_id and _ID.match(org_id) and not knows(org_id):
+    check_id(v, path, org_id)
+    if org_id and is_id(org_id) and not knows(org_id):
         v.add(path, f"unknown organization {org_id}")
     return org_id
 
@@ -311,7 +281,7 @@ def _partners(
     for i, partner in enumerate(items):
         organizations(v, f"{path}[{i}].organization_id", partner.organization_id, knows)
         enum_value(v, f"{path}[{i}].role", partner.role, PartnerRole, required=True)
-    _no_repeats(v, path, [(p.organization_id, p.role) for p in items])
+    check_unique(v, path, [(p.organization_id, p.role) for p in items])
     return tuple(items)
 
 
@@ -333,7 +303,7 @@ def _tags(v: Violations, path: str, items: Sequence[str]) -> tuple[str, ...]:
     tags = tuple(
         text(v, f"{path}[{i}]", t, maximum=TAG_MAX, minimum=1) for i, t in enumerate(items)
     )
-    _no_repeats(v, path, [t.casefold() for t in tags])
+    check_unique(v, path, [t.casefold() for t in tags])
     return tags
 
 
@@ -365,7 +335,7 @@ def validate_solution(
     for i, region in enumerate(regions):
         if not region or region.startswith("#"):
             v.add(f"{p}regions[{i}]", f"unknown region {region.lstrip('#') or 0}")
-    _no_repeats(v, p + "regions", regions)
+    check_unique(v, p + "regions", regions)
     result = SolutionContent(
         title=text(v, p + "title", content.title, maximum=TITLE_MAX, minimum=TITLE_MIN),
         summary=text(
@@ -455,7 +425,7 @@ def validate_need(content: NeedContent, prefix: str = "need") -> NeedContent:
     if _cap(v, p + "support_kinds", content.support_kinds, MAX_SUPPORT_KINDS, 1):
         for i, kind in enumerate(content.support_kinds):
             enum_value(v, f"{p}support_kinds[{i}]", kind, SupportKind, required=True)
-        _no_repeats(v, p + "support_kinds", content.support_kinds)
+        check_unique(v, p + "support_kinds", content.support_kinds)
     iso_date(v, p + "deadline", content.deadline, required=False)
     result = NeedContent(
         title=text(v, p + "title", content.title, maximum=TITLE_MAX, minimum=TITLE_MIN),
@@ -485,7 +455,7 @@ def validate_funding(
     for i, kind in enumerate(content.eligible_organization_types):
         if not kind or kind.startswith("#"):
             v.add(f"{p}eligible_organization_types[{i}]", f"unknown value {kind.lstrip('#') or 0}")
-    _no_repeats(v, p + "eligible_organization_types", content.eligible_organization_types)
+    check_unique(v, p + "eligible_organization_types", content.eligible_organization_types)
     low = money(v, p + "amount_min", content.amount_min)
     high = money(v, p + "amount_max", content.amount_max)
     if low and high:

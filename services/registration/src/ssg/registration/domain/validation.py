@@ -7,14 +7,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cache
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-import pycountry
-
 from ssg.platform.errors import FieldViolation, ValidationError, Violations
 from ssg.platform.reference.geography import is_country
+from ssg.platform.validation import check_id, check_unique, is_language, require_id
 from ssg.registration.domain.model import (
     ExpertProfile,
     ExpertVisibility,
@@ -30,7 +28,6 @@ DESCRIPTION_MAX = 5000
 URL_MAX = 2048
 EMAIL_MAX = 254
 NOTE_MAX = 2000
-ID_MAX = 64
 USER_ID_MAX = 200
 REQUEST_ID_MAX = 128
 MAX_COUNTRIES = 250
@@ -54,7 +51,6 @@ ECHO_MAX = 64
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]+$")
-_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 StrEnumT = TypeVar("StrEnumT", bound=StrEnum)
 
 
@@ -162,16 +158,6 @@ class ExpertDraft:
     biography: str = ""
 
 
-@cache
-def _language_codes() -> frozenset[str]:
-    return frozenset(lang.alpha_2 for lang in pycountry.languages if hasattr(lang, "alpha_2"))
-
-
-def is_language(code: str) -> bool:
-    """True for an ISO 639-1 code in lower case, e.g. 'en'."""
-    return code in _language_codes()
-
-
 def _clean(text: str) -> str:
     """Text as stored: surrounding white space removed."""
     return text.strip()
@@ -241,11 +227,6 @@ def check_email(v: Violations, path: str, value: str) -> str:
     return email
 
 
-def _check_unique(v: Violations, path: str, values: Sequence[object]) -> None:
-    if len(set(values)) != len(values):
-        v.add(path, "must not repeat a value")
-
-
 def check_countries(
     v: Violations, path: str, values: Sequence[str], maximum: int = MAX_COUNTRIES
 ) -> tuple[str, ...]:
@@ -255,7 +236,7 @@ def check_countries(
     for i, code in enumerate(values):
         if not is_country(code):
             v.add(f"{path}[{i}]", f"{echo(code)} is not an ISO 3166-1 alpha-3 country code")
-    _check_unique(v, path, values)
+    check_unique(v, path, values)
     return tuple(values)
 
 
@@ -276,7 +257,7 @@ def check_sdgs(v: Violations, path: str, values: Sequence[int]) -> tuple[int, ..
     for i, goal in enumerate(values):
         if not 1 <= goal <= 17:
             v.add(f"{path}[{i}]", f"SDG must be 1 to 17, got {goal}")
-    _check_unique(v, path, values)
+    check_unique(v, path, values)
     return tuple(sorted(set(values)))
 
 
@@ -287,18 +268,8 @@ def check_languages(v: Violations, path: str, values: Sequence[str]) -> tuple[st
     for i, code in enumerate(values):
         if not is_language(code):
             v.add(f"{path}[{i}]", f"{echo(code)} is not an ISO 639-1 language code, e.g. 'en'")
-    _check_unique(v, path, values)
+    check_unique(v, path, values)
     return tuple(values)
-
-
-def check_id(v: Violations, path: str, value: str, *, required: bool = True) -> str:
-    """A server-assigned id as a reference: letters, digits, '-' and '_', at most 64."""
-    if not value:
-        if required:
-            v.add(path, "is required")
-    elif len(value) > ID_MAX or not _ID.match(value):
-        v.add(path, "is not a valid id")
-    return value
 
 
 def check_request_id(v: Violations, path: str, value: str) -> str:
@@ -334,7 +305,7 @@ def validate_organization(
     if check_count(v, p + "regions", draft.regions, MAX_REGIONS, "regions"):
         for i, region in enumerate(draft.regions):
             regions.append(_enum(v, f"{p}regions[{i}]", region, Region, "region"))
-        _check_unique(v, p + "regions", regions)
+        check_unique(v, p + "regions", regions)
     sdgs = check_sdgs(v, p + "sdgs", draft.sdgs)
     website = check_url(v, p + "website", draft.website)
     email = check_email(v, p + "contact_email", draft.contact_email)
@@ -378,7 +349,7 @@ def validate_expert(draft: ExpertDraft, prefix: str = "expert") -> ExpertProfile
                     maximum=EXPERTISE_MAX,
                 )
             )
-        _check_unique(v, p + "expertise_areas", [a.casefold() for a in areas])
+        check_unique(v, p + "expertise_areas", [a.casefold() for a in areas])
     sdgs = check_sdgs(v, p + "sdgs", draft.sdgs)
     languages = check_languages(v, p + "languages", draft.languages)
     countries = check_countries(v, p + "countries", draft.countries)
@@ -457,14 +428,6 @@ def validate_note(v: Violations, path: str, value: str, *, required: bool) -> st
     return check_text(
         v, path, value, minimum=1 if required else 0, maximum=NOTE_MAX, multiline=True
     )
-
-
-def require_id(value: str, path: str = "id") -> str:
-    """An id that must be present and well-formed; ValidationError otherwise."""
-    v = Violations()
-    check_id(v, path, value)
-    v.raise_if_any()
-    return value
 
 
 __all__ = [
