@@ -109,6 +109,9 @@ def test_owners_and_partners_are_demo_organizations_with_sensible_roles() -> Non
         owner = ORGS[s.organization_key]
         if owner.target_status is not OrganizationStatus.VERIFIED:
             assert s.target_status is SolutionStatus.DRAFT  # cannot be submitted
+        for partner in s.content.partners:
+            # The catalog refuses references to rejected organizations.
+            assert ORGS[partner.organization_id].target_status is not OrganizationStatus.REJECTED
         roles = [p.role for p in s.content.partners]
         assert roles[0] == PartnerRole.PROVIDER.value
         assert s.content.partners[0].organization_id == s.organization_key

@@ -644,11 +644,12 @@ class _Generator:
             modality = Modality.EAST_EAST
         else:
             modality = Modality.TRIANGULAR if rng.random() < 0.3 else Modality.SOUTH_SOUTH
-        # A few solutions belong to organizations not (yet) verified: they stay drafts.
+        # A few solutions belong to organizations not verified (now): they stay drafts.
         unverified = [
             o
             for o in self.orgs
-            if o.target_status is not OrganizationStatus.VERIFIED
+            # Pending or suspended: the catalog refuses records of rejected organizations.
+            if o.target_status in (OrganizationStatus.PENDING, OrganizationStatus.SUSPENDED)
             and self.region_of(o) is home
             and not o.duplicate_of
         ]

@@ -245,7 +245,9 @@ class CatalogSeeder:
                 raise CatalogSeedError(
                     f"the catalog has not learned the demo organizations after "
                     f"{self.learn_seconds:g}s ({unknown} unknown references, e.g. {last}); is "
-                    "the catalog worker running?"
+                    "the catalog worker running? (Locally, Kafka keeps events in memory: after a "
+                    "restart the catalog cannot learn organizations registered before it; "
+                    "start from an empty .run/mongodb)"
                 )
             await asyncio.sleep(0.5)
 
