@@ -41,7 +41,7 @@ from typing import Any, cast
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_grpc  # the Foundation benchmark: its bare server, Side, rounds and process helpers
-import bench_registration  # its measured round over any call (awaits every call in flight)
+import grpc
 
 from ssg.catalog import demo
 from ssg.catalog.bootstrap import bootstrap
@@ -216,6 +216,39 @@ async def run(stored: int = STORED) -> str:
     return _report(phases, stored, load_seconds, import_rate, import_rows)
 
 
+Call = Callable[[], Coroutine[Any, Any, object]]
+
+
+async def _round(side: bench_grpc.Side, call: Call, seconds: float, record: bool) -> None:
+    """CONCURRENCY workers start calls for seconds; the round ends when every call has
+    finished (nothing spills into the next round or phase). Recorded into side if record."""
+    stop_at = time.perf_counter() + seconds
+    latencies: list[float] = []
+    errors = 0
+
+    async def worker() -> None:
+        nonlocal errors
+        while (started := time.perf_counter()) < stop_at:
+            try:
+                await call()
+            except grpc.aio.AioRpcError:
+                errors += 1
+                continue
+            latencies.append(time.perf_counter() - started)
+
+    cpu_before = bench_grpc._cpu_seconds(side.process.pid)
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    elapsed = time.perf_counter() - began
+    if record:
+        side.requests += len(latencies)
+        side.seconds += elapsed
+        side.errors += errors
+        side.cpu_seconds += bench_grpc._cpu_seconds(side.process.pid) - cpu_before
+        side.latencies.extend(latencies)
+        side.round_rps.append(len(latencies) / elapsed)
+
+
 Phase = tuple[bench_grpc.Side, bench_grpc.Side]  # (the catalog call, the bare Echo beside it)
 
 
@@ -257,7 +290,7 @@ async def _measure(
                 raise RuntimeError("the pool of approved solutions ran out: raise PUBLISH_POOL")
             return await stub.PublishSolution(pb.PublishSolutionRequest(id=pool.pop()))
 
-        calls: list[tuple[str, Callable[[], Coroutine[Any, Any, object]], float]] = [
+        calls: list[tuple[str, Call, float]] = [
             ("GetSolution", get_one, ROUND_SECONDS),
             ("ListSolutions (page 20, SDG + status filter)", list_page, LIST_ROUND_SECONDS),
             ("PublishSolution", publish_one, ROUND_SECONDS),
@@ -269,12 +302,12 @@ async def _measure(
                 f"bare Echo (beside {name.split(' ')[0]})", bare.process, bare.address
             )
             # Each phase on its own: every round awaits all of its calls before the next starts.
-            await bench_registration._round(side, call, WARMUP_SECONDS, False)
+            await _round(side, call, WARMUP_SECONDS, False)
             for index in range(ROUNDS):
                 order = ("api", "bare") if index % 2 == 0 else ("bare", "api")
                 for which in order:
                     if which == "api":
-                        await bench_registration._round(side, call, seconds, True)
+                        await _round(side, call, seconds, True)
                     else:
                         await bench_grpc._round(echo, beside, ROUND_SECONDS, True)
             phases.append((side, beside))
