@@ -1,42 +1,54 @@
-"""Benchmark: the registration API with 10,000 organizations stored, next to the bare grpc.aio
-Echo server of the Foundation benchmark (bench_grpc) in the same run.
+"""Benchmark: the registration API at 1,000 and 10,000 stored organizations, next to the bare
+grpc.aio Echo server of the Foundation benchmark (bench_grpc) in the same run.
 
 MongoDB (SecantusDB), `python -m ssg.registration` and the bare server each run in their own
-process on loopback. 10,000 verified organizations are loaded first through the service's own
-store port (MongoStore transactions writing each organization, its audit entries, its first
-admin and its OrganizationRegistered + OrganizationVerified outbox events), in batches, because
-10,000 RegisterOrganization calls would only measure the same thing slower. Then one client
-(this process, concurrency 32, a valid bearer token on every call) loads each side in
-alternating rounds: GetOrganization (random stored id), ListOrganizations (page_size 20, one
-type filter), RegisterOrganization (new organization: validation, duplicate search, one
-transaction with audit, member, idempotency record and outbox event), and the bare Echo.
-Goals: GetOrganization >= 0.4x bare req/s; RegisterOrganization >= 0.2x.
+process on loopback. Verified organizations are loaded through the service's own store port
+(MongoStore transactions writing each organization, its audit entries, its first admin and its
+OrganizationRegistered + OrganizationVerified outbox events), in batches from a few threads,
+because RegisterOrganization calls would only measure the same thing slower: first 1,000, the
+calls are measured, then the store is topped up to 10,000 and the calls are measured again.
+
+Each call type is measured in a phase of its own (GetOrganization, then ListOrganizations, then
+RegisterOrganization), in rounds alternating with the bare Echo. A round lets CONCURRENCY
+workers start calls for ROUND_SECONDS (at most ROUND_CALLS calls) and then waits for every call
+it started: no call outlives its round, and before the next round (bare or not) the API and the
+database must have gone quiet, so a slow call type cannot spill into the next one. The client
+deadline is DEADLINE_SECONDS, long enough that slow calls are measured rather than cut off;
+errors are counted by status code. A phase starts no new round after PHASE_SECONDS.
 
     uv run python tests/load/bench_registration.py     # prints a markdown section
+    uv run python tests/load/bench_registration.py --sizes 1000 --profile /tmp/prof
+        # also samples the API and MongoDB processes during each GetOrganization phase
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import os
 import random
+import runpy
 import shutil
+import signal
 import statistics
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any, cast
 
-import bench_grpc  # the Foundation benchmark: its bare server, Side, rounds and process helpers
+import bench_grpc  # the Foundation benchmark: its bare server and process helpers
 import grpc
 
 from ssg.cli.seed import REGISTRATION_HEALTH, wait_serving
+from ssg.contracts.diagnostics.v1 import diagnostics_pb2 as diag_pb
 from ssg.contracts.diagnostics.v1 import diagnostics_pb2_grpc
 from ssg.contracts.registration.v1 import events_pb2 as ev
 from ssg.contracts.registration.v1 import registration_service_pb2 as pb
@@ -54,25 +66,38 @@ from ssg.registration.settings import RegistrationSettings
 from ssg.registration.store.ports import Transaction
 from ssg.testing import servers
 
-STORED = 10_000
+SIZES = (1_000, 10_000)
 LOAD_BATCH = 250
 LOAD_THREADS = 4
 CONCURRENCY = bench_grpc.CONCURRENCY  # 32, as in the Foundation benchmark
-ROUNDS = 6
-ROUND_SECONDS = 0.5
-WARMUP_SECONDS = 0.5
+ROUNDS = 3
+ROUND_SECONDS = 1.0  # calls start only within this window; the round ends when all are done
+ROUND_CALLS = 5_000  # and at most this many per round
+PHASE_SECONDS = 30.0  # no new round after this (the one under way always finishes)
+WARMUP_CALLS = 8  # per phase, not recorded
+DEADLINE_SECONDS = 180.0  # slow calls are measured, not turned into DEADLINE_EXCEEDED
+QUIET_CPU = 0.15  # "quiet": API + MongoDB below this share of one core ...
+QUIET_WINDOW = 0.25  # ... over this many seconds
+QUIET_WITHIN = 60.0
 LIST_PAGE_SIZE = 20
 GET_GOAL, REGISTER_GOAL = 0.4, 0.2
 INSTANCE = "global"
 LOADER = Identity("bench-loader", frozenset({Role.MEMBER}))
 REVIEWER = Identity("bench-reviewer", frozenset({Role.REVIEWER}), instance=INSTANCE)
+GET, LIST, REGISTER = "GetOrganization", "ListOrganizations", "RegisterOrganization"
+BARE = "bare grpc.aio Echo"
+
+Call = Callable[[], Coroutine[Any, Any, object]]
 
 
-def _organizations(count: int) -> list[OrganizationDraft]:
-    """count distinct organizations: the demo set, repeated with numbered branch names."""
+# -- loading ----------------------------------------------------------------------------------
+
+
+def _organizations(start: int, count: int) -> list[OrganizationDraft]:
+    """Organizations start .. start+count-1: the demo set, repeated with numbered branches."""
     templates = [o.draft for o in demo.generate().organizations if not o.parent_key]
     drafts = []
-    for n in range(count):
+    for n in range(start, start + count):
         base = templates[n % len(templates)]
         branch = n // len(templates)
         host = f"bench-{n}.{demo.EXAMPLE_DOMAIN}"
@@ -87,13 +112,14 @@ def _organizations(count: int) -> list[OrganizationDraft]:
     return drafts
 
 
-def load(settings: RegistrationSettings, count: int) -> list[str]:
-    """Store count verified organizations through the store port; return their ids."""
+def load(settings: RegistrationSettings, start: int, count: int) -> list[str]:
+    """Store organizations start .. start+count-1, verified, through the store port; return
+    their ids. LOAD_BATCH per transaction, LOAD_THREADS transactions in flight."""
     app = bootstrap(settings)
     try:
         app.store.ensure_indexes()
         events = app.service.events
-        profiles = [validate_organization(d) for d in _organizations(count)]
+        profiles = [validate_organization(d) for d in _organizations(start, count)]
         chunks = [profiles[i : i + LOAD_BATCH] for i in range(0, len(profiles), LOAD_BATCH)]
 
         def write(chunk: list[OrganizationProfile]) -> list[str]:
@@ -123,10 +149,197 @@ def load(settings: RegistrationSettings, count: int) -> list[str]:
 
         # Each write is a round trip: a few transactions in flight keep the database busy.
         with ThreadPoolExecutor(LOAD_THREADS) as pool:
-            ids = [org_id for written in pool.map(write, chunks) for org_id in written]
-        return ids
+            return [org_id for written in pool.map(write, chunks) for org_id in written]
     finally:
         app.close()
+
+
+# -- measuring --------------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    """What the client measured for one call type at one stored size (or for the bare rounds
+    that alternated with it)."""
+
+    call: str
+    stored: int
+    requests: int = 0
+    seconds: float = 0.0
+    api_cpu: float = 0.0
+    db_cpu: float = 0.0
+    wall: float = 0.0  # the phase from first round to last, quiet waits included
+    quiet_wait: float = 0.0
+    errors: collections.Counter[str] = field(default_factory=collections.Counter)
+    latencies: list[float] = field(default_factory=list)
+    round_rps: list[float] = field(default_factory=list)
+
+    @property
+    def rounds(self) -> int:
+        """Measured rounds."""
+        return len(self.round_rps)
+
+    @property
+    def rps(self) -> float:
+        """Completed requests per second over the measured rounds (drain time included)."""
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def us_per_request(self, cpu: float) -> float:
+        """CPU seconds spread over the completed requests, in microseconds."""
+        return cpu / self.requests * 1e6 if self.requests else float("nan")
+
+    def percentile(self, q: int) -> float:
+        """Latency percentile q (1..99) in milliseconds; nan with fewer than two samples."""
+        if len(self.latencies) < 2:
+            return float("nan")
+        return statistics.quantiles(self.latencies, n=100, method="inclusive")[q - 1] * 1000
+
+    def error_text(self) -> str:
+        """Errors by status code, e.g. 'DEADLINE_EXCEEDED 3', or '0'."""
+        return ", ".join(f"{code} {n}" for code, n in sorted(self.errors.items())) or "0"
+
+
+@dataclass(frozen=True)
+class Processes:
+    """Pids whose CPU the rounds account for and whose quiet ends a round."""
+
+    api: int
+    db: int
+    idle_cpu: float = 0.0  # share of a core they use with no calls (the sampler, when on)
+
+    def cpu(self) -> tuple[float, float]:
+        """CPU seconds used so far by the API and the database."""
+        return bench_grpc._cpu_seconds(self.api), bench_grpc._cpu_seconds(self.db)
+
+
+async def _quiet(procs: Processes) -> float:
+    """Wait until the API and the database are idle (calls abandoned by a client go on running
+    on the server); return the seconds waited. RuntimeError after QUIET_WITHIN."""
+    began = time.monotonic()
+    while True:
+        api_before, db_before = procs.cpu()
+        await asyncio.sleep(QUIET_WINDOW)
+        api_after, db_after = procs.cpu()
+        busy = (api_after - api_before, db_after - db_before)
+        if sum(busy) <= (QUIET_CPU + procs.idle_cpu) * QUIET_WINDOW:
+            return time.monotonic() - began
+        if time.monotonic() - began > QUIET_WITHIN:
+            raise RuntimeError(
+                f"servers still busy {QUIET_WITHIN:.0f} s after a round "
+                f"(API {busy[0] / QUIET_WINDOW:.0%}, MongoDB {busy[1] / QUIET_WINDOW:.0%} of a core)"
+            )
+
+
+async def _idle_cpu(procs: Processes, seconds: float = 1.0) -> float:
+    """Share of a core the processes use while no call runs."""
+    before = sum(procs.cpu())
+    await asyncio.sleep(seconds)
+    return (sum(procs.cpu()) - before) / seconds
+
+
+async def _round(
+    call: Call, seconds: float, max_calls: int, procs: Processes, phase: Phase | None
+) -> None:
+    """CONCURRENCY workers start calls for seconds (at most max_calls in all); the round ends
+    when every call has finished. Recorded into phase unless it is None (warm-up)."""
+    stop_at = time.perf_counter() + seconds
+    latencies: list[float] = []
+    errors: collections.Counter[str] = collections.Counter()
+    started_calls = 0
+
+    async def worker() -> None:
+        nonlocal started_calls
+        while (started := time.perf_counter()) < stop_at and started_calls < max_calls:
+            started_calls += 1
+            try:
+                await call()
+            except grpc.aio.AioRpcError as exc:
+                errors[exc.code().name] += 1
+                continue
+            latencies.append(time.perf_counter() - started)
+
+    api_before, db_before = procs.cpu()
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    elapsed = time.perf_counter() - began
+    api_after, db_after = procs.cpu()
+    if phase is not None:
+        phase.requests += len(latencies)
+        phase.seconds += elapsed
+        phase.api_cpu += api_after - api_before
+        phase.db_cpu += db_after - db_before
+        phase.errors.update(errors)
+        phase.latencies.extend(latencies)
+        phase.round_rps.append(len(latencies) / elapsed)
+
+
+async def _phase(
+    name: str, call: Call, bare_call: Call, stored: int, procs: Processes
+) -> tuple[Phase, Phase]:
+    """Measure one call type in alternating rounds with the bare Echo; return both sides."""
+    api, bare = Phase(name, stored), Phase(BARE, stored)
+    await _round(call, ROUND_SECONDS, WARMUP_CALLS, procs, None)
+    await _round(bare_call, ROUND_SECONDS, WARMUP_CALLS, procs, None)
+    api.quiet_wait += await _quiet(procs)
+    began = time.monotonic()
+    for index in range(ROUNDS):
+        if index and time.monotonic() - began > PHASE_SECONDS:
+            break
+        # Alternate which side goes first, so neither always follows the other.
+        order = (
+            ((call, api), (bare_call, bare)) if index % 2 == 0 else ((bare_call, bare), (call, api))
+        )
+        for fn, side in order:
+            await _round(fn, ROUND_SECONDS, ROUND_CALLS, procs, side)
+            api.quiet_wait += await _quiet(procs)
+    api.wall = bare.wall = time.monotonic() - began
+    return api, bare
+
+
+@dataclass
+class Calls:
+    """The client's calls against the API and the bare server."""
+
+    stub: pb_grpc.RegistrationServiceAsyncStub  # a name of the .pyi stubs only
+    echo: diagnostics_pb2_grpc.DiagnosticsServiceAsyncStub
+    ids: list[str]
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+
+    def __post_init__(self) -> None:
+        self.templates = [o.draft for o in demo.generate().organizations if not o.parent_key]
+        self.types = sorted({d.type for d in self.templates})
+
+    async def get(self) -> object:
+        """GetOrganization of a random stored id."""
+        request = pb.GetOrganizationRequest(id=self.rng.choice(self.ids))
+        return await self.stub.GetOrganization(request, timeout=DEADLINE_SECONDS)
+
+    async def list(self) -> object:
+        """The first page of one random type."""
+        request = pb.ListOrganizationsRequest(type=demo.type_number(self.rng.choice(self.types)))
+        request.page.page_size = LIST_PAGE_SIZE
+        return await self.stub.ListOrganizations(request, timeout=DEADLINE_SECONDS)
+
+    async def register(self) -> object:
+        """A new organization (fresh name, website and request id)."""
+        n = uuid.uuid4().hex[:10]
+        draft = replace(
+            self.rng.choice(self.templates),
+            website=f"https://www.new-{n}.{demo.EXAMPLE_DOMAIN}",
+            contact_email=f"info@new-{n}.{demo.EXAMPLE_DOMAIN}",
+        )
+        draft = replace(draft, name=f"{draft.name} {n}")
+        request = pb.RegisterOrganizationRequest(
+            request_id=f"bench-{n}", organization=demo.organization_message(draft)
+        )
+        return await self.stub.RegisterOrganization(request, timeout=DEADLINE_SECONDS)
+
+    async def bare(self) -> object:
+        """Echo on the bare server."""
+        return await self.echo.Echo(diag_pb.EchoRequest(message="ping"), timeout=DEADLINE_SECONDS)
+
+
+# -- the run ----------------------------------------------------------------------------------
 
 
 def _server_env(settings: RegistrationSettings, port: int) -> dict[str, str]:
@@ -145,43 +358,40 @@ def _server_env(settings: RegistrationSettings, port: int) -> dict[str, str]:
     }
 
 
-Call = Callable[[], Coroutine[Any, Any, object]]
+def _sampled(argv: list[str], out: Path | None) -> list[str]:
+    """argv, run under this file's stack sampler when out is given."""
+    return argv if out is None else [sys.executable, __file__, "--sampled", str(out), "--", *argv]
 
 
-async def _round(side: bench_grpc.Side, call: Call, seconds: float, record: bool) -> None:
-    """CONCURRENCY workers repeat call for seconds; record counts, latencies and server CPU."""
-    stop_at = time.perf_counter() + seconds
-    latencies: list[float] = []
-    errors = 0
-
-    async def worker() -> None:
-        nonlocal errors
-        while (started := time.perf_counter()) < stop_at:
-            try:
-                await call()
-            except grpc.aio.AioRpcError:
-                errors += 1
-                continue
-            latencies.append(time.perf_counter() - started)
-
-    cpu_before = bench_grpc._cpu_seconds(side.process.pid)
-    began = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-    elapsed = time.perf_counter() - began
-    if record:
-        side.requests += len(latencies)
-        side.seconds += elapsed
-        side.errors += errors
-        side.cpu_seconds += bench_grpc._cpu_seconds(side.process.pid) - cpu_before
-        side.latencies.extend(latencies)
-        side.round_rps.append(len(latencies) / elapsed)
+def _start_mongodb(workdir: Path, profile: Path | None) -> servers.ServerProcess:
+    """SecantusDB as servers.start_mongodb starts it, optionally under the sampler."""
+    if profile:
+        profile.mkdir(parents=True, exist_ok=True)
+    port = servers.free_port()
+    argv = [servers.secantus_binary(), "--host", servers.LOOPBACK, "--port", str(port)]
+    argv += ["--storage-path", str(workdir / f"mongo-{port}")]
+    out = profile / "mongodb" if profile else None
+    server = servers.ServerProcess("mongodb", _sampled(argv, out), port, workdir)
+    server.start(lambda: servers._mongo_pings(port))
+    return server
 
 
-async def run(stored: int = STORED) -> str:
+@dataclass
+class Loading:
+    """How the stored organizations got there."""
+
+    stored: int
+    seconds: float
+
+
+async def run(sizes: Sequence[int] = SIZES, profile: Path | None = None) -> str:
     """Run the benchmark and return a markdown section with the results."""
+    began = time.monotonic()
     workdir = servers.scratch_dir("ssg-bench-registration-")
-    mongo = servers.start_mongodb(workdir)
+    mongo = _start_mongodb(workdir, profile)
     started: list[bench_grpc.Side] = []
+    phases: list[Phase] = []
+    loads: list[Loading] = []
     try:
         settings = load_settings(
             RegistrationSettings,
@@ -189,158 +399,289 @@ async def run(stored: int = STORED) -> str:
             mongodb_uri=servers.mongodb_uri(mongo.port, "registration"),
             jwt_secret=DEV_SECRET,
         )
-        t0 = time.monotonic()
-        ids = await asyncio.to_thread(load, settings, stored)
-        load_seconds = time.monotonic() - t0
-
         api_port, bare_port = servers.free_port(), servers.free_port()
         api = bench_grpc._start(
             "registration API",
-            [sys.executable, "-m", "ssg.registration"],
+            _sampled([sys.executable, "-m", "ssg.registration"], profile and profile / "api"),
             api_port,
             _server_env(settings, api_port),
         )
         started.append(api)
         bare = bench_grpc._start(
-            "bare grpc.aio Echo",
+            BARE,
             [sys.executable, bench_grpc.__file__, "--serve-bare", str(bare_port)],
             bare_port,
             dict(os.environ),
         )
         started.append(bare)
-        sides = await _measure(api, bare, ids)
+        procs = Processes(api.process.pid, mongo.pid)
+        samplers = [api.process.pid, mongo.pid] if profile else []
+        token = DevTokenIssuer().issue("bench", [Role.MEMBER])
+        ids: list[str] = []
+        async with (
+            channel(api.address, token=token, default_deadline_seconds=DEADLINE_SECONDS) as ch,
+            channel(bare.address, token=token, default_deadline_seconds=DEADLINE_SECONDS) as bch,
+        ):
+            calls = Calls(
+                cast("pb_grpc.RegistrationServiceAsyncStub", pb_grpc.RegistrationServiceStub(ch)),
+                cast(
+                    "diagnostics_pb2_grpc.DiagnosticsServiceAsyncStub",
+                    diagnostics_pb2_grpc.DiagnosticsServiceStub(bch),
+                ),
+                ids,
+            )
+            await wait_serving(api.address, REGISTRATION_HEALTH)
+            await bench_grpc._wait_ready(calls.echo, bare, within=30)
+            for size in sorted(sizes):
+                t0 = time.monotonic()
+                ids += await asyncio.to_thread(load, settings, len(ids), size - len(ids))
+                loads.append(Loading(len(ids), time.monotonic() - t0))
+                for name, call in (
+                    (GET, calls.get),
+                    (LIST, calls.list),
+                    (REGISTER, calls.register),
+                ):
+                    sampled = procs
+                    if samplers and name == GET:
+                        for pid in samplers:
+                            os.kill(pid, signal.SIGUSR1)  # sample this phase only
+                        sampled = replace(procs, idle_cpu=await _idle_cpu(procs))
+                    phases += await _phase(name, call, calls.bare, size, sampled)
+                    for pid in samplers if name == GET else ():
+                        os.kill(pid, signal.SIGUSR2)
     finally:
         for side in started:
             bench_grpc._stop(side)
         mongo.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    return _report(sides, bare, len(ids), load_seconds)
+    report = _report(phases, loads, time.monotonic() - began)
+    if profile:
+        report += "\n" + _profile_report(profile)
+    return report
 
 
-async def _measure(
-    api: bench_grpc.Side, bare: bench_grpc.Side, ids: list[str]
-) -> list[bench_grpc.Side]:
-    token = DevTokenIssuer().issue("bench", [Role.MEMBER])
-    rng = random.Random(7)
-    templates = [o.draft for o in demo.generate().organizations if not o.parent_key]
-    types = sorted({d.type for d in templates})
-    get = bench_grpc.Side("GetOrganization", api.process, api.address)
-    listing = bench_grpc.Side(
-        f"ListOrganizations (page {LIST_PAGE_SIZE}, type filter)", api.process, api.address
-    )
-    register = bench_grpc.Side("RegisterOrganization", api.process, api.address)
-    async with (
-        channel(api.address, token=token) as api_channel,
-        channel(bare.address, token=token) as bare_channel,
-    ):
-        stub = cast(
-            "pb_grpc.RegistrationServiceAsyncStub", pb_grpc.RegistrationServiceStub(api_channel)
-        )
-        echo = diagnostics_pb2_grpc.DiagnosticsServiceStub(bare_channel)
-        # Health, not a list call: an unfiltered list over 10,000 can outlast a probe's deadline.
-        await wait_serving(api.address, REGISTRATION_HEALTH)
-        await bench_grpc._wait_ready(echo, bare, within=30)
+# -- reporting --------------------------------------------------------------------------------
 
-        async def get_one() -> object:
-            return await stub.GetOrganization(pb.GetOrganizationRequest(id=rng.choice(ids)))
 
-        async def list_page() -> object:
-            request = pb.ListOrganizationsRequest(type=demo.type_number(rng.choice(types)))
-            request.page.page_size = LIST_PAGE_SIZE
-            return await stub.ListOrganizations(request)
+def _ratio(api: Phase, bare: Phase) -> float:
+    return api.rps / bare.rps if bare.rps else 0.0
 
-        async def register_one() -> object:
-            n = uuid.uuid4().hex[:10]
-            draft = replace(
-                rng.choice(templates),
-                website=f"https://www.new-{n}.{demo.EXAMPLE_DOMAIN}",
-                contact_email=f"info@new-{n}.{demo.EXAMPLE_DOMAIN}",
+
+def _report(phases: list[Phase], loads: list[Loading], total: float) -> str:
+    """The markdown section: one row per call and size, the goals at the largest size."""
+    pairs = list(zip(phases[::2], phases[1::2], strict=True))
+    rows = []
+    for api, bare in pairs:
+        for side in (api, bare):
+            vs = f"{_ratio(api, bare):.3f}x" if side is api else ""
+            rows.append(
+                f"| {side.stored:,} | {side.call if side is api else '&nbsp;&nbsp;bare Echo'} "
+                f"| {side.rps:,.1f} | {side.percentile(50):,.1f} | {side.percentile(99):,.1f} "
+                f"| {side.us_per_request(side.api_cpu) if side is api else float('nan'):,.0f} "
+                f"| {side.us_per_request(side.db_cpu):,.0f} | {vs} | {side.requests:,} "
+                f"| {side.rounds} | {side.error_text()} |"
             )
-            draft = replace(draft, name=f"{draft.name} {n}")
-            return await stub.RegisterOrganization(
-                pb.RegisterOrganizationRequest(
-                    request_id=f"bench-{n}", organization=demo.organization_message(draft)
-                )
-            )
+    by = {(a.call, a.stored): (a, b) for a, b in pairs}
+    largest = max(p.stored for p in phases)
+    smallest = min(p.stored for p in phases)
 
-        calls: dict[str, Callable[[bench_grpc.Side, float, bool], Coroutine[Any, Any, None]]] = {
-            get.name: lambda s, t, r: _round(s, get_one, t, r),
-            listing.name: lambda s, t, r: _round(s, list_page, t, r),
-            register.name: lambda s, t, r: _round(s, register_one, t, r),
-            bare.name: lambda s, t, r: bench_grpc._round(echo, s, t, r),
-        }
-        sides = [get, listing, register, bare]
-        for side in sides:
-            await calls[side.name](side, WARMUP_SECONDS, False)
-        for index in range(ROUNDS):
-            # Rotate the order, so no side always follows the same other one.
-            shift = index % len(sides)
-            for side in sides[shift:] + sides[:shift]:
-                await calls[side.name](side, ROUND_SECONDS, True)
-    return sides
-
-
-def _report(
-    sides: list[bench_grpc.Side], bare: bench_grpc.Side, stored: int, load_seconds: float
-) -> str:
-    def ratio(side: bench_grpc.Side) -> float:
-        return side.rps / bare.rps if bare.rps else 0.0
-
-    def paired(side: bench_grpc.Side) -> float:
-        return statistics.median(
-            s / b for s, b in zip(side.round_rps, bare.round_rps, strict=True) if b
+    def verdict(call: str, goal: float) -> str:
+        api, bare = by[(call, largest)]
+        met = "met" if _ratio(api, bare) >= goal else "NOT met"
+        paired = statistics.median(
+            a / b for a, b in zip(api.round_rps, bare.round_rps, strict=False) if b
         )
-
-    rows = [
-        f"| {s.name} | {s.rps:,.0f} | {s.percentile(50):.2f} | {s.percentile(99):.2f} "
-        f"| {s.cpu_us_per_request:,.0f} | {'' if s is bare else f'{ratio(s):.2f}x'} "
-        f"| {s.requests:,} | {s.errors} |"
-        for s in sides
-    ]
-    get, _, register = sides[0], sides[1], sides[2]
-
-    def verdict(side: bench_grpc.Side, goal: float) -> str:
-        met = "met" if ratio(side) >= goal else "NOT met"
         return (
-            f"{side.name} / bare: **{ratio(side):.2f}x** (goal >= {goal}x: {met}; "
-            f"median of paired rounds {paired(side):.2f}x)"
+            f"- {call} / bare at {largest:,}: **{_ratio(api, bare):.3f}x** (goal >= {goal}x: "
+            f"{met}; median of paired rounds {paired:.3f}x)"
         )
 
+    scaling = []
+    if smallest != largest:
+        for call in (GET, LIST, REGISTER):
+            small, big = by[(call, smallest)][0], by[(call, largest)][0]
+            scaling.append(f"{call} {small.rps / big.rps if big.rps else float('inf'):.1f}x slower")
+    load_text = "; ".join(f"to {ld.stored:,} in {ld.seconds:.0f} s" for ld in loads)
     return "\n".join(
         [
             "## Registration API",
             "",
-            f"{stored:,} verified organizations stored (loaded in {load_seconds:.1f} s through "
-            f"the service's store port, {LOAD_BATCH} per MongoDB transaction, each with its "
-            "audit entries, first admin and two outbox events; the duplicate search was "
-            "skipped for the load only). MongoDB (SecantusDB), `python -m ssg.registration` "
-            "(full interceptor stack, JSON access log) and the bare grpc.aio Echo server of the "
-            "gRPC benchmark each in its own process on loopback; one client, concurrency "
-            f"{CONCURRENCY}, a member token on every call, {ROUNDS} rotating rounds of "
-            f"{ROUND_SECONDS:g} s per row. GetOrganization reads a random stored id; "
-            f"ListOrganizations asks for the first page of {LIST_PAGE_SIZE} of one type; "
-            "RegisterOrganization registers a new organization (validation, duplicate search "
-            "in its country, one transaction writing organization, audit entry, admin, "
-            "idempotency record and outbox event).",
+            "Verified organizations loaded through the service's store port "
+            f"({LOAD_BATCH} per MongoDB transaction, {LOAD_THREADS} transactions in flight, each "
+            "organization with its audit entries, first admin and two outbox events; the "
+            f"duplicate search is skipped for the load only): {load_text}. MongoDB "
+            "(SecantusDB, the local stand-in), `python -m ssg.registration` (full interceptor "
+            "stack, JSON access log) and the bare grpc.aio Echo server of the gRPC benchmark "
+            "each in its own process on loopback; one client, concurrency "
+            f"{CONCURRENCY}, a member token (not a member of the stored organizations) on every "
+            "call. Each call type has a phase of its own: up to "
+            f"{ROUNDS} rounds alternating with the bare Echo; a round starts calls for "
+            f"{ROUND_SECONDS:g} s, then waits for all of them (req/s includes that drain), then "
+            "for the API and MongoDB to go quiet; no new round after "
+            f"{PHASE_SECONDS:g} s. Client deadline {DEADLINE_SECONDS:g} s. GetOrganization "
+            "reads a random stored id; ListOrganizations the first page of "
+            f"{LIST_PAGE_SIZE} of one type; RegisterOrganization a new organization "
+            "(validation, duplicate search, one transaction writing organization, audit entry, "
+            "admin, idempotency record and outbox event; its phase adds organizations, so the "
+            "next size tops up from there).",
             "",
-            "| call | req/s | p50 ms | p99 ms | server CPU us/req | vs bare | requests | errors |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            "| stored | call | req/s | p50 ms | p99 ms | API CPU us/req | MongoDB CPU us/req "
+            "| vs bare | requests | rounds | errors |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
             *rows,
             "",
-            f"- {verdict(get, GET_GOAL)}",
-            f"- {verdict(register, REGISTER_GOAL)}",
+            verdict(GET, GET_GOAL),
+            verdict(REGISTER, REGISTER_GOAL),
+            *(
+                [f"- From {smallest:,} to {largest:,} stored: " + "; ".join(scaling) + "."]
+                if scaling
+                else []
+            ),
+            *(
+                [
+                    "- INTERNAL: the API's own MongoDB socket timeout (socketTimeoutMS 30 s, "
+                    "ssg/platform/mongo.py client_options) fired while the stand-in worked "
+                    "through the queue; DEADLINE_EXCEEDED: calls that waited behind those in "
+                    f"the API's MongoDB thread pool past the {DEADLINE_SECONDS:g} s client "
+                    "deadline."
+                ]
+                if any(p.errors for p in phases)
+                else []
+            ),
+            "- On SecantusDB every find with a filter other than `_id` evaluates the whole "
+            "collection before limiting and sorts in memory, so calls that make one scale with "
+            "the collection here; real MongoDB answers them from the indexes.",
             f"- Machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end; "
-            "the client, the API and MongoDB share it.",
+            f"the client, the API and MongoDB share it. Whole benchmark {total:.0f} s.",
             "",
         ]
     )
 
 
+# -- the stack sampler (--profile) --------------------------------------------------------------
+
+# Leaves (last part of the qualified name) of a thread that waits for work, not for an answer.
+IDLE_LEAVES = frozenset(
+    {"select", "wait", "_wait_for_tstate_lock", "get", "poll", "sleep", "accept", "_worker"}
+    | {"_recv_exactly", "_readable", "run", "_run"}
+)
+OWN_CODE = ("ssg/", "secantus/")  # the frames worth listing: ours and the stand-in's
+
+
+def _where(frame: FrameType) -> str:
+    code = frame.f_code
+    path = code.co_filename
+    for marker in ("/site-packages/", "/src/", "/lib/python3.11/"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    return f"{code.co_qualname} ({path}:{frame.f_lineno})"
+
+
+def _serve_sampled(out: Path, argv: list[str], interval: float = 0.005) -> None:
+    """Run argv (a script, or -m module) in this process while a thread samples every thread's
+    stack (wall clock, idle included) between SIGUSR1 and SIGUSR2; each SIGUSR2 writes the
+    collapsed stacks ('thread;outer;...;inner count') to out.N.txt."""
+    sampling = threading.Event()
+    dump = threading.Event()
+    stacks: collections.Counter[str] = collections.Counter()
+
+    def sample() -> None:
+        me = threading.get_ident()
+        dumps = 0
+        while True:
+            time.sleep(interval)
+            if dump.is_set():
+                dump.clear()
+                path = out.with_name(f"{out.name}.{dumps}.txt")
+                path.write_text("".join(f"{k} {n}\n" for k, n in stacks.items()))
+                stacks.clear()
+                dumps += 1
+            if not sampling.is_set():
+                continue
+            names = {t.ident: t.name.rstrip("0123456789_") for t in threading.enumerate()}
+            for ident, top in sys._current_frames().items():
+                if ident == me:
+                    continue
+                frames: list[str] = []
+                f: FrameType | None = top
+                while f is not None:
+                    frames.append(_where(f))
+                    f = f.f_back
+                stacks[";".join([names.get(ident, "?"), *reversed(frames)])] += 1
+
+    def on_signal(signum: int, _: object) -> None:
+        if signum == signal.SIGUSR1:
+            sampling.set()
+        else:
+            sampling.clear()
+            dump.set()
+
+    signal.signal(signal.SIGUSR1, on_signal)
+    signal.signal(signal.SIGUSR2, on_signal)
+    threading.Thread(target=sample, name="sampler", daemon=True).start()
+    if argv[0] == sys.executable:
+        argv = argv[1:]
+    if argv[0] == "-m":
+        sys.argv = [argv[1], *argv[2:]]
+        runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
+    else:
+        sys.argv = list(argv)
+        runpy.run_path(argv[0], run_name="__main__")
+
+
+def _profile_summary(path: Path, top: int = 10) -> str:
+    """Per thread group: busy share and the heaviest inclusive frames and leaves."""
+    groups: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    leaves: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    totals: collections.Counter[str] = collections.Counter()
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        thread, *frames = stack.split(";")
+        n = int(count)
+        totals[thread] += n
+        if not frames or frames[-1].split(" ", 1)[0].rsplit(".", 1)[-1] in IDLE_LEAVES:
+            continue
+        leaves[thread][frames[-1]] += n
+        for frame in set(frames):
+            if any(mark in frame for mark in OWN_CODE):
+                groups[thread][frame] += n
+    lines = [f"#### {path.name}", ""]
+    for thread, total in totals.most_common():
+        busy = sum(leaves[thread].values())
+        if not busy:
+            continue
+        lines.append(f"- thread(s) `{thread}`: {total:,} samples, {busy / total:.0%} not idle")
+        lines.append(
+            "  - heaviest frames of ours or the stand-in's (inclusive, share of not idle):"
+        )
+        lines += [f"    - {n / busy:.0%} `{frame}`" for frame, n in groups[thread].most_common(top)]
+        lines.append("  - heaviest leaves:")
+        lines += [f"    - {n / busy:.0%} `{frame}`" for frame, n in leaves[thread].most_common(5)]
+    return "\n".join(lines)
+
+
+def _profile_report(profile: Path) -> str:
+    """Summaries of every stack file the samplers wrote."""
+    files = sorted(profile.glob("*.txt"))
+    parts = ["### Stack samples of the GetOrganization phases (wall clock, sampler on)", ""]
+    return "\n\n".join(parts + [_profile_summary(f) for f in files]) + "\n"
+
+
 def main() -> None:
-    """Print the benchmark's markdown section."""
+    """Print the benchmark's markdown section (or run a server under the sampler)."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--stored", type=int, default=STORED, help="organizations to store")
-    print(asyncio.run(run(parser.parse_args().stored)))
+    parser.add_argument(
+        "--sizes", default=",".join(map(str, SIZES)), help="stored organizations, comma separated"
+    )
+    parser.add_argument("--profile", type=Path, help="sample the servers' stacks into this dir")
+    parser.add_argument("--sampled", type=Path, help=argparse.SUPPRESS)
+    args, rest = parser.parse_known_args()
+    if args.sampled:
+        _serve_sampled(args.sampled, rest[1:] if rest[:1] == ["--"] else rest)
+        return
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(asyncio.run(run(sizes, args.profile)))
 
 
 if __name__ == "__main__":
