@@ -48,6 +48,7 @@ def test_trace_binding_is_scoped() -> None:
 
 def test_incoming_trace_ids_are_checked() -> None:
     assert accept_trace_id("0123456789abcdef") == "0123456789abcdef"
+    assert accept_trace_id("0123456789abcdef\n") != "0123456789abcdef\n"
     minted = accept_trace_id("bad id\nwith newline")
     assert minted != "bad id\nwith newline"
     assert len(minted) == 32

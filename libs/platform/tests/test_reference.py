@@ -18,7 +18,9 @@ def test_real_targets_map_to_their_goal(code: str, goal: int) -> None:
     assert sdg.goal_of_target(code) == goal
 
 
-@pytest.mark.parametrize("code", ["6.7", "17.a", "18.1", "0.1", "6", "6.4.1", "", "1.B", " 6.4"])
+@pytest.mark.parametrize(
+    "code", ["6.7", "17.a", "18.1", "0.1", "6", "6.4.1", "", "1.B", " 6.4", "6.4\n"]
+)
 def test_unreal_targets_are_rejected(code: str) -> None:
     with pytest.raises(ValueError, match="not an SDG target"):
         sdg.goal_of_target(code)

@@ -16,7 +16,7 @@ def test_ids(value: str) -> None:
     assert not v
 
 
-@pytest.mark.parametrize("value", ["x" * 65, "a b", "a/b", "é", "\na"])
+@pytest.mark.parametrize("value", ["x" * 65, "a b", "a/b", "é", "\na", "abc\n"])
 def test_not_ids(value: str) -> None:
     v = Violations()
     check_id(v, "parent_id", value)

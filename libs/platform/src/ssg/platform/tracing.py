@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 TRACE_METADATA_KEY = "x-trace-id"
-_VALID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_VALID = re.compile(r"^[A-Za-z0-9_-]{8,64}\Z")
 _current: contextvars.ContextVar[str] = contextvars.ContextVar("ssg_trace_id", default="")
 
 

@@ -17,12 +17,12 @@ from ssg.platform.errors import Violations
 
 ID_MAX = 64
 # Ids are server-assigned (32 hex digits) or another service's; anything longer is not an id.
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def is_id(value: str) -> bool:
     """True for an id: 1 to 64 letters, digits, '-' and '_'."""
-    return bool(_ID.match(value))
+    return bool(_ID.fullmatch(value))
 
 
 def check_id(v: Violations, path: str, value: str, *, required: bool = True) -> str:

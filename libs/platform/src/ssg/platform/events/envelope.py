@@ -14,8 +14,8 @@ from ssg.contracts.events.v1 import envelope_pb2
 from ssg.platform.tracing import current_trace_id, new_trace_id
 
 Envelope = envelope_pb2.Envelope
-_EVENT_TYPE = re.compile(r"^[a-z][a-z0-9]*\.[A-Z][A-Za-z0-9]*$")
-_TOPIC = re.compile(r"^[a-z][a-z0-9]*\.[a-z][a-z0-9-]*-events\.v[1-9][0-9]*$")
+_EVENT_TYPE = re.compile(r"^[a-z][a-z0-9]*\.[A-Z][A-Za-z0-9]*\Z")
+_TOPIC = re.compile(r"^[a-z][a-z0-9]*\.[a-z][a-z0-9-]*-events\.v[1-9][0-9]*\Z")
 MAX_ENVELOPE_BYTES = 1024 * 1024
 M = TypeVar("M", bound=Message)
 

@@ -9,7 +9,7 @@ import pycountry
 
 from ssg.contracts.common.v1 import geography_pb2
 
-_INSTANCE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+_INSTANCE = re.compile(r"^[a-z][a-z0-9-]{0,62}\Z")
 
 
 @cache

@@ -54,7 +54,7 @@ TARGETS: frozenset[str] = frozenset(
     for goal, (numbered, letters) in _TARGET_SHAPE.items()
     for t in [*map(str, range(1, numbered + 1)), *letters]
 )
-_TARGET_CODE = re.compile(r"^(\d{1,2})\.([0-9]{1,2}|[a-z])$")
+_TARGET_CODE = re.compile(r"^(\d{1,2})\.([0-9]{1,2}|[a-z])\Z")
 
 
 @dataclass(frozen=True)

@@ -66,9 +66,9 @@ MAX_AUTHORS = 50
 MAX_SUPPORT_KINDS = 5
 YEAR_MIN, YEAR_MAX = 1900, 2100
 SCORE_MIN, SCORE_MAX = 1, 5
-_EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_.:/-]{1,200}$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_.:/-]{1,200}\Z")
+_CURRENCY = re.compile(r"^[A-Z]{3}\Z")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 
 
 @cache

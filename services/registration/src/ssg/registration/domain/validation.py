@@ -48,9 +48,9 @@ ECHO_MAX = 64
 
 # Deliberately simple: one @, a dotted domain, no spaces or control characters. Full RFC 5322
 # acceptance is neither needed nor wanted for a public contact address.
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
-_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]+$")
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+\Z")
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]+\Z")
 StrEnumT = TypeVar("StrEnumT", bound=StrEnum)
 
 
