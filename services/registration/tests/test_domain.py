@@ -497,3 +497,16 @@ def test_list_scopes_mirror_visibility():
     )
     assert authz.expert_scopes(ANONYMOUS) == (authz.Scope(frozenset({"PUBLIC"})),)
     assert authz.Scope(authz.ALL_VISIBILITIES, owner="pat") in authz.expert_scopes(PUBLIC)
+
+
+def test_viewing_a_verified_organization_reads_membership_only_when_the_token_names_it():
+    verified = organization(OrganizationStatus.VERIFIED, org_id="o1")
+    pending = organization(OrganizationStatus.PENDING, org_id="o1")
+    stranger = Identity("s", frozenset({Role.PUBLIC, Role.MEMBER}), organization_id="o2")
+    claimant = Identity("c", frozenset({Role.PUBLIC, Role.MEMBER}), organization_id="o1")
+    assert not authz.needs_membership_to_view(stranger, verified)
+    assert authz.needs_membership_to_view(claimant, verified)
+    # A pending organization is visible only to its people: the record must be read.
+    assert authz.needs_membership_to_view(stranger, pending)
+    assert not authz.needs_membership_to_view(OPERATOR, pending)
+    assert not authz.needs_membership_to_view(ANONYMOUS, verified)

@@ -40,6 +40,7 @@ from ssg.registration.domain.authorization import (
     is_member_of,
     is_staff_for,
     needs_membership,
+    needs_membership_to_view,
     organization_scopes,
     require_authenticated,
     require_visible_expert,
@@ -513,9 +514,11 @@ class RegistrationService:
             redirected_from = org_id
             org = await run_sync(self.store.get_organization, org.merged_into)
             hops += 1
+        # Every Get would otherwise pay a second read for a record that changes nothing for most
+        # callers of a verified organization.
         membership = (
             await run_sync(self.store.get_member, org.id, actor.subject)
-            if org is not None and needs_membership(actor, org)
+            if org is not None and needs_membership_to_view(actor, org)
             else None
         )
         org = require_visible_organization(actor, org, org_id, membership)

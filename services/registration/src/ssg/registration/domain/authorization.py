@@ -101,6 +101,15 @@ def needs_membership(actor: Identity, org: Organization) -> bool:
     )
 
 
+def needs_membership_to_view(actor: Identity, org: Organization) -> bool:
+    """Whether reading org for actor needs its Member record: a verified organization is open
+    to everyone, so its record only matters for the staff extras, and is read when the token
+    names this organization (the record still decides); otherwise as needs_membership."""
+    if not needs_membership(actor, org):
+        return False
+    return org.status is not OrganizationStatus.VERIFIED or actor.organization_id == org.id
+
+
 def is_staff_for(actor: Identity, org: Organization, membership: Member | None = None) -> bool:
     """Operators, reviewers of the organization's instance and its own members."""
     return (
