@@ -182,11 +182,11 @@ async def test_suspension_learned_from_its_event_blocks_submission_and_replay_re
     consumer, task = await run_worker(live, store)
     try:
         # The three live on different partitions: wait for each, not just the last one sent.
-        expected = {a: "VERIFIED", b: "VERIFIED", c: "MERGED"}
+        learned = {a: "VERIFIED", b: "VERIFIED", c: "MERGED"}
         await eventually(
             lambda: all(
                 (o := store.get_organization(org)) is not None and o.status == status
-                for org, status in expected.items()
+                for org, status in learned.items()
             ),
             "read model",
             40,
