@@ -336,11 +336,16 @@ async def _import(stub: pb_grpc.CatalogServiceAsyncStub, operator: str) -> tuple
     began = time.perf_counter()
     created = 0
     for i in range(0, len(rows), IMPORT_BATCH):
-        reply = await stub.ImportSolutions(
-            pb.ImportSolutionsRequest(rows=rows[i : i + IMPORT_BATCH], publish=True),
-            metadata=metadata,
-            timeout=300,
-        )
+        try:
+            reply = await stub.ImportSolutions(
+                pb.ImportSolutionsRequest(rows=rows[i : i + IMPORT_BATCH], publish=True),
+                metadata=metadata,
+                timeout=300,
+            )
+        except grpc.aio.AioRpcError as exc:
+            # Reported, not raised: the phases measured before keep their numbers.
+            ERROR_CODES["ImportSolutions"][f"{exc.code().name} ({exc.details()})"] += 1
+            break
         created += reply.created_count
     return created / (time.perf_counter() - began), created
 
