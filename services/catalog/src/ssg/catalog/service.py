@@ -8,7 +8,7 @@ and write through their Transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -49,7 +49,7 @@ from ssg.catalog.domain.model import (
     SolutionStatus,
     Source,
 )
-from ssg.catalog.domain.organizations import is_known, may_vouch, resolve
+from ssg.catalog.domain.organizations import MAX_REDIRECTS, is_known, may_vouch, resolve
 from ssg.catalog.events.publisher import Event, EventFactory
 from ssg.catalog.store.documents import FUNDING, KNOWLEDGE, NEEDS, SOLUTIONS, Kind
 from ssg.catalog.store.ports import Cursor, Query, Store, Transaction, Visibility
@@ -319,14 +319,14 @@ class CatalogService:
         )
         items = await run_sync(self.store.list_records, kind, query, after, limit + 1)
         page = next_page(self.pages, items, limit, _update_cursor, fingerprint, key="t")
-        lookup = self.store.get_organization
+        lookup = _remembered(self.store.get_organization)
         shown = await run_sync(lambda: [self._shown(kind, r, lookup) for r in page.items])
         return Page(shown, page.next_page_token)
 
     async def _get(self, actor: Identity, kind: Kind[T], record_id: str) -> tuple[T, Access]:
         require_id(record_id)
         record = await run_sync(self.store.get, kind, record_id)
-        lookup = self.store.get_organization
+        lookup = _remembered(self.store.get_organization)
 
         def decide() -> tuple[T, Access]:
             who = self._access(actor, kind, record, lookup) if record else Access(False, False)
@@ -570,8 +570,13 @@ class CatalogService:
             raise ValidationError.single("rows", "is required")
         if len(rows) > MAX_IMPORT_ROWS:
             raise ValidationError.single("rows", f"at most {MAX_IMPORT_ROWS} rows per batch")
-        lookup = self.store.get_organization
-        checked = await run_sync(self._check_rows, rows, lookup)
+        # Every organization the batch names (owners, partners, merge targets): one batched
+        # read by _id instead of a read per row; external ids likewise.
+        named = {r.organization_id for r in rows} | {
+            p.organization_id for r in rows for p in r.content.partners
+        }
+        known = await run_sync(_organizations, self.store.get_organizations, named)
+        checked = await run_sync(self._check_rows, rows, known.get)
         existing = await run_sync(
             self.store.find_external, [r.external_id for r in rows if r.external_id]
         )
@@ -598,9 +603,17 @@ class CatalogService:
 
         def unit(tx: Transaction) -> dict[int, tuple[str, str]]:
             # Re-read inside the transaction: a concurrent import of the same file may have
-            # committed since; the unique index on external id settles any remaining race.
+            # committed since; the unique _id of the external id settles any remaining race.
             already = tx.find_external([row.external_id for _, row, _ in good])
+            owners: Lookup = (
+                _organizations(
+                    tx.get_organizations, {row.organization_id for _, row, _ in good}
+                ).get
+                if publish
+                else tx.get_organization
+            )
             written: dict[int, tuple[str, str]] = {}
+            created: list[Solution] = []
             for i, row, content in good:
                 if row.external_id in already:
                     written[i] = (ImportOutcome.EXISTING, already[row.external_id])
@@ -617,15 +630,16 @@ class CatalogService:
                 )
                 if publish:
                     solution = rules.publish_imported(solution, actor.subject, now)
-                    solution = self._shown(SOLUTIONS, solution, tx.get_organization)
+                    solution = self._shown(SOLUTIONS, solution, owners)
                     event = self.events.solution(
                         ev.SolutionPublished,
                         solution,
                         solution.provenance.vouching_organization_verified,
                     )
                     tx.add_event(event.topic, event.envelope)
-                tx.insert(SOLUTIONS, solution)
+                created.append(solution)
                 written[i] = (ImportOutcome.CREATED, solution.id)
+            tx.insert_many(SOLUTIONS, created)
             return written
 
         written = await self._atomically(unit)
@@ -1066,6 +1080,36 @@ class CatalogService:
     ) -> Page[FundingOpportunity]:
         """A page of funding opportunities the caller may see."""
         return await self._list(actor, FUNDING, filters, size, token)
+
+
+def _remembered(lookup: Lookup) -> Lookup:
+    """lookup reading each organization once (for one request: access, then shown flag)."""
+    seen: dict[str, OrganizationRef | None] = {}
+
+    def remembered(org_id: str) -> OrganizationRef | None:
+        if org_id not in seen:
+            seen[org_id] = lookup(org_id)
+        return seen[org_id]
+
+    return remembered
+
+
+def _organizations(
+    get_many: Callable[[Collection[str]], dict[str, OrganizationRef]], org_ids: Collection[str]
+) -> dict[str, OrganizationRef]:
+    """The organizations org_ids name and every one their merges redirect to (as far as
+    ``resolve`` follows), by id: a lookup table for a whole batch, one read per merge level."""
+    found: dict[str, OrganizationRef] = {}
+    wanted = {i for i in org_ids if i}
+    for _ in range(MAX_REDIRECTS + 1):
+        if not wanted:
+            break
+        batch = get_many(wanted)
+        found.update(batch)
+        wanted = {
+            o.merged_into for o in batch.values() if o.merged_into and o.merged_into not in found
+        }
+    return found
 
 
 def _with_earlier(v: Violations, validate: Callable[[], T]) -> T:

@@ -56,6 +56,12 @@ def _any(record: object) -> Any:
     return record
 
 
+def _pick(
+    organizations: dict[str, OrganizationRef], ids: Collection[str]
+) -> dict[str, OrganizationRef]:
+    return {i: organizations[i] for i in set(ids) if i in organizations}
+
+
 class _State:
     def __init__(self) -> None:
         self.records: dict[str, dict[str, Any]] = {k.collection: {} for k in KINDS}
@@ -94,6 +100,9 @@ class MemoryTransaction(Transaction):
 
     def get_organization(self, org_id: str) -> OrganizationRef | None:
         return self.state.organizations.get(org_id)
+
+    def get_organizations(self, org_ids: Collection[str]) -> dict[str, OrganizationRef]:
+        return _pick(self.state.organizations, org_ids)
 
     def find_external(self, external_ids: Collection[str]) -> dict[str, str]:
         wanted = set(external_ids)
@@ -179,6 +188,9 @@ class MemoryStore(Store):
 
     def get_organization(self, org_id: str) -> OrganizationRef | None:
         return self._state.organizations.get(org_id)
+
+    def get_organizations(self, org_ids: Collection[str]) -> dict[str, OrganizationRef]:
+        return _pick(self._state.organizations, org_ids)
 
     def apply_organization(self, org: OrganizationRef) -> bool:
         current = self._state.organizations.get(org.id)

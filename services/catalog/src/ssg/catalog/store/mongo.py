@@ -3,17 +3,24 @@ shares one transaction with its outbox events (``write_with_events``).
 
 Collections: ``solutions``, ``knowledge_products``, ``needs``, ``funding_opportunities`` (each
 document: the record's fields plus ``ix``, the index fields filters read), ``reviews``,
-``organizations`` (the read model kept by the worker) and the platform's ``outbox``.
+``organizations`` (the read model kept by the worker), ``solution_external_ids`` and the
+platform's ``outbox``.
+
+``solution_external_ids`` maps an imported solution's external id (``_id``) to its solution id
+(``solution_id``); it is written in the same transaction as the solution, so its ``_id`` makes
+external ids unique, and imports find existing rows with point reads by ``_id`` instead of a
+query on the solutions' ``ix.ext``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.database import Database
+from pymongo.errors import BulkWriteError
 
 from ssg.catalog.domain.model import OrganizationRef, Review
 from ssg.catalog.store.documents import (
@@ -31,6 +38,8 @@ from ssg.contracts.events.v1 import envelope_pb2
 from ssg.platform.errors import VersionConflict
 from ssg.platform.events.consumer import apply_if_newer
 from ssg.platform.events.outbox import Outbox, UnitOfWork, atomically
+
+EXTERNAL_IDS = "solution_external_ids"
 
 
 def query_filter(query: Query, after: Cursor | None) -> Doc:
@@ -103,6 +112,35 @@ def _organization(doc: Doc) -> OrganizationRef:
     return result
 
 
+def _external_id_docs(kind: Kind[Any], docs: Sequence[Doc]) -> list[Doc]:
+    """The solution_external_ids documents of new records' documents (solutions only)."""
+    if kind is not SOLUTIONS:
+        return []
+    return [
+        {"_id": doc["ix"]["ext"], "solution_id": doc["_id"]}
+        for doc in docs
+        if isinstance(doc["ix"].get("ext"), str)
+    ]
+
+
+def _find_external(db: Database[Doc], external_ids: Collection[str], **kw: Any) -> dict[str, str]:
+    wanted = sorted({e for e in external_ids if e})
+    if not wanted:
+        return {}
+    cursor = db[EXTERNAL_IDS].find({"_id": {"$in": wanted}}, **kw)
+    return {doc["_id"]: doc["solution_id"] for doc in cursor}
+
+
+def _get_organizations(
+    db: Database[Doc], org_ids: Collection[str], **kw: Any
+) -> dict[str, OrganizationRef]:
+    wanted = sorted({i for i in org_ids if i})
+    if not wanted:
+        return {}
+    cursor = db.organizations.find({"_id": {"$in": wanted}}, **kw)
+    return {doc["_id"]: _organization(doc) for doc in cursor}
+
+
 class MongoTransaction(Transaction):
     """Store operations bound to one pymongo session inside a transaction."""
 
@@ -116,7 +154,17 @@ class MongoTransaction(Transaction):
         return record_from_doc(kind, doc) if doc else None
 
     def insert(self, kind: Kind[T], record: T) -> None:
-        self._db[kind.collection].insert_one(record_doc(kind, record), session=self._s)
+        self.insert_many(kind, [record])
+
+    def insert_many(self, kind: Kind[T], records: Sequence[T]) -> None:
+        if not records:
+            return
+        docs = [record_doc(kind, record) for record in records]
+        external = _external_id_docs(kind, docs)
+        if external:
+            # First: a taken external id fails here (DuplicateKeyError) before the bulk write.
+            self._db[EXTERNAL_IDS].insert_many(external, session=self._s)
+        self._db[kind.collection].insert_many(docs, session=self._s)
 
     def save(self, kind: Kind[T], record: T, expected_version: int) -> None:
         doc = record_doc(kind, record)
@@ -132,11 +180,11 @@ class MongoTransaction(Transaction):
         doc = self._db.organizations.find_one({"_id": org_id}, session=self._s)
         return _organization(doc) if doc else None
 
+    def get_organizations(self, org_ids: Collection[str]) -> dict[str, OrganizationRef]:
+        return _get_organizations(self._db, org_ids, session=self._s)
+
     def find_external(self, external_ids: Collection[str]) -> dict[str, str]:
-        cursor = self._db[SOLUTIONS.collection].find(
-            {"ix.ext": {"$in": list(external_ids)}}, {"ix.ext": 1}, session=self._s
-        )
-        return {doc["ix"]["ext"]: doc["_id"] for doc in cursor}
+        return _find_external(self._db, external_ids, session=self._s)
 
     def insert_review(self, review: Review) -> None:
         self._db.reviews.insert_one(_review_doc(review), session=self._s)
@@ -171,6 +219,7 @@ class MongoStore(Store):
             partialFilterExpression={"ix.ext": {"$type": "string"}},
             name="external_id_unique",
         )
+        self._backfill_external_ids()
         solutions.create_index([("ix.targets", ASCENDING), ("ix.updated", DESCENDING)])
         solutions.create_index([("ix.countries", ASCENDING), ("ix.updated", DESCENDING)])
         solutions.create_index(
@@ -181,6 +230,25 @@ class MongoStore(Store):
         )
         self.db.reviews.create_index([("solution_id", ASCENDING), ("create_time", ASCENDING)])
         Outbox(self.db).ensure_indexes()
+
+    def _backfill_external_ids(self) -> None:
+        """Map the external id of every solution stored before solution_external_ids existed
+        (idempotent: only missing entries are written; a taken _id is left as it is)."""
+        mapped = {doc["_id"] for doc in self.db[EXTERNAL_IDS].find({}, {"_id": 1})}
+        missing = [
+            {"_id": doc["ix"]["ext"], "solution_id": doc["_id"]}
+            for doc in self.db[SOLUTIONS.collection].find(
+                {"ix.ext": {"$type": "string"}}, {"ix.ext": 1}
+            )
+            if doc["ix"]["ext"] not in mapped
+        ]
+        for start in range(0, len(missing), 1000):
+            try:
+                self.db[EXTERNAL_IDS].insert_many(missing[start : start + 1000], ordered=False)
+            except BulkWriteError as exc:
+                # Only a concurrent backfill or import may have written one meanwhile.
+                if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                    raise
 
     def get(self, kind: Kind[T], record_id: str) -> T | None:
         doc = self.db[kind.collection].find_one({"_id": record_id})
@@ -202,10 +270,7 @@ class MongoStore(Store):
         return [_review(doc) for doc in cursor]
 
     def find_external(self, external_ids: Collection[str]) -> dict[str, str]:
-        cursor = self.db[SOLUTIONS.collection].find(
-            {"ix.ext": {"$in": list(external_ids)}}, {"ix.ext": 1}
-        )
-        return {doc["ix"]["ext"]: doc["_id"] for doc in cursor}
+        return _find_external(self.db, external_ids)
 
     def stale_candidates(self, confirmed_before: datetime, limit: int) -> list[str]:
         cursor = (
@@ -231,6 +296,9 @@ class MongoStore(Store):
     def get_organization(self, org_id: str) -> OrganizationRef | None:
         doc = self.db.organizations.find_one({"_id": org_id})
         return _organization(doc) if doc else None
+
+    def get_organizations(self, org_ids: Collection[str]) -> dict[str, OrganizationRef]:
+        return _get_organizations(self.db, org_ids)
 
     def apply_organization(self, org: OrganizationRef) -> bool:
         return apply_if_newer(self.db.organizations, org.id, org.version, organization_doc(org))

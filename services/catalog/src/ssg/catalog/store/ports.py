@@ -8,7 +8,7 @@ one command commit together or not at all.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -62,6 +62,11 @@ class Transaction(ABC):
     def insert(self, kind: Kind[T], record: T) -> None:
         """Store a new record (DuplicateKeyError-like failure when its external id exists)."""
 
+    def insert_many(self, kind: Kind[T], records: Sequence[T]) -> None:
+        """Store new records (as insert, one by one unless a store does better)."""
+        for record in records:
+            self.insert(kind, record)
+
     @abstractmethod
     def save(self, kind: Kind[T], record: T, expected_version: int) -> None:
         """Replace the record if its stored version is expected_version; else VersionConflict."""
@@ -69,6 +74,10 @@ class Transaction(ABC):
     @abstractmethod
     def get_organization(self, org_id: str) -> OrganizationRef | None:
         """One organization of the read model, or None."""
+
+    @abstractmethod
+    def get_organizations(self, org_ids: Collection[str]) -> dict[str, OrganizationRef]:
+        """The read model's organizations among org_ids, by id (one batched read)."""
 
     @abstractmethod
     def find_external(self, external_ids: Collection[str]) -> dict[str, str]:
@@ -123,6 +132,10 @@ class Store(ABC):
     @abstractmethod
     def get_organization(self, org_id: str) -> OrganizationRef | None:
         """One organization of the read model, or None."""
+
+    @abstractmethod
+    def get_organizations(self, org_ids: Collection[str]) -> dict[str, OrganizationRef]:
+        """The read model's organizations among org_ids, by id (one batched read)."""
 
     @abstractmethod
     def apply_organization(self, org: OrganizationRef) -> bool:
