@@ -54,6 +54,7 @@ from ssg.catalog.events.publisher import Event, EventFactory
 from ssg.catalog.store.documents import FUNDING, KNOWLEDGE, NEEDS, SOLUTIONS, Kind
 from ssg.catalog.store.ports import Cursor, Query, Store, Transaction, Visibility
 from ssg.contracts.catalog.v1 import events_pb2 as ev
+from ssg.contracts.events.v1 import envelope_pb2
 from ssg.platform.auth.tokens import Identity
 from ssg.platform.clock import new_id, utc_now
 from ssg.platform.errors import (
@@ -614,6 +615,7 @@ class CatalogService:
             )
             written: dict[int, tuple[str, str]] = {}
             created: list[Solution] = []
+            events: list[tuple[str, envelope_pb2.Envelope]] = []
             for i, row, content in good:
                 if row.external_id in already:
                     written[i] = (ImportOutcome.EXISTING, already[row.external_id])
@@ -636,10 +638,11 @@ class CatalogService:
                         solution,
                         solution.provenance.vouching_organization_verified,
                     )
-                    tx.add_event(event.topic, event.envelope)
+                    events.append((event.topic, event.envelope))
                 created.append(solution)
                 written[i] = (ImportOutcome.CREATED, solution.id)
             tx.insert_many(SOLUTIONS, created)
+            tx.add_events(events)
             return written
 
         written = await self._atomically(unit)

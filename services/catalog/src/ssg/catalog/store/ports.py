@@ -91,6 +91,11 @@ class Transaction(ABC):
     def add_event(self, topic: str, envelope: envelope_pb2.Envelope) -> None:
         """Publish envelope to topic if (and only if) this unit commits."""
 
+    def add_events(self, events: Sequence[tuple[str, envelope_pb2.Envelope]]) -> None:
+        """add_event for each (topic, envelope), in order (one write where a store can)."""
+        for topic, envelope in events:
+            self.add_event(topic, envelope)
+
 
 class Store(ABC):
     """The catalog datastore."""
