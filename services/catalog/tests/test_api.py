@@ -116,6 +116,32 @@ async def test_import_keeps_good_rows_reports_bad_ones_and_reimport_creates_noth
     assert served.db.outbox.count_documents({}) == events
 
 
+async def test_external_ids_of_solutions_stored_before_their_collection_are_backfilled(
+    served, auth
+):
+    org = served.add_organization()
+    ops = auth("ops", Role.OPERATOR)
+    rows = [pb.ImportRow(external_id=f"old:{org}:{n}", solution=solution_msg(org)) for n in (1, 2)]
+    first = await served.stub.ImportSolutions(
+        pb.ImportSolutionsRequest(rows=rows, publish=False), metadata=ops, timeout=20
+    )
+    ids = [r.solution_id for r in first.results]
+    # As stored before solution_external_ids existed: the mapping is missing.
+    served.db.solution_external_ids.delete_many({"solution_id": {"$in": ids}})
+    served.app.store.ensure_indexes()
+    served.app.store.ensure_indexes()  # idempotent
+    mapped = served.db.solution_external_ids.find({"solution_id": {"$in": ids}})
+    assert sorted((d["_id"], d["solution_id"]) for d in mapped) == sorted(
+        (r.external_id, r.solution_id) for r in first.results
+    )
+    again = await served.stub.ImportSolutions(
+        pb.ImportSolutionsRequest(rows=rows, publish=False), metadata=ops, timeout=20
+    )
+    assert [(r.outcome, r.solution_id) for r in again.results] == [
+        (pb.IMPORT_OUTCOME_EXISTING, i) for i in ids
+    ]
+
+
 # -- authorization matrix ---------------------------------------------------------------------
 # O = OK, U = UNAUTHENTICATED, D = PERMISSION_DENIED, N = NOT_FOUND (may not know it exists).
 # The solution acted on belongs to organization A (verified); its state is set per case.
