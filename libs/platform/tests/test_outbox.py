@@ -304,3 +304,13 @@ def test_rows_at_or_below_the_checkpoint_seq_count_as_published(mongo):
         outbox.purge_sent(datetime.now(UTC) + timedelta(seconds=1), published_through=through) == 2
     )
     assert db.outbox.count_documents({}) == 2
+
+
+def test_add_many_writes_every_event_in_order_in_the_transaction(mongo):
+    client, db = mongo
+    envs = [event("sol-6", v) for v in (1, 2, 3)]
+    write_with_events(client, db, lambda uow: uow.add_many([(TOPIC, e) for e in envs]))
+    rows = list(db.outbox.find().sort("seq", 1))
+    assert [r["_id"] for r in rows] == [e.event_id for e in envs]
+    assert [r["aggregate_version"] for r in rows] == [1, 2, 3]
+    assert parse_envelope(rows[2]["value"]).event_id == envs[2].event_id

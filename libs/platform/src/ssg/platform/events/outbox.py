@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -33,7 +33,7 @@ from pymongo import ASCENDING, MongoClient, UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection as MongoCollection
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 from pymongo.write_concern import WriteConcern
 
 from ssg.contracts.events.v1 import envelope_pb2
@@ -153,36 +153,30 @@ class Outbox:
         The row's ``_id`` is the event id, so the same event can never be stored twice (a second
         insert raises DuplicateKeyError and aborts that transaction).
         """
+        self.add_many(session, [(topic, envelope)])
+        return envelope.event_id
+
+    def add_many(
+        self, session: ClientSession, events: Sequence[tuple[str, envelope_pb2.Envelope]]
+    ) -> list[str]:
+        """Insert (topic, envelope) pairs in order with one write, inside the caller's transaction."""
         if not session.in_transaction:
             # Outside a transaction the event could commit without its state change, or the
             # reverse: exactly what the outbox exists to prevent.
             raise RuntimeError("Outbox.add must run inside the caller's transaction")
-        if not envelope.event_id or not envelope.aggregate_id:
-            raise ValueError("envelope needs event_id and aggregate_id")
-        value = envelope.SerializeToString()
-        if len(value) > MAX_OUTBOX_EVENT_BYTES:
-            # Refused here, the command fails and nothing is written; accepted, it would sit at
-            # the head of the outbox and stall every later event of the service at the broker.
-            raise EventTooLarge(
-                f"{envelope.event_type} for {envelope.aggregate_id} is {len(value)} bytes; "
-                f"events are limited to {MAX_OUTBOX_EVENT_BYTES}"
-            )
-        self.collection.insert_one(
-            {
-                "_id": envelope.event_id,
-                "topic": topic,
-                "key": envelope.aggregate_id,
-                "value": Binary(value),
-                "aggregate_version": envelope.aggregate_version,
-                "event_type": envelope.event_type,
-                "trace_id": envelope.trace_id,
-                "seq": next_seq(),
-                "created_at": datetime.now(UTC),
-                "sent_at": None,
-            },
-            session=session,
-        )
-        return envelope.event_id
+        docs = [_row_document(topic, envelope) for topic, envelope in events]
+        if len(docs) == 1:
+            self.collection.insert_one(docs[0], session=session)
+        elif docs:
+            try:
+                self.collection.insert_many(docs, ordered=True, session=session)
+            except BulkWriteError as exc:
+                # Callers (atomically, retries) react to a duplicate event id, as with one row.
+                errors = exc.details.get("writeErrors", [])
+                if errors and errors[0].get("code") == 11000:
+                    raise DuplicateKeyError(errors[0].get("errmsg", "duplicate event id")) from exc
+                raise
+        return [doc["_id"] for doc in docs]
 
     def unsent_batch(
         self, limit: int, exclude: Collection[str] = (), after_seq: int | None = None
@@ -272,6 +266,32 @@ def _unsent_filter(after_seq: int | None) -> Doc:
     return {"sent_at": None, "seq": {"$gt": after_seq}}
 
 
+def _row_document(topic: str, envelope: envelope_pb2.Envelope) -> Doc:
+    """The outbox row for one event; refuses incomplete or oversized envelopes."""
+    if not envelope.event_id or not envelope.aggregate_id:
+        raise ValueError("envelope needs event_id and aggregate_id")
+    value = envelope.SerializeToString()
+    if len(value) > MAX_OUTBOX_EVENT_BYTES:
+        # Refused here, the command fails and nothing is written; accepted, it would sit at
+        # the head of the outbox and stall every later event of the service at the broker.
+        raise EventTooLarge(
+            f"{envelope.event_type} for {envelope.aggregate_id} is {len(value)} bytes; "
+            f"events are limited to {MAX_OUTBOX_EVENT_BYTES}"
+        )
+    return {
+        "_id": envelope.event_id,
+        "topic": topic,
+        "key": envelope.aggregate_id,
+        "value": Binary(value),
+        "aggregate_version": envelope.aggregate_version,
+        "event_type": envelope.event_type,
+        "trace_id": envelope.trace_id,
+        "seq": next_seq(),
+        "created_at": datetime.now(UTC),
+        "sent_at": None,
+    }
+
+
 class UnitOfWork:
     """One transaction: state writes through ``session`` plus events through ``add``."""
 
@@ -283,6 +303,10 @@ class UnitOfWork:
     def add(self, topic: str, envelope: envelope_pb2.Envelope) -> str:
         """Record an event to publish if (and only if) this transaction commits."""
         return self.outbox.add(self.session, topic, envelope)
+
+    def add_many(self, events: Sequence[tuple[str, envelope_pb2.Envelope]]) -> list[str]:
+        """Record several events, in order, with one write."""
+        return self.outbox.add_many(self.session, events)
 
 
 def write_with_events(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.database import Database
@@ -141,17 +141,6 @@ def _get_organizations(
     return {doc["_id"]: _organization(doc) for doc in cursor}
 
 
-class _CollectedRows:
-    """Stands in for the outbox collection while ``Outbox.add`` checks an event and builds its
-    row (seq, size limit, fields), so that a batch of events is written with one insert_many."""
-
-    def __init__(self) -> None:
-        self.docs: list[Doc] = []
-
-    def insert_one(self, doc: Doc, session: Any = None) -> None:
-        self.docs.append(doc)
-
-
 class MongoTransaction(Transaction):
     """Store operations bound to one pymongo session inside a transaction."""
 
@@ -204,17 +193,7 @@ class MongoTransaction(Transaction):
         self._uow.add(topic, envelope)
 
     def add_events(self, events: Sequence[tuple[str, envelope_pb2.Envelope]]) -> None:
-        if len(events) < 2:
-            for topic, envelope in events:
-                self.add_event(topic, envelope)
-            return
-        target = self._uow.outbox.collection
-        rows = _CollectedRows()
-        builder = Outbox(self._db, target.name)
-        builder.collection = cast(Any, rows)
-        for topic, envelope in events:
-            builder.add(self._s, topic, envelope)
-        target.insert_many(rows.docs, session=self._s)
+        self._uow.add_many(events)
 
 
 class MongoStore(Store):
