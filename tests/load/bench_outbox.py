@@ -154,7 +154,7 @@ async def _measure(
     envelope_size = len(bare_envs[0].SerializeToString())
 
     # 2. Stream path: relay running and caught up; the writer inserts as fast as it can.
-    stream_s, writer_s, catchup_s = await _stream_path(
+    stream_s, writer_s, catchup_s, transfer_s = await _stream_path(
         settings,
         stream_topic,
         _envelopes(origin, "stream", n, aggregates),
@@ -184,7 +184,9 @@ async def _measure(
         "by the writer's rate: it shows that the relay keeps up, not its capacity). Catch-up: "
         "the same number of rows written while the relay was stopped after a checkpoint, timed "
         "from a new relay's start (lease, producer, resume) until all are acknowledged: the stream "
-        "path's own rate, which the goal applies to. Scan: rows written before the relay's first start (the "
+        "path's own rate, which the goal applies to; measured both with the relay's start-up "
+        "and from its first acknowledgement (the transfer alone; the bare loop's timing also "
+        "starts after its producer started). Scan: rows written before the relay's first start (the "
         "bootstrap path), timed until all are acknowledged and marked sent.",
         "",
         "| path | seconds | events/s | ratio to bare |",
@@ -199,7 +201,8 @@ async def _measure(
     verdict = ""
     for label, seconds in (
         ("relay, stream path, steady state (bounded by the writer)", stream_s),
-        ("relay, stream path, catch-up from a checkpoint", catchup_s),
+        ("relay, stream path, catch-up from a checkpoint (with start-up)", catchup_s),
+        ("relay, stream path, catch-up, transfer only", transfer_s),
         ("relay, bootstrap scan path", scan_s),
     ):
         if seconds is None:
@@ -208,9 +211,9 @@ async def _measure(
         ratio = (total / seconds) / bare_rate
         lines.append(f"| {label} | {seconds:.2f} | {total / seconds:,.0f} | {ratio:.2f}x |")
         if "catch-up" in label:
-            verdict = (
-                f"Stream path / bare: **{ratio:.2f}x** "
-                f"({'meets' if ratio >= GOAL_RATIO else 'misses'} the goal of >= {GOAL_RATIO}x)."
+            verdict += (
+                f"Stream path / bare, {label.split(', ')[-1]}: **{ratio:.2f}x** "
+                f"({'meets' if ratio >= GOAL_RATIO else 'misses'} the goal of >= {GOAL_RATIO}x). "
             )
     lines += ["", verdict or f"Stream path: **did not finish within {TIME_LIMIT_S:.0f} s**."]
     return "\n".join(lines) + "\n"
@@ -218,8 +221,9 @@ async def _measure(
 
 async def _stream_path(
     settings: RelaySettings, topic: str, envs: list, catchup_envs: list, deadline: float
-) -> tuple[float | None, float | None, float | None]:
-    """Seconds: first insert to last ack, the writer alone, catch-up from a checkpoint."""
+) -> tuple[float | None, float | None, float | None, float | None]:
+    """Seconds: first insert to last ack, the writer alone, catch-up from a checkpoint (from the
+    relay's start, and from its first acknowledgement: the transfer alone)."""
     client = make_client(settings)
     db = client.get_default_database()
     relay = OutboxRelay.from_settings(settings, client)
@@ -232,7 +236,7 @@ async def _stream_path(
 
         # Steady state: the (empty) bootstrap is over and the relay tails the stream.
         if await _until(caught_up, deadline) is None:
-            return None, None, None
+            return None, None, None, None
         base = relay.published
         started = time.perf_counter()
         writer = asyncio.ensure_future(run_sync(_timed_write, client, db, topic, envs))
@@ -243,7 +247,7 @@ async def _stream_path(
         done = await _until(all_acked, deadline)
         writer_s = await writer
         if done is None:
-            return None, writer_s, None
+            return None, writer_s, None, None
         stream_s = done - started
         stop.set()
         await asyncio.wait_for(task, 60)
@@ -256,11 +260,17 @@ async def _stream_path(
         started = time.perf_counter()
         task = asyncio.create_task(relay.run(stop))
 
+        async def first_acked() -> bool:
+            return relay.published >= 1
+
         async def caught_up_again() -> bool:
             return relay.published >= len(catchup_envs)
 
+        first = await _until(first_acked, deadline)
         done = await _until(caught_up_again, deadline)
-        return stream_s, writer_s, (done - started if done else None)
+        if done is None or first is None:
+            return stream_s, writer_s, None, None
+        return stream_s, writer_s, done - started, done - first
     finally:
         stop.set()
         await asyncio.wait_for(task, 60)
