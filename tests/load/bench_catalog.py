@@ -223,37 +223,6 @@ ERROR_CODES: collections.defaultdict[str, collections.Counter[str]] = collection
 )  # status codes of failed calls, by row of the report
 
 
-async def _round(side: bench_grpc.Side, call: Call, seconds: float, record: bool) -> None:
-    """CONCURRENCY workers start calls for seconds; the round ends when every call has
-    finished (nothing spills into the next round or phase). Recorded into side if record."""
-    stop_at = time.perf_counter() + seconds
-    latencies: list[float] = []
-    errors = 0
-
-    async def worker() -> None:
-        nonlocal errors
-        while (started := time.perf_counter()) < stop_at:
-            try:
-                await call()
-            except grpc.aio.AioRpcError as exc:
-                errors += 1
-                ERROR_CODES[side.name][exc.code().name] += 1
-                continue
-            latencies.append(time.perf_counter() - started)
-
-    cpu_before = bench_grpc._cpu_seconds(side.process.pid)
-    began = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-    elapsed = time.perf_counter() - began
-    if record:
-        side.requests += len(latencies)
-        side.seconds += elapsed
-        side.errors += errors
-        side.cpu_seconds += bench_grpc._cpu_seconds(side.process.pid) - cpu_before
-        side.latencies.extend(latencies)
-        side.round_rps.append(len(latencies) / elapsed)
-
-
 Phase = tuple[bench_grpc.Side, bench_grpc.Side]  # (the catalog call, the bare Echo beside it)
 
 
@@ -308,12 +277,12 @@ async def _measure(
                 f"bare Echo (beside {name.split(' ')[0]})", bare.process, bare.address
             )
             # Each phase on its own: every round awaits all of its calls before the next starts.
-            await _round(side, call, WARMUP_SECONDS, False)
+            await bench_grpc.round_of(side, call, WARMUP_SECONDS, False, ERROR_CODES[side.name])
             for index in range(ROUNDS):
                 order = ("api", "bare") if index % 2 == 0 else ("bare", "api")
                 for which in order:
                     if which == "api":
-                        await _round(side, call, seconds, True)
+                        await bench_grpc.round_of(side, call, seconds, True, ERROR_CODES[side.name])
                     else:
                         await bench_grpc._round(echo, beside, ROUND_SECONDS, True)
             phases.append((side, beside))

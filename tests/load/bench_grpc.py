@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import os
 import signal
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import grpc
@@ -135,20 +137,31 @@ async def _round(
 ) -> None:
     """CONCURRENCY workers send Echo back to back for seconds; record counts and latencies."""
     request = pb.EchoRequest(message="ping")
+    await round_of(side, lambda: stub.Echo(request), seconds, record)
+
+
+async def round_of(
+    side: Side,
+    call: Callable[[], Awaitable[object]],
+    seconds: float,
+    record: bool,
+    error_codes: collections.Counter[str] | None = None,
+) -> None:
+    """CONCURRENCY workers start calls back to back for seconds; the round ends when every call
+    has finished. Recorded into side if record; failures counted by status in error_codes."""
     stop_at = time.perf_counter() + seconds
     latencies: list[float] = []
     errors = 0
 
     async def worker() -> None:
         nonlocal errors
-        while True:
-            started = time.perf_counter()
-            if started >= stop_at:
-                return
+        while (started := time.perf_counter()) < stop_at:
             try:
-                await stub.Echo(request)
-            except grpc.aio.AioRpcError:
+                await call()
+            except grpc.aio.AioRpcError as exc:
                 errors += 1
+                if error_codes is not None:
+                    error_codes[exc.code().name] += 1
                 continue
             latencies.append(time.perf_counter() - started)
 

@@ -281,11 +281,6 @@ class Lease:
             {"$set": {"holder": None, "expires_at": datetime.fromtimestamp(0, UTC)}},
         )
 
-    def current_holder(self) -> str | None:
-        """Who holds the lease (even if expired), for tests and operators."""
-        doc = self.collection.find_one({"_id": self.name})
-        return doc.get("holder") if doc else None
-
 
 def _txn_of(change: Doc) -> Any:
     """The transaction a change belongs to, or None outside a transaction."""
