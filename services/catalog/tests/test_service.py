@@ -1,4 +1,5 @@
-"""Service-layer tests on the in-memory store: the use cases end to end without servers."""
+"""Service-layer tests: the use cases end to end on the real store (a fresh MongoDB database
+each), without the gRPC layer."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from ssg.catalog.domain.model import (
 )
 from ssg.catalog.service import CatalogService, Filters, ImportRow
 from ssg.catalog.settings import CatalogSettings
-from ssg.catalog.store.memory import MemoryStore
+from ssg.catalog.store.mongo import MongoStore
 from ssg.contracts.catalog.v1 import events_pb2
 from ssg.platform.auth.tokens import DEV_SECRET, Identity, Role
 from ssg.platform.errors import (
@@ -31,6 +32,7 @@ from ssg.platform.errors import (
     VersionConflict,
 )
 from ssg.platform.events.envelope import unpack_payload
+from ssg.testing.fixtures import outbox_events
 
 from .helpers import solution_msg
 
@@ -70,15 +72,16 @@ class Clock:
 
 
 @pytest.fixture
-def store() -> MemoryStore:
-    s = MemoryStore()
+def store(mongo_client, fresh_database) -> MongoStore:
+    s = MongoStore(mongo_client, fresh_database)
+    s.ensure_indexes()
     for org_id, status in (
         (ORG, OrganizationStatus.VERIFIED),
         (SUSPENDED, OrganizationStatus.SUSPENDED),
         ("partner", OrganizationStatus.VERIFIED),
     ):
-        s.put_organization(OrganizationRef(org_id, org_id, status, INSTANCE, version=1))
-    s.put_organization(
+        s.apply_organization(OrganizationRef(org_id, org_id, status, INSTANCE, version=1))
+    s.apply_organization(
         OrganizationRef(
             MERGED, MERGED, OrganizationStatus.MERGED, INSTANCE, merged_into=ORG, version=2
         )
@@ -92,7 +95,7 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def service(store: MemoryStore, clock: Clock) -> CatalogService:
+def service(store: MongoStore, clock: Clock) -> CatalogService:
     settings = CatalogSettings(instance=INSTANCE, jwt_secret=DEV_SECRET)
     svc = build_service(settings, store)
     svc.clock = clock
@@ -112,17 +115,21 @@ async def published(service: CatalogService) -> str:
     return s.id
 
 
-def event_types(store: MemoryStore) -> list[str]:
-    return [env.event_type for _, env in store.events]
+def events(store: MongoStore):
+    return outbox_events(store.db)
+
+
+def event_types(store: MongoStore) -> list[str]:
+    return [env.event_type for _, env in events(store)]
 
 
 async def test_review_flow_emits_one_event_per_public_step_and_no_draft_content(service, store):
     s = await service.create_solution(MEMBER, ORG, content())
-    assert s.status is SolutionStatus.DRAFT and store.events == []
+    assert s.status is SolutionStatus.DRAFT and events(store) == []
     await service.update_solution(
         MEMBER, s.id, s.version, content(title="Solar pumps, revised"), ["title"]
     )
-    assert store.events == []  # drafts never leave the service
+    assert events(store) == []  # drafts never leave the service
     await service.submit_solution(MEMBER, s.id, 0)
     await service.start_review(REVIEWER, s.id, 0)
     review, after = await service.review_solution(REVIEWER, s.id, 0, CHECKLIST, "APPROVE", "")
@@ -134,13 +141,13 @@ async def test_review_flow_emits_one_event_per_public_step_and_no_draft_content(
         "catalog.SolutionReviewRecorded",
         "catalog.SolutionPublished",
     ]
-    submitted = unpack_payload(store.events[0][1], events_pb2.SolutionSubmitted)
+    submitted = unpack_payload(events(store)[0][1], events_pb2.SolutionSubmitted)
     assert submitted.solution_id == s.id
-    published_event = unpack_payload(store.events[2][1], events_pb2.SolutionPublished)
+    published_event = unpack_payload(events(store)[2][1], events_pb2.SolutionPublished)
     assert published_event.solution.title == "Solar pumps, revised"
     assert published_event.solution.provenance.vouching_organization_verified
-    assert [env.aggregate_version for _, env in store.events] == sorted(
-        env.aggregate_version for _, env in store.events
+    assert [env.aggregate_version for _, env in events(store)] == sorted(
+        env.aggregate_version for _, env in events(store)
     )
 
 
@@ -171,7 +178,7 @@ async def test_changes_requested_then_resubmitted(service, store):
     )
     again = await service.submit_solution(MEMBER, s.id, 0)
     assert again.status is SolutionStatus.SUBMITTED
-    resubmitted = unpack_payload(store.events[-1][1], events_pb2.SolutionSubmitted)
+    resubmitted = unpack_payload(events(store)[-1][1], events_pb2.SolutionSubmitted)
     assert resubmitted.resubmission
 
 

@@ -1,5 +1,6 @@
-"""The use cases on the in-memory store: events written with their state, failures writing
-nothing, idempotency, members, the expiry sweep shared by replicas, paging."""
+"""The use cases on the real store (a fresh MongoDB database each): events written with their
+state, failures writing nothing, idempotency, members, the expiry sweep shared by replicas,
+paging."""
 
 from __future__ import annotations
 
@@ -32,34 +33,47 @@ from ssg.registration.service import (
     utc_now,
 )
 from ssg.registration.settings import RegistrationSettings
-from ssg.registration.store.memory import MemoryStore
+from ssg.registration.store.mongo import MongoStore
+from ssg.testing.fixtures import outbox_events
 
 ALICE = Identity("alice")
 OPS = Identity("ops", frozenset({Role.PUBLIC, Role.OPERATOR}), instance="global")
 REVIEWER = Identity("rev", frozenset({Role.PUBLIC, Role.REVIEWER}), instance="global")
 
 
-def make(store: MemoryStore | None = None) -> tuple[RegistrationService, MemoryStore]:
-    store = store or MemoryStore()
-    settings = load_settings(RegistrationSettings, jwt_secret=DEV_SECRET, instance="global")
-    return build_service(settings, store), store
+@pytest.fixture
+def make(mongo_client, fresh_database):
+    """A factory of services on one fresh database (pass a store to share it: replicas)."""
+    fresh = MongoStore(mongo_client, fresh_database)
+    fresh.ensure_indexes()
+
+    def make(store: MongoStore | None = None) -> tuple[RegistrationService, MongoStore]:
+        store = store or fresh
+        settings = load_settings(RegistrationSettings, jwt_secret=DEV_SECRET, instance="global")
+        return build_service(settings, store), store
+
+    return make
 
 
 def draft(name: str = "Andes Water Forum", **fields) -> OrganizationDraft:
     return OrganizationDraft(name=name, type="NGO", headquarters_country="PER", **fields)
 
 
-def event_types(store: MemoryStore) -> list[str]:
-    return [env.event_type for _, env in store.events]
+def events(store: MongoStore):
+    return outbox_events(store.db)
 
 
-async def test_register_writes_state_audit_admin_and_one_event():
+def event_types(store: MongoStore) -> list[str]:
+    return [env.event_type for _, env in events(store)]
+
+
+async def test_register_writes_state_audit_admin_and_one_event(make):
     service, store = make()
     result = await service.register_organization(ALICE, "r1", draft())
     org = result.organization
     assert org.status is OrganizationStatus.PENDING
     assert org.instance == "global"
-    [(topic, env)] = store.events
+    [(topic, env)] = events(store)
     assert topic == ORGANIZATION_TOPIC
     assert (env.event_type, env.aggregate_id, env.aggregate_version) == (
         "registration.OrganizationRegistered",
@@ -68,34 +82,34 @@ async def test_register_writes_state_audit_admin_and_one_event():
     )
     payload = unpack_payload(env, events_pb2.OrganizationRegistered)
     assert payload.organization.name == "Andes Water Forum"
-    assert [a.action for a in store.audit] == ["registered"]
+    assert [a.action for a in store.audit_of(org.id)] == ["registered"]
     page = await service.list_members(
         Identity("alice", frozenset({Role.MEMBER}), organization_id=org.id), org.id, 0, ""
     )
     assert [(m.user_id, m.role.value) for m in page.items] == [("alice", "ADMIN")]
 
 
-async def test_a_failing_command_writes_nothing():
+async def test_a_failing_command_writes_nothing(make):
     service, store = make()
     with pytest.raises(ValidationError):
         await service.register_organization(ALICE, "r1", draft(parent_organization_id="missing"))
-    assert store.events == [] and store.audit == []
+    assert events(store) == [] and store.db.audit.count_documents({}) == 0
     with pytest.raises(Unauthenticated):
         await service.register_organization(ANONYMOUS, "r1", draft())
-    assert store.events == []
+    assert events(store) == []
 
 
-async def test_replayed_request_returns_the_first_result():
+async def test_replayed_request_returns_the_first_result(make):
     service, store = make()
     first = await service.register_organization(ALICE, "r1", draft())
     again = await service.register_organization(ALICE, "r1", draft())
     assert again.organization.id == first.organization.id
-    assert len(store.events) == 1
+    assert len(events(store)) == 1
     with pytest.raises(AlreadyExists):
         await service.register_organization(ALICE, "r1", draft("Another Forum"))
 
 
-async def test_update_with_mask_checks_version_and_skips_no_ops():
+async def test_update_with_mask_checks_version_and_skips_no_ops(make):
     service, store = make()
     org = (await service.register_organization(ALICE, "", draft())).organization
     owner = Identity("alice", frozenset({Role.PUBLIC, Role.MEMBER}), organization_id=org.id)
@@ -109,14 +123,14 @@ async def test_update_with_mask_checks_version_and_skips_no_ops():
     )
     assert same.version == 2
     assert event_types(store)[-1] == "registration.OrganizationUpdated"
-    assert len(store.events) == 2
+    assert len(events(store)) == 2
     with pytest.raises(VersionConflict):
         await service.update_organization(owner, org.id, 1, OrganizationDraft(sdgs=[7]), ["sdgs"])
     with pytest.raises(ValidationError):
         await service.update_organization(owner, org.id, 0, OrganizationDraft(), [])
 
 
-async def test_review_flow_and_events():
+async def test_review_flow_and_events(make):
     service, store = make()
     org = (await service.register_organization(ALICE, "", draft())).organization
     with pytest.raises(ValidationError):
@@ -137,7 +151,7 @@ async def test_review_flow_and_events():
     assert [a.action for a in view.audit] == ["registered", "verified", "suspended"]
 
 
-async def test_members_admin_rules():
+async def test_members_admin_rules(make):
     service, _ = make()
     org = (await service.register_organization(ALICE, "", draft())).organization
     admin = Identity("alice", frozenset({Role.PUBLIC, Role.MEMBER}), organization_id=org.id)
@@ -156,9 +170,8 @@ async def test_members_admin_rules():
     assert [m.user_id for m in page.items] == ["dora"]
 
 
-async def test_two_replicas_sweeping_at_once_emit_one_event_per_organization():
-    store = MemoryStore()
-    first, _ = make(store)
+async def test_two_replicas_sweeping_at_once_emit_one_event_per_organization(make):
+    first, store = make()
     org = (await first.register_organization(ALICE, "", draft())).organization
     await first.verify_organization(OPS, org.id, 0, "", "")
     replicas = [make(store)[0] for _ in range(2)]
@@ -170,7 +183,7 @@ async def test_two_replicas_sweeping_at_once_emit_one_event_per_organization():
     assert (await first.get_organization(OPS, org.id)).organization.reconfirmation_required
 
 
-async def test_redirects_follow_chained_merges():
+async def test_redirects_follow_chained_merges(make):
     service, _ = make()
     ids = [
         (await service.register_organization(OPS, "", draft(f"Forum {i}"))).organization.id
@@ -185,7 +198,7 @@ async def test_redirects_follow_chained_merges():
         await service.get_organization(OPS, "nope")
 
 
-async def test_pages_do_not_overlap_and_tokens_are_bound_to_the_query():
+async def test_pages_do_not_overlap_and_tokens_are_bound_to_the_query(make):
     service, _ = make()
     for i in range(5):
         org = (await service.register_organization(OPS, "", draft(f"Forum {i}"))).organization
@@ -209,7 +222,7 @@ async def test_pages_do_not_overlap_and_tokens_are_bound_to_the_query():
         await service.list_organizations(ANONYMOUS, OrganizationFilters(), 101, "")
 
 
-async def test_expert_lifecycle_events():
+async def test_expert_lifecycle_events(make):
     service, store = make()
     owner = Identity("kofi")
     e = await service.register_expert(
@@ -226,7 +239,7 @@ async def test_expert_lifecycle_events():
     with pytest.raises(NotFound):
         await service.get_expert(ANONYMOUS, e.id)
     await service.erase_expert(owner, e.id)
-    expert_events = [(t, env.event_type, env.aggregate_version) for t, env in store.events]
+    expert_events = [(t, env.event_type, env.aggregate_version) for t, env in events(store)]
     assert expert_events == [
         (EXPERT_TOPIC, "registration.ExpertRegistered", 1),
         (EXPERT_TOPIC, "registration.ExpertUpdated", 2),
@@ -236,7 +249,7 @@ async def test_expert_lifecycle_events():
         await service.get_expert(OPS, e.id)
 
 
-async def test_parents_need_membership_and_cannot_make_cycles():
+async def test_parents_need_membership_and_cannot_make_cycles(make):
     service, _ = make()
     carol = Identity("carol")
     parent = (await service.register_organization(ALICE, "", draft("Parent Entity"))).organization
@@ -275,7 +288,7 @@ async def test_parents_need_membership_and_cannot_make_cycles():
     assert info.value.violations[0].field == "organization.parent_organization_id"
 
 
-async def test_parent_chains_are_bounded():
+async def test_parent_chains_are_bounded(make):
     service, _ = make()
     parent_id = ""
     for level in range(MAX_PARENT_DEPTH + 1):
@@ -293,7 +306,7 @@ async def test_parent_chains_are_bounded():
         )
 
 
-async def test_the_registrant_sees_and_edits_their_pending_organization():
+async def test_the_registrant_sees_and_edits_their_pending_organization(make):
     service, _ = make()
     org = (await service.register_organization(ALICE, "", draft())).organization
     view = await service.get_organization(ALICE, org.id)  # no member role, no org claim
@@ -313,7 +326,7 @@ async def test_the_registrant_sees_and_edits_their_pending_organization():
         )
 
 
-async def test_operator_tokens_of_another_instance_are_not_operators_here():
+async def test_operator_tokens_of_another_instance_are_not_operators_here(make):
     service, _ = make()  # instance "global"
     org = (await service.register_organization(ALICE, "", draft())).organization
     for instance in ("africa", ""):

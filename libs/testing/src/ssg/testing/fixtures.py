@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pymongo import MongoClient
+from pymongo.database import Database
 
+from ssg.contracts.events.v1 import envelope_pb2
+from ssg.platform.events.outbox import OUTBOX_COLLECTION
+from ssg.platform.mongo import Doc, client_options
+from ssg.platform.settings import PlatformSettings
 from ssg.testing import servers
 
 
@@ -71,6 +77,30 @@ def mongodb_server(server_workdir: Path) -> Iterator[MongoServer]:
         yield MongoServer(servers.mongodb_uri(proc.port, "test"))
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_client(mongodb_server: MongoServer) -> Iterator[MongoClient[Doc]]:
+    """One pymongo client on the session's MongoDB, with the services' client options."""
+    client: MongoClient[Doc] = MongoClient(
+        mongodb_server.uri("test"), **client_options(PlatformSettings(service="tests"))
+    )
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def fresh_database(mongo_client: MongoClient[Doc], unique_name: str) -> Iterator[Database[Doc]]:
+    """An empty database of this test's own on the session's MongoDB, dropped afterwards."""
+    db = mongo_client[unique_name]
+    yield db
+    mongo_client.drop_database(db.name)
+
+
+def outbox_events(db: Database[Doc]) -> list[tuple[str, envelope_pb2.Envelope]]:
+    """(topic, envelope) of every row in a service's outbox, oldest first."""
+    rows = db[OUTBOX_COLLECTION].find({}, {"topic": 1, "value": 1}).sort("seq", 1)
+    return [(row["topic"], envelope_pb2.Envelope.FromString(row["value"])) for row in rows]
 
 
 @pytest.fixture

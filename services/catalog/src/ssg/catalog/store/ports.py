@@ -1,7 +1,7 @@
 """The store port: what the service layer needs from its datastore, and nothing about how.
 
-``MongoStore`` implements it on MongoDB, ``MemoryStore`` in memory for service-layer unit
-tests. Commands write only inside ``Store.atomically``: records, reviews and outbox events of
+``MongoStore`` implements it on MongoDB (service-layer tests use it too, on a database of their
+own: a second, in-memory implementation could pass tests MongoDB would fail). Commands write only inside ``Store.atomically``: records, reviews and outbox events of
 one command commit together or not at all.
 """
 

@@ -1,7 +1,7 @@
 """The store port: what the service layer needs from its datastore, and nothing about how.
 
-``MongoStore`` implements it on MongoDB (the real thing); ``MemoryStore`` in memory for the
-service-layer unit tests. Writes happen only inside ``Store.atomically``: state, audit entries,
+``MongoStore`` implements it on MongoDB; the service-layer tests use it too, each on a database
+of its own, rather than a second implementation that could diverge from MongoDB. Writes happen only inside ``Store.atomically``: state, audit entries,
 idempotency records and outbox events of one command commit together or not at all.
 """
 
