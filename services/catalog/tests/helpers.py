@@ -2,8 +2,47 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import grpc
+
 from ssg.contracts.catalog.v1 import review_pb2, solution_pb2
 from ssg.contracts.common.v1 import geography_pb2, sdg_pb2
+from ssg.platform.auth.tokens import Role
+
+# The callers of the authorization matrices, and what each letter of a matrix row expects.
+# N = NOT_FOUND: a caller who may not know the record exists is told nothing more.
+ROLES = ("anonymous", "public", "member", "other_member", "reviewer", "other_reviewer", "operator")
+CODES = {
+    "O": grpc.StatusCode.OK,
+    "U": grpc.StatusCode.UNAUTHENTICATED,
+    "D": grpc.StatusCode.PERMISSION_DENIED,
+    "N": grpc.StatusCode.NOT_FOUND,
+}
+
+
+def metadata_for(role: str, org_a: str, org_b: str, auth) -> Any:
+    """Call metadata of a matrix role; "member" acts for org_a, "other_member" for org_b."""
+    return {
+        "anonymous": (),
+        "public": auth("pat"),
+        "member": auth("mem", Role.MEMBER, org=org_a),
+        "other_member": auth("oth", Role.MEMBER, org=org_b),
+        "reviewer": auth("rev", Role.REVIEWER),
+        "other_reviewer": auth("rev2", Role.REVIEWER, instance="asia-pacific"),
+        "operator": auth("ops", Role.OPERATOR),
+    }[role]
+
+
+def as_caller(stub, metadata) -> Any:
+    """The stub with every call made with metadata (and a deadline)."""
+
+    class Bound:
+        def __getattr__(self, name):
+            method = getattr(stub, name)
+            return lambda request: method(request, metadata=metadata, timeout=10)
+
+    return Bound()
 
 
 def solution_msg(

@@ -18,7 +18,7 @@ from ssg.contracts.catalog.v1 import solution_pb2
 from ssg.contracts.common.v1 import sdg_pb2
 from ssg.platform.auth.tokens import Role
 
-from .helpers import passing_review, solution_msg
+from .helpers import CODES, ROLES, as_caller, metadata_for, passing_review, solution_msg
 
 
 def bad_fields(error: grpc.aio.AioRpcError) -> set[str]:
@@ -143,15 +143,8 @@ async def test_external_ids_of_solutions_stored_before_their_collection_are_back
 
 
 # -- authorization matrix ---------------------------------------------------------------------
-# O = OK, U = UNAUTHENTICATED, D = PERMISSION_DENIED, N = NOT_FOUND (may not know it exists).
+# Codes and roles: see helpers.CODES and helpers.ROLES.
 # The solution acted on belongs to organization A (verified); its state is set per case.
-ROLES = ("anonymous", "public", "member", "other_member", "reviewer", "other_reviewer", "operator")
-CODES = {
-    "O": grpc.StatusCode.OK,
-    "U": grpc.StatusCode.UNAUTHENTICATED,
-    "D": grpc.StatusCode.PERMISSION_DENIED,
-    "N": grpc.StatusCode.NOT_FOUND,
-}
 #        command          state         anon pub mem oth rev orv ops
 MATRIX = [
     ("CreateSolution", None, "U D O D D D O"),
@@ -166,18 +159,6 @@ MATRIX = [
     ("GetSolution", "PUBLISHED", "O O O O O O O"),
     ("ImportSolutions", None, "U D D D D D O"),
 ]
-
-
-def metadata_for(role: str, org_a: str, org_b: str, auth) -> Any:
-    return {
-        "anonymous": (),
-        "public": auth("pat"),
-        "member": auth("mem", Role.MEMBER, org=org_a),
-        "other_member": auth("oth", Role.MEMBER, org=org_b),
-        "reviewer": auth("rev", Role.REVIEWER),
-        "other_reviewer": auth("rev2", Role.REVIEWER, instance="asia-pacific"),
-        "operator": auth("ops", Role.OPERATOR),
-    }[role]
 
 
 async def solution_in(served, auth, org: str, state: str | None) -> solution_pb2.Solution | None:
@@ -256,17 +237,8 @@ async def test_authorization_matrix(served, auth, command, state, role, expected
     stub = served.stub
     metadata = metadata_for(role, org_a, org_b, auth)
     try:
-        await _with_metadata(call, stub, command, org_a, s, metadata)
+        await call(as_caller(stub, metadata), command, org_a, s)
         code = grpc.StatusCode.OK
     except grpc.aio.AioRpcError as exc:
         code = exc.code()
     assert code == CODES[expected], f"{role} {command} on {state}: {code}"
-
-
-async def _with_metadata(fn, stub, command, org, s, metadata):
-    class Bound:
-        def __getattr__(self, name):
-            method = getattr(stub, name)
-            return lambda request: method(request, metadata=metadata, timeout=10)
-
-    return await fn(Bound(), command, org, s)
