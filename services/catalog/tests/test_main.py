@@ -1,0 +1,34 @@
+"""``python -m ssg.catalog`` and ``python -m ssg.catalog.worker`` as real processes: the API
+serves health SERVING with MongoDB up, answers calls, drains and exits 0 on SIGTERM; bad
+configuration exits 2 naming the variable."""
+
+from __future__ import annotations
+
+from ssg.contracts.catalog.v1 import catalog_service_pb2 as pb
+from ssg.contracts.catalog.v1 import catalog_service_pb2_grpc as pb_grpc
+from ssg.testing.process import api_process, run_until_exit
+
+HEALTH = "ssg.catalog.v1.CatalogService"
+
+
+async def test_serves_health_and_stops_cleanly_on_sigterm(mongodb_server, tmp_path):
+    env = {"SSG_MONGODB_URI": mongodb_server.uri("catalog-main-test"), "SSG_SWEEP_SECONDS": "1"}
+    async with api_process("ssg.catalog", HEALTH, env, tmp_path / "api.log") as channel:
+        listed = await pb_grpc.CatalogServiceStub(channel).ListSolutions(
+            pb.ListSolutionsRequest(), timeout=5
+        )
+        assert list(listed.solutions) == []
+
+
+def test_api_without_jwt_secret_exits_2_naming_the_variable():
+    result = run_until_exit("ssg.catalog", {"SSG_MONGODB_URI": "mongodb://127.0.0.1:1/catalog"})
+    assert result.returncode == 2
+    assert "SSG_JWT_SECRET" in result.stderr
+
+
+def test_worker_without_kafka_exits_2_naming_the_variable():
+    result = run_until_exit(
+        "ssg.catalog.worker", {"SSG_MONGODB_URI": "mongodb://127.0.0.1:1/catalog"}
+    )
+    assert result.returncode == 2
+    assert "SSG_KAFKA_BOOTSTRAP" in result.stderr
