@@ -13,6 +13,8 @@ from ssg.catalog.bootstrap import build_service
 from ssg.catalog.domain.model import (
     CriterionScore,
     FundingContent,
+    NeedContent,
+    NeedStatus,
     OrganizationRef,
     OrganizationStatus,
     Partner,
@@ -314,3 +316,64 @@ async def test_lists_filter_and_page(service):
         await service.list_solutions(
             PUBLIC, Filters(sdg_target="6.4"), 2, page.next_page_token + "x"
         )
+
+
+def need_content(country: str = "KEN", **fields) -> NeedContent:
+    base = NeedContent(
+        title="Cold storage for smallholder dairy",
+        problem_statement="Milk spoils before it reaches the collection centres.",
+        sdgs=(2, 12),
+        country=country,
+        support_kinds=("TECHNOLOGY_TRANSFER",),
+        deadline="2031-06-30",
+    )
+    return replace(base, **fields)
+
+
+async def test_need_lifecycle_moves_forward_only_and_emits_its_events(service, store):
+    need = await service.post_need(MEMBER, ORG, need_content())
+    assert need.status is NeedStatus.OPEN
+    matched = await service.update_need(MEMBER, need.id, 1, need_content(), "MATCHED", ["status"])
+    started = await service.update_need(
+        MEMBER, need.id, matched.version, need_content(), "IN_PROGRESS", ["status"]
+    )
+    assert started.status is NeedStatus.IN_PROGRESS
+    with pytest.raises(FailedPrecondition, match="forward"):
+        await service.update_need(
+            MEMBER, need.id, started.version, need_content(), "OPEN", ["status"]
+        )
+    with pytest.raises(VersionConflict):
+        await service.update_need(
+            MEMBER, need.id, 1, need_content(title="Stale edit"), "", ["title"]
+        )
+    closed = await service.close_need(REVIEWER, need.id, started.version, "partner found")
+    assert (closed.status, closed.close_reason) == (NeedStatus.CLOSED, "partner found")
+    with pytest.raises(FailedPrecondition):
+        await service.update_need(MEMBER, need.id, closed.version, need_content(), "", ["title"])
+    assert event_types(store) == [
+        "catalog.NeedPosted",
+        "catalog.NeedUpdated",
+        "catalog.NeedUpdated",
+        "catalog.NeedClosed",
+    ]
+    with pytest.raises(FailedPrecondition, match="verified"):
+        await service.post_need(who("s", Role.MEMBER, org=SUSPENDED), SUSPENDED, need_content())
+
+
+async def test_needs_filter_by_the_region_of_their_country(service, store):
+    kenya = await service.post_need(MEMBER, ORG, need_content("KEN"))
+    egypt = await service.post_need(MEMBER, ORG, need_content("EGY"))
+    nepal = await service.post_need(MEMBER, ORG, need_content("NPL"))
+
+    async def region(name: str) -> set[str]:
+        return {n.id for n in (await service.list_needs(PUBLIC, Filters(region=name), 0, "")).items}
+
+    assert await region("AFRICA") == {kenya.id}
+    assert await region("ARAB_STATES") == {egypt.id}  # Egypt is an Arab League member
+    assert await region("ASIA_PACIFIC") == {nepal.id}
+    assert await region("NORTH_AMERICA") == set()
+    # Needs stored before the filter existed get their regions when the store starts.
+    store.db.needs.update_many({}, {"$unset": {"ix.regions": ""}})
+    assert await region("AFRICA") == set()
+    store.ensure_indexes()
+    assert await region("AFRICA") == {kenya.id}

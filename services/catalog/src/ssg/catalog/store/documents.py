@@ -21,6 +21,8 @@ from ssg.catalog.domain.model import (
     Need,
     Solution,
 )
+from ssg.platform.reference.geography import region_name
+from ssg.platform.reference.regions import region_of
 
 T = TypeVar("T")
 Doc = dict[str, Any]
@@ -123,6 +125,7 @@ def index_fields(record: Any) -> Doc:
         ix["org"] = record.seeker_organization_id
         ix["orgs"] = [ix["org"]]
         ix["countries"] = [content.country]
+        ix["regions"] = need_regions(content.country)
         ix["support"] = list(content.support_kinds)
     elif isinstance(record, FundingOpportunity):
         ix["org"] = record.funder_organization_id
@@ -131,6 +134,12 @@ def index_fields(record: Any) -> Doc:
         ix["open_to_all"] = not content.eligible_countries
         ix["deadline"] = content.deadline
     return ix
+
+
+def need_regions(country: str) -> list[str]:
+    """The region names a need's country puts it in (none for a country outside every region)."""
+    region = region_of(country)
+    return [region_name(region)] if region else []
 
 
 def sort_key(record: Any) -> tuple[datetime, str]:

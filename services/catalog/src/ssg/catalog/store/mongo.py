@@ -25,10 +25,12 @@ from pymongo.errors import BulkWriteError
 from ssg.catalog.domain.model import OrganizationRef, Review
 from ssg.catalog.store.documents import (
     KINDS,
+    NEEDS,
     SOLUTIONS,
     Doc,
     Kind,
     from_plain,
+    need_regions,
     record_doc,
     record_from_doc,
     to_plain,
@@ -223,6 +225,7 @@ class MongoStore(Store):
             name="external_id_unique",
         )
         self._backfill_external_ids()
+        self._backfill_need_regions()
         solutions.create_index([("ix.targets", ASCENDING), ("ix.updated", DESCENDING)])
         solutions.create_index([("ix.countries", ASCENDING), ("ix.updated", DESCENDING)])
         solutions.create_index(
@@ -252,6 +255,16 @@ class MongoStore(Store):
                 # Only a concurrent backfill or import may have written one meanwhile.
                 if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
                     raise
+
+    def _backfill_need_regions(self) -> None:
+        """Give needs stored before the region filter existed their ``ix.regions`` (idempotent)."""
+        needs = self.db[NEEDS.collection]
+        for doc in needs.find({"ix.regions": {"$exists": False}}, {"ix.countries": 1}):
+            country = (doc["ix"].get("countries") or [""])[0]
+            needs.update_one(
+                {"_id": doc["_id"], "ix.regions": {"$exists": False}},
+                {"$set": {"ix.regions": need_regions(country)}},
+            )
 
     def get(self, kind: Kind[T], record_id: str) -> T | None:
         doc = self.db[kind.collection].find_one({"_id": record_id})
