@@ -13,6 +13,8 @@ from ssg.catalog.bootstrap import build_service
 from ssg.catalog.domain.model import (
     CriterionScore,
     FundingContent,
+    KnowledgeContent,
+    KnowledgeStatus,
     NeedContent,
     NeedStatus,
     OrganizationRef,
@@ -377,3 +379,45 @@ async def test_needs_filter_by_the_region_of_their_country(service, store):
     assert await region("AFRICA") == set()
     store.ensure_indexes()
     assert await region("AFRICA") == {kenya.id}
+
+
+def knowledge_content(**fields) -> KnowledgeContent:
+    base = KnowledgeContent(
+        title="Community seed banks: a practitioner's toolkit",
+        type="TOOLKIT",
+        authors=("A. Mensah", "L. Quispe"),
+        year=2024,
+        abstract="How farmer groups set up and run seed banks, with templates.",
+        sdgs=(2, 15),
+        url="https://example.org/seed-banks",
+        language="en",
+    )
+    return replace(base, **fields)
+
+
+async def test_knowledge_product_lifecycle_and_events(service, store):
+    draft = await service.create_knowledge(MEMBER, ORG, knowledge_content())
+    assert draft.status is KnowledgeStatus.DRAFT and events(store) == []  # drafts stay inside
+    with pytest.raises(NotFound):
+        await service.get_knowledge(PUBLIC, draft.id)
+    edited = await service.update_knowledge(
+        MEMBER, draft.id, draft.version, knowledge_content(year=2025), ["year"]
+    )
+    assert edited.content.year == 2025 and events(store) == []
+    published = await service.publish_knowledge(MEMBER, draft.id, edited.version)
+    assert (await service.get_knowledge(PUBLIC, draft.id)).status is KnowledgeStatus.PUBLISHED
+    with pytest.raises(FailedPrecondition):
+        await service.publish_knowledge(MEMBER, draft.id, published.version)
+    archived = await service.archive_knowledge(REVIEWER, draft.id, published.version)
+    with pytest.raises(FailedPrecondition):
+        await service.update_knowledge(
+            MEMBER, draft.id, archived.version, knowledge_content(year=2026), ["year"]
+        )
+    assert event_types(store) == [
+        "catalog.KnowledgeProductPublished",
+        "catalog.KnowledgeProductArchived",
+    ]
+    with pytest.raises(ValidationError) as bad:
+        await service.create_knowledge(MEMBER, ORG, knowledge_content(type="NOVEL", year=1200))
+    fields = {v.field for v in bad.value.violations}
+    assert {"knowledge_product.type", "knowledge_product.year"} <= fields
