@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any, TypeVar
 
 from ssg.catalog.domain import records as record_rules
@@ -339,6 +340,58 @@ class CatalogService:
             return self._shown(kind, record, lookup), who
 
         return await run_sync(decide)
+
+    async def _create(
+        self,
+        actor: Identity,
+        kind: Kind[T],
+        organization_id: str,
+        organization_path: str,
+        validate: Callable[[], Any],
+        status: Enum,
+        *,
+        posted: Callable[[T], Event] | None = None,
+    ) -> T:
+        """A new record of organization_id in status, written in one unit.
+
+        With ``posted`` the record is public from the start: its organization must be verified
+        and the event ``posted`` makes goes to the outbox with it.
+        """
+        require_signed_in(actor)
+
+        def unit(tx: Transaction) -> T:
+            lookup = tx.get_organization
+            require_may_create(actor, organization_id, self.instance, self._resolver(lookup))
+            v = Violations()
+            check.organizations(v, organization_path, organization_id, self._knows(lookup))
+            content = _with_earlier(v, validate)
+            if posted is not None:
+                require_verified(resolve(organization_id, lookup), organization_id)
+            now = self.clock()
+            # Knowledge products, needs and funding opportunities share these fields.
+            new: Callable[..., T] = kind.cls
+            record = new(
+                id=self.ids(),
+                content=content,
+                provenance=Provenance(
+                    submitted_by=actor.subject,
+                    vouching_organization_id=organization_id,
+                    vouching_organization_verified=posted is not None,
+                ),
+                instance=self.instance,
+                status=status,
+                version=1,
+                create_time=now,
+                update_time=now,
+                **{kind.org_field: organization_id},
+            )
+            tx.insert(kind, record)
+            if posted is not None:
+                event = posted(record)
+                tx.add_event(event.topic, event.envelope)
+            return self._shown(kind, record, lookup)
+
+        return await self._atomically(unit)
 
     # -- solutions ------------------------------------------------------------------------------
 
@@ -740,33 +793,14 @@ class CatalogService:
         self, actor: Identity, organization_id: str, draft: KnowledgeContent
     ) -> KnowledgeProduct:
         """A DRAFT knowledge product of the caller's organization."""
-        require_signed_in(actor)
-
-        def unit(tx: Transaction) -> KnowledgeProduct:
-            lookup = tx.get_organization
-            require_may_create(actor, organization_id, self.instance, self._resolver(lookup))
-            v = Violations()
-            path = "knowledge_product.publishing_organization_id"
-            check.organizations(v, path, organization_id, self._knows(lookup))
-            content = _with_earlier(v, lambda: check.validate_knowledge(draft))
-            now = self.clock()
-            product = KnowledgeProduct(
-                id=self.ids(),
-                publishing_organization_id=organization_id,
-                content=content,
-                provenance=Provenance(
-                    submitted_by=actor.subject, vouching_organization_id=organization_id
-                ),
-                instance=self.instance,
-                status=KnowledgeStatus.DRAFT,
-                version=1,
-                create_time=now,
-                update_time=now,
-            )
-            tx.insert(KNOWLEDGE, product)
-            return self._shown(KNOWLEDGE, product, lookup)
-
-        return await self._atomically(unit)
+        return await self._create(
+            actor,
+            KNOWLEDGE,
+            organization_id,
+            "knowledge_product.publishing_organization_id",
+            lambda: check.validate_knowledge(draft),
+            KnowledgeStatus.DRAFT,
+        )
 
     async def update_knowledge(
         self,
@@ -861,39 +895,15 @@ class CatalogService:
 
     async def post_need(self, actor: Identity, organization_id: str, draft: NeedContent) -> Need:
         """An OPEN need of the caller's verified organization (NeedPosted)."""
-        require_signed_in(actor)
-
-        def unit(tx: Transaction) -> Need:
-            lookup = tx.get_organization
-            require_may_create(actor, organization_id, self.instance, self._resolver(lookup))
-            v = Violations()
-            check.organizations(
-                v, "need.seeker_organization_id", organization_id, self._knows(lookup)
-            )
-            content = _with_earlier(v, lambda: check.validate_need(draft))
-            require_verified(resolve(organization_id, lookup), organization_id)
-            now = self.clock()
-            need = Need(
-                id=self.ids(),
-                seeker_organization_id=organization_id,
-                content=content,
-                provenance=Provenance(
-                    submitted_by=actor.subject,
-                    vouching_organization_id=organization_id,
-                    vouching_organization_verified=True,
-                ),
-                instance=self.instance,
-                status=NeedStatus.OPEN,
-                version=1,
-                create_time=now,
-                update_time=now,
-            )
-            tx.insert(NEEDS, need)
-            event = self.events.need(ev.NeedPosted, need, True)
-            tx.add_event(event.topic, event.envelope)
-            return need
-
-        return await self._atomically(unit)
+        return await self._create(
+            actor,
+            NEEDS,
+            organization_id,
+            "need.seeker_organization_id",
+            lambda: check.validate_need(draft),
+            NeedStatus.OPEN,
+            posted=lambda need: self.events.need(ev.NeedPosted, need, True),
+        )
 
     async def update_need(
         self,
@@ -968,33 +978,14 @@ class CatalogService:
         self, actor: Identity, organization_id: str, draft: FundingContent
     ) -> FundingOpportunity:
         """A DRAFT funding opportunity of the caller's organization."""
-        require_signed_in(actor)
-
-        def unit(tx: Transaction) -> FundingOpportunity:
-            lookup = tx.get_organization
-            require_may_create(actor, organization_id, self.instance, self._resolver(lookup))
-            v = Violations()
-            path = "funding_opportunity.funder_organization_id"
-            check.organizations(v, path, organization_id, self._knows(lookup))
-            content = _with_earlier(v, lambda: check.validate_funding(draft))
-            now = self.clock()
-            funding = FundingOpportunity(
-                id=self.ids(),
-                funder_organization_id=organization_id,
-                content=content,
-                provenance=Provenance(
-                    submitted_by=actor.subject, vouching_organization_id=organization_id
-                ),
-                instance=self.instance,
-                status=FundingStatus.DRAFT,
-                version=1,
-                create_time=now,
-                update_time=now,
-            )
-            tx.insert(FUNDING, funding)
-            return self._shown(FUNDING, funding, lookup)
-
-        return await self._atomically(unit)
+        return await self._create(
+            actor,
+            FUNDING,
+            organization_id,
+            "funding_opportunity.funder_organization_id",
+            lambda: check.validate_funding(draft),
+            FundingStatus.DRAFT,
+        )
 
     async def update_funding(
         self,
