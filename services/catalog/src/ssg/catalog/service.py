@@ -393,6 +393,42 @@ class CatalogService:
 
         return await self._atomically(unit)
 
+    async def _edit(
+        self,
+        actor: Identity,
+        kind: Kind[T],
+        record_id: str,
+        version: int,
+        message: str,
+        validate: Callable[[Any], Any],
+        rule: Callable[[T, Any, datetime], tuple[T, tuple[str, ...]] | None],
+        public_status: Enum,
+        updated: Callable[[T, bool, tuple[str, ...]], Event],
+    ) -> T:
+        """Edit a record's content (its organization only); an Updated event once it is public."""
+        if not version:
+            raise ValidationError.single(f"{message}.version", "is required")
+
+        def apply(tx: Transaction, record: T, lookup: Lookup) -> tuple[T, list[Event]] | None:
+            outcome = rule(record, validate(_any(record).content), self.clock())
+            if outcome is None:
+                return None
+            changed, names = outcome
+            if _any(changed).status is not public_status:
+                return changed, []
+            verified = self._verified_flag(kind, changed, lookup)
+            return changed, [updated(changed, verified, names)]
+
+        what = _NAMES[kind.collection]
+        return await self._change(
+            actor,
+            kind,
+            record_id,
+            version,
+            lambda who: require_owner(actor, who, f"edit a {what}"),
+            apply,
+        )
+
     # -- solutions ------------------------------------------------------------------------------
 
     async def create_solution(
@@ -811,30 +847,18 @@ class CatalogService:
         mask: Sequence[str],
     ) -> KnowledgeProduct:
         """Edit a draft or published knowledge product."""
-        if not version:
-            raise ValidationError.single("knowledge_product.version", "is required")
-
-        def apply(
-            tx: Transaction, k: KnowledgeProduct, lookup: Lookup
-        ) -> tuple[KnowledgeProduct, list[Event]] | None:
-            content = check.validate_knowledge(_masked(k.content, draft, mask, "knowledge_product"))
-            outcome = record_rules.update_knowledge(k, content, self.clock())
-            if outcome is None:
-                return None
-            changed, names = outcome
-            events = []
-            if changed.status is KnowledgeStatus.PUBLISHED:
-                verified = self._verified_flag(KNOWLEDGE, changed, lookup)
-                events.append(self.events.knowledge_updated(changed, verified, names))
-            return changed, events
-
-        return await self._change(
+        return await self._edit(
             actor,
             KNOWLEDGE,
             product_id,
             version,
-            lambda who: require_owner(actor, who, "edit a knowledge product"),
-            apply,
+            "knowledge_product",
+            lambda current: check.validate_knowledge(
+                _masked(current, draft, mask, "knowledge_product")
+            ),
+            record_rules.update_knowledge,
+            KnowledgeStatus.PUBLISHED,
+            self.events.knowledge_updated,
         )
 
     async def publish_knowledge(
@@ -996,30 +1020,18 @@ class CatalogService:
         mask: Sequence[str],
     ) -> FundingOpportunity:
         """Edit a draft or open funding opportunity."""
-        if not version:
-            raise ValidationError.single("funding_opportunity.version", "is required")
-
-        def apply(
-            tx: Transaction, f: FundingOpportunity, lookup: Lookup
-        ) -> tuple[FundingOpportunity, list[Event]] | None:
-            content = check.validate_funding(_masked(f.content, draft, mask, "funding_opportunity"))
-            outcome = record_rules.update_funding(f, content, self.clock())
-            if outcome is None:
-                return None
-            changed, names = outcome
-            events = []
-            if changed.status is FundingStatus.OPEN:
-                verified = self._verified_flag(FUNDING, changed, lookup)
-                events.append(self.events.funding_updated(changed, verified, names))
-            return changed, events
-
-        return await self._change(
+        return await self._edit(
             actor,
             FUNDING,
             funding_id,
             version,
-            lambda who: require_owner(actor, who, "edit a funding opportunity"),
-            apply,
+            "funding_opportunity",
+            lambda current: check.validate_funding(
+                _masked(current, draft, mask, "funding_opportunity")
+            ),
+            record_rules.update_funding,
+            FundingStatus.OPEN,
+            self.events.funding_updated,
         )
 
     async def publish_funding(
