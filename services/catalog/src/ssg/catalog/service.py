@@ -327,10 +327,11 @@ class CatalogService:
 
     async def _get(self, actor: Identity, kind: Kind[T], record_id: str) -> tuple[T, Access]:
         require_id(record_id)
-        record = await run_sync(self.store.get, kind, record_id)
-        lookup = _remembered(self.store.get_organization)
 
+        # One trip to the database thread pool: the read and the decision that needs lookups.
         def decide() -> tuple[T, Access]:
+            record = self.store.get(kind, record_id)
+            lookup = _remembered(self.store.get_organization)
             who = self._access(actor, kind, record, lookup) if record else Access(False, False)
             public = (
                 record is not None and str(_any(record).status) in PUBLIC_STATUSES[kind.collection]
