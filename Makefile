@@ -17,7 +17,7 @@ install: system-packages ## install uv (if missing) and every workspace package 
 	$(UV) sync --all-packages --frozen
 
 # Debian packages the tests and the local stack need; installed only when missing.
-SYSTEM_PACKAGES := rabbitmq-server:rabbitmq-server
+SYSTEM_PACKAGES := rabbitmq-server:rabbitmq-server promtool:prometheus
 system-packages:
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
 	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; done; \
