@@ -66,11 +66,10 @@ def metric_names(expr: str) -> set[str]:
     names = set()
     for match in NAME.finditer(without_strings):
         token, after = match.group(), without_strings[match.end() : match.end() + 1]
-        if after in "{[" and not without_strings[: match.start()].rstrip().endswith("by ("):
+        selected = after != "" and after in "{["
+        if selected or token.startswith(("ssg_", "grpc_server_")) or ":" in token:
             names.add(token)
-        elif token.startswith(("ssg_", "grpc_server_")) or ":" in token:
-            names.add(token)
-    return names - {"$__rate_interval"}
+    return names
 
 
 @pytest.fixture(scope="module")
