@@ -12,11 +12,13 @@ Usage: python tools/manifests.py render OUT_DIR | rules OUT_DIR | check
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ MONITORING = ROOT / "deploy" / "monitoring"
 PROMETHEUS_RULE = MONITORING / "prometheusrule.yaml"
 RULE_TESTS = MONITORING / "rules-tests"
 RULES_FILE = "ssg.rules.yml"
+DASHBOARDS = MONITORING / "dashboards"
 DOCKERFILES = sorted(ROOT.glob("services/**/Dockerfile"))
 # The cluster version the manifests target (kubectl here is a 1.32 client).
 KUBERNETES_VERSION = "1.32.0"
@@ -130,6 +133,61 @@ def check() -> list[str]:
     with tempfile.TemporaryDirectory() as scratch:
         problems += check_rules(Path(scratch))
     return problems
+
+
+_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+# The series names each metric family type stands for in an exposition.
+_SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "histogram": ("_bucket", "_count", "_sum", "_created"),
+    "summary": ("", "_count", "_sum", "_created"),
+}
+
+
+def rules() -> list[Doc]:
+    """Every alert and recording rule of the PrometheusRule."""
+    spec = yaml.safe_load(PROMETHEUS_RULE.read_text())["spec"]
+    return [rule for group in spec["groups"] for rule in group["rules"]]
+
+
+def monitoring_queries() -> Iterator[tuple[str, str]]:
+    """(where, PromQL) of every rule, dashboard panel and dashboard variable."""
+    for rule in rules():
+        yield f"rule {rule.get('alert') or rule.get('record')}", rule["expr"]
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        board = json.loads(path.read_text())
+        for panel in board["panels"]:
+            for target in panel["targets"]:
+                yield f"{path.name}: {panel['title']}", target["expr"]
+        for variable in board["templating"]["list"]:
+            if variable["type"] == "query":
+                yield f"{path.name}: ${variable['name']}", variable["query"]["query"]
+
+
+def promql_metric_names(expr: str) -> set[str]:
+    """The series names a PromQL expression reads: identifiers followed by a selector or a
+    range, and the platform's own by prefix (recording rules carry a colon)."""
+    text = _STRING.sub('""', expr)
+    names = set()
+    for match in _NAME.finditer(text):
+        token, after = match.group(), text[match.end() : match.end() + 1]
+        selected = after != "" and after in "{["
+        if selected or token.startswith(("ssg_", "grpc_server_")) or ":" in token:
+            names.add(token)
+    return names
+
+
+def exposition_names(exposition: str) -> set[str]:
+    """Every series name the metric families of a /metrics text stand for (families that have
+    no samples yet included)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    names = set()
+    for family in text_string_to_metric_families(exposition):
+        names |= {family.name + suffix for suffix in _SUFFIXES.get(family.type, ("",))}
+        names |= {sample.name for sample in family.samples}
+    return names
 
 
 def main(argv: list[str]) -> int:
