@@ -9,7 +9,6 @@ deploy/monitoring/prometheus-local.yml with the same remapping and the Prometheu
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import subprocess
 import sys
@@ -32,14 +31,6 @@ STACK = ROOT / "deploy" / "local" / "stack.py"
 PORTS = ROOT / "deploy" / "local" / "ports.toml"
 PROMETHEUS_LOCAL = ROOT / "deploy" / "monitoring" / "prometheus-local.yml"
 RABBITMQ_PORT = 5672  # the machine's own: never remapped
-
-
-def _tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ssg_manifests_e2e", ROOT / "tools/manifests.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def remapped_ports(tmp_path: Path) -> tuple[Path, dict[int, int]]:
@@ -108,10 +99,10 @@ def local_stack(tmp_path: Path, amqp_url: str) -> Iterator[dict[int, int]]:
 
 
 @pytest.fixture
-def prometheus(tmp_path: Path, local_stack: dict[int, int]) -> Iterator[str]:
+def prometheus(tmp_path: Path, local_stack: dict[int, int], manifests: ModuleType) -> Iterator[str]:
     """The Debian Prometheus on a free loopback port scraping the stack; yields its URL."""
     port = free_port()
-    rules = _tool().write_rules(tmp_path / "rules")
+    rules = manifests.write_rules(tmp_path / "rules")
     config = prometheus_config(tmp_path, local_stack, port, rules)
     log = (tmp_path / "prometheus.log").open("w")
     process = subprocess.Popen(
@@ -161,7 +152,7 @@ def _all_up(url: str, expected: int) -> bool:
 
 @pytest.mark.timeout(420)
 async def test_prometheus_sees_every_process_up_and_every_metric_it_is_asked_for(
-    prometheus: str,
+    prometheus: str, manifests: ModuleType
 ) -> None:
     config = yaml.safe_load(PROMETHEUS_LOCAL.read_text())
     targets = [
@@ -173,17 +164,16 @@ async def test_prometheus_sees_every_process_up_and_every_metric_it_is_asked_for
 
     # The rules loaded into the real server, with nothing failing to evaluate.
     groups = api(prometheus, "/api/v1/rules")["groups"]
-    tool = _tool()
-    assert sum(len(g["rules"]) for g in groups) == len(tool.rules())
+    assert sum(len(g["rules"]) for g in groups) == len(manifests.rules())
     assert all(rule["health"] != "err" for g in groups for rule in g["rules"])
 
     # Names every running process exports (families without samples too), read off /metrics.
-    exported = await asyncio.to_thread(exported_names, prometheus, tool)
-    recorded = {rule["record"] for rule in tool.rules() if "record" in rule}
+    exported = await asyncio.to_thread(exported_names, prometheus, manifests)
+    recorded = {rule["record"] for rule in manifests.rules() if "record" in rule}
     unknown = {
         (where, name)
-        for where, expr in tool.monitoring_queries()
-        for name in tool.promql_metric_names(expr) - exported - recorded - {"up"}
+        for where, expr in manifests.monitoring_queries()
+        for name in manifests.promql_metric_names(expr) - exported - recorded - {"up"}
     }
     assert unknown == set()
 

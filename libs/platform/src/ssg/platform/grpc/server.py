@@ -20,7 +20,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Gauge
 from ssg.platform.auth.tokens import TokenVerifier
 from ssg.platform.grpc.interceptors import MethodPolicy, PlatformInterceptor, normalize_policy
 from ssg.platform.health import HealthCheck
-from ssg.platform.metrics import start_metrics_server, stop_metrics_server
+from ssg.platform.metrics import once_per_registry, start_metrics_server, stop_metrics_server
 from ssg.platform.settings import ConfigError, PlatformSettings
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ class PlatformServer:
         self._serving = False
         self._poller: asyncio.Task[None] | None = None
         self._stop_requested: asyncio.Event | None = None
-        self._gauges = _health_gauges(registry)
+        self._gauges = once_per_registry(_build_health_gauges, registry)
         self.interceptor = PlatformInterceptor(
             verifier, method_policy, registry=registry, access_log_enabled=access_log
         )
@@ -240,28 +240,21 @@ class _HealthGauges:
     check_up: Gauge
 
 
-_GAUGES: dict[int, _HealthGauges] = {}
-
-
-def _health_gauges(registry: CollectorRegistry) -> _HealthGauges:
-    """The health gauges registered once per registry (alerts watch them: deploy/monitoring)."""
-    found = _GAUGES.get(id(registry))
-    if found is None:
-        found = _HealthGauges(
-            serving=Gauge(
-                "ssg_health_serving",
-                "1 while the health service reports SERVING (every dependency check passes).",
-                registry=registry,
-            ),
-            check_up=Gauge(
-                "ssg_health_check_up",
-                "1 while the named dependency check passes, 0 while it fails.",
-                ["check"],
-                registry=registry,
-            ),
-        )
-        _GAUGES[id(registry)] = found
-    return found
+def _build_health_gauges(registry: CollectorRegistry) -> _HealthGauges:
+    """The health gauges in a registry (alerts watch them: deploy/monitoring)."""
+    return _HealthGauges(
+        serving=Gauge(
+            "ssg_health_serving",
+            "1 while the health service reports SERVING (every dependency check passes).",
+            registry=registry,
+        ),
+        check_up=Gauge(
+            "ssg_health_check_up",
+            "1 while the named dependency check passes, 0 while it fails.",
+            ["check"],
+            registry=registry,
+        ),
+    )
 
 
 def _check_policy(policy: MethodPolicy | None, methods: Mapping[str, list[str]]) -> None:

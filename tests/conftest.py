@@ -1,4 +1,5 @@
-"""Fixtures of the deployment tests: tools/manifests.py and every overlay rendered once."""
+"""Fixtures of the deployment and monitoring tests: tools/manifests.py as a module and every
+overlay rendered once."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_manifests_tool() -> ModuleType:
