@@ -7,17 +7,17 @@ RUN := $(UV) run --frozen
 BREAKING_AGAINST ?= HEAD
 PYTEST_ARGS ?=
 
-.PHONY: help system-packages install protos lint format test test-unit up down status bench clean
+.PHONY: help system-packages install protos lint format test test-unit up down status bench k8s clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 install: system-packages ## install uv (if missing) and every workspace package from uv.lock
 	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet --break-system-packages uv
 	$(UV) sync --all-packages --frozen
 
 # Debian packages the tests and the local stack need; installed only when missing.
-SYSTEM_PACKAGES := rabbitmq-server:rabbitmq-server
+SYSTEM_PACKAGES := rabbitmq-server:rabbitmq-server promtool:prometheus
 system-packages:
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
 	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; done; \
@@ -29,7 +29,7 @@ system-packages:
 protos: install ## regenerate libs/contracts from protos/
 	$(RUN) python tools/contracts.py generate
 
-lint: install ## ruff, mypy, generated code current, buf lint and buf breaking
+lint: install ## ruff, mypy, generated code current, buf lint and breaking, k8s/images/rules checks
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy libs tools tests deploy/local $(wildcard services/*/src services/*/tests)
@@ -39,6 +39,11 @@ lint: install ## ruff, mypy, generated code current, buf lint and buf breaking
 	$(RUN) buf lint .build/protos.binpb --exclude-path google
 	$(RUN) python tools/contracts.py base-image .build/base.binpb $(BREAKING_AGAINST)
 	@if [ -f .build/base.binpb ]; then $(RUN) buf breaking .build/protos.binpb --against .build/base.binpb --exclude-path google; fi
+	$(RUN) python tools/manifests.py check
+
+k8s: install ## render every overlay into .build/k8s (kubectl kustomize) and the alert rules
+	$(RUN) python tools/manifests.py render .build/k8s
+	$(RUN) python tools/manifests.py rules .build/monitoring
 
 format: install ## apply ruff's fixes and formatting
 	$(RUN) ruff check --fix .

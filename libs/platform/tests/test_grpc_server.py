@@ -12,7 +12,7 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from ssg.contracts.diagnostics.v1 import diagnostics_pb2 as pb
@@ -20,7 +20,7 @@ from ssg.contracts.diagnostics.v1 import diagnostics_pb2_grpc as pb_grpc
 from ssg.platform.auth.tokens import DEV_SECRET, DevTokenIssuer, Role, TokenVerifier
 from ssg.platform.diagnostics import POLICY, SERVICE_NAME, DiagnosticsServicer
 from ssg.platform.grpc.client import channel
-from ssg.platform.grpc.server import PlatformServer, build_server
+from ssg.platform.grpc.server import LIVENESS_SERVICE, PlatformServer, build_server
 from ssg.platform.health import mongodb_check
 from ssg.platform.metrics import start_metrics_server, stop_metrics_server
 from ssg.platform.settings import PlatformSettings, load_settings
@@ -292,19 +292,29 @@ async def test_health_follows_the_mongodb_dependency(own_mongodb):
         await gate.wait()
         await ping()
 
+    registry = CollectorRegistry()
     srv = build_server(
         settings(),
         [(pb_grpc.add_DiagnosticsServiceServicer_to_server, DiagnosticsServicer())],
         health_checks={"mongodb": gated_mongodb},
         verifier=TokenVerifier(DEV_SECRET),
         check_timeout_seconds=0.5,
+        registry=registry,
     )
+
+    def gauges() -> tuple[float | None, float | None]:
+        up = registry.get_sample_value("ssg_health_check_up", {"check": "mongodb"})
+        return registry.get_sample_value("ssg_health_serving"), up
+
     await srv.start()
     try:
         serving = health_pb2.HealthCheckResponse.SERVING
         not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
         assert await _health(srv.address) == not_serving
         assert await _health(srv.address, SERVICE_NAME) == not_serving
+        # Liveness answers SERVING from the start, whatever the dependencies say.
+        assert await _health(srv.address, LIVENESS_SERVICE) == serving
+        assert gauges() == (0.0, None)
         # The service answers calls meanwhile; only health says "do not route here yet".
         async with grpc.aio.insecure_channel(srv.address) as ch:
             echo = await pb_grpc.DiagnosticsServiceStub(ch).Echo(pb.EchoRequest(message="x"))
@@ -317,11 +327,15 @@ async def test_health_follows_the_mongodb_dependency(own_mongodb):
 
         await eventually(lambda: is_(serving), what="SERVING after mongodb answers")
         assert await _health(srv.address, SERVICE_NAME) == serving
+        assert gauges() == (1.0, 1.0)
 
         own_mongodb.stop()
         await eventually(lambda: is_(not_serving), what="NOT_SERVING after mongodb stops")
         await eventually(lambda: is_(not_serving, SERVICE_NAME), what="service NOT_SERVING")
         assert not srv.serving
+        assert gauges() == (0.0, 0.0)
+        # A database outage is no reason to restart the process.
+        assert await _health(srv.address, LIVENESS_SERVICE) == serving
     finally:
         await srv.stop(0)
 

@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TypeVar, cast
 
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.exposition import choose_encoder
@@ -13,6 +14,21 @@ from prometheus_client.exposition import choose_encoder
 log = logging.getLogger(__name__)
 
 _servers: dict[int, ThreadingHTTPServer] = {}
+
+T = TypeVar("T")
+_BUILT: dict[tuple[Callable[[CollectorRegistry], object], int], object] = {}
+
+
+def once_per_registry(build: Callable[[CollectorRegistry], T], registry: CollectorRegistry) -> T:
+    """``build(registry)`` the first time for this registry, the same metrics after that.
+
+    prometheus_client refuses a second registration of a name in one registry, while servers
+    (and tests) are created many times in one process.
+    """
+    key = (build, id(registry))
+    if key not in _BUILT:
+        _BUILT[key] = build(registry)
+    return cast(T, _BUILT[key])
 
 
 def start_metrics_server(

@@ -24,6 +24,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from ssg.platform.auth.tokens import ANONYMOUS, Identity, Role, TokenError, TokenVerifier
 from ssg.platform.errors import DomainError
 from ssg.platform.grpc.errors import to_rich_status
+from ssg.platform.metrics import once_per_registry
 from ssg.platform.tracing import TRACE_METADATA_KEY, accept_trace_id, bound_trace_id
 
 log = logging.getLogger(__name__)
@@ -129,36 +130,29 @@ class _Metrics:
     handling: Histogram
 
 
-_METRICS: dict[int, _Metrics] = {}
-
-
-def _metrics_for(registry: CollectorRegistry) -> _Metrics:
-    """The RED metrics registered once per registry (names as in go-grpc-prometheus)."""
-    found = _METRICS.get(id(registry))
-    if found is None:
-        labels = ["grpc_type", "grpc_service", "grpc_method"]
-        found = _Metrics(
-            started=Counter(
-                "grpc_server_started_total",
-                "Total number of RPCs started on the server.",
-                labels,
-                registry=registry,
-            ),
-            handled=Counter(
-                "grpc_server_handled_total",
-                "Total number of RPCs completed on the server, regardless of success or failure.",
-                [*labels, "grpc_code"],
-                registry=registry,
-            ),
-            handling=Histogram(
-                "grpc_server_handling_seconds",
-                "Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.",
-                [*labels, "grpc_code"],
-                registry=registry,
-            ),
-        )
-        _METRICS[id(registry)] = found
-    return found
+def _build_metrics(registry: CollectorRegistry) -> _Metrics:
+    """The RED metrics (names as in go-grpc-prometheus) in a registry."""
+    labels = ["grpc_type", "grpc_service", "grpc_method"]
+    return _Metrics(
+        started=Counter(
+            "grpc_server_started_total",
+            "Total number of RPCs started on the server.",
+            labels,
+            registry=registry,
+        ),
+        handled=Counter(
+            "grpc_server_handled_total",
+            "Total number of RPCs completed on the server, regardless of success or failure.",
+            [*labels, "grpc_code"],
+            registry=registry,
+        ),
+        handling=Histogram(
+            "grpc_server_handling_seconds",
+            "Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.",
+            [*labels, "grpc_code"],
+            registry=registry,
+        ),
+    )
 
 
 def _split_method(full: str) -> tuple[str, str]:
@@ -234,7 +228,7 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
     ) -> None:
         self._tokens = TokenCache(verifier) if verifier is not None else None
         self._policy = normalize_policy(method_policy)
-        self._metrics = _metrics_for(registry)
+        self._metrics = once_per_registry(_build_metrics, registry)
         self._access_log = access_log_enabled
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 

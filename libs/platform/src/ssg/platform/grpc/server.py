@@ -8,18 +8,19 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry, Gauge
 
 from ssg.platform.auth.tokens import TokenVerifier
 from ssg.platform.grpc.interceptors import MethodPolicy, PlatformInterceptor, normalize_policy
 from ssg.platform.health import HealthCheck
-from ssg.platform.metrics import start_metrics_server, stop_metrics_server
+from ssg.platform.metrics import once_per_registry, start_metrics_server, stop_metrics_server
 from ssg.platform.settings import ConfigError, PlatformSettings
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,9 @@ ServicerRegistration = tuple[AddServicerFn, object]
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+# Health service name that is SERVING while the process answers at all, whatever its
+# dependencies: a liveness probe on it restarts a wedged process, never one whose database is down.
+LIVENESS_SERVICE = "liveness"
 
 
 class _RecordingServer:
@@ -84,6 +88,7 @@ class PlatformServer:
         self._serving = False
         self._poller: asyncio.Task[None] | None = None
         self._stop_requested: asyncio.Event | None = None
+        self._gauges = once_per_registry(_build_health_gauges, registry)
         self.interceptor = PlatformInterceptor(
             verifier, method_policy, registry=registry, access_log_enabled=access_log
         )
@@ -135,6 +140,8 @@ class PlatformServer:
         self._stop_requested = asyncio.Event()
         for name in ("", *self.service_names):
             await self.health.set(name, NOT_SERVING)
+        await self.health.set(LIVENESS_SERVICE, SERVING)
+        self._gauges.serving.set(0)
         await self._server.start()
         self._poller = asyncio.create_task(self._poll(), name="health-poller")
         log.info(
@@ -154,7 +161,10 @@ class PlatformServer:
         for name in self._failing.keys() - failing.keys():
             log.info("dependency check recovered", extra={"check": name})
         self._failing = failing
+        for name in self._checks:
+            self._gauges.check_up.labels(check=name).set(0 if name in failing else 1)
         serving = not failing
+        self._gauges.serving.set(1 if serving else 0)
         if serving != self._serving:
             self._serving = serving
             status = SERVING if serving else NOT_SERVING
@@ -211,6 +221,7 @@ class PlatformServer:
         """
         grace = self.settings.grace_seconds if grace is None else grace
         self._serving = False
+        self._gauges.serving.set(0)
         await self.health.enter_graceful_shutdown()
         if self._poller is not None:
             self._poller.cancel()
@@ -221,6 +232,29 @@ class PlatformServer:
             self._stop_requested.set()
         await self._server.stop(grace)
         log.info("grpc server stopped", extra={"address": self.address})
+
+
+@dataclass(frozen=True)
+class _HealthGauges:
+    serving: Gauge
+    check_up: Gauge
+
+
+def _build_health_gauges(registry: CollectorRegistry) -> _HealthGauges:
+    """The health gauges in a registry (alerts watch them: deploy/monitoring)."""
+    return _HealthGauges(
+        serving=Gauge(
+            "ssg_health_serving",
+            "1 while the health service reports SERVING (every dependency check passes).",
+            registry=registry,
+        ),
+        check_up=Gauge(
+            "ssg_health_check_up",
+            "1 while the named dependency check passes, 0 while it fails.",
+            ["check"],
+            registry=registry,
+        ),
+    )
 
 
 def _check_policy(policy: MethodPolicy | None, methods: Mapping[str, list[str]]) -> None:

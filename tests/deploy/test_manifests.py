@@ -1,0 +1,515 @@
+"""k8s/: every overlay renders, validates, and keeps the platform's rules (issue: Kubernetes).
+
+Objects with a Kubernetes schema are validated by kubernetes-validate; the operators' resources
+(no schema there) are checked here for the fields the platform relies on.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ssg.platform.grpc.server import LIVENESS_SERVICE
+
+ROOT = Path(__file__).resolve().parents[2]
+Doc = dict[str, Any]
+INSTANCES = ["global", "arab-states-europe-cis", "asia-pacific"]
+OVERLAYS = [*INSTANCES, "dev"]
+# Operators' resources the manifests use; anything else without a schema is a mistake.
+CUSTOM_KINDS = {
+    "ScaledObject",
+    "Kafka",
+    "KafkaNodePool",
+    "KafkaTopic",
+    "KafkaMirrorMaker2",
+    "MongoDBCommunity",
+    "OpenSearchCluster",
+    "RabbitmqCluster",
+    "PodMonitor",
+    "PrometheusRule",
+}
+# DESIGN.md section 1: entity topics carry full state and are compacted; the rest are streams.
+ENTITY_TOPICS = {
+    "registration.organization-events.v1",
+    "registration.expert-events.v1",
+    "catalog.solution-events.v1",
+    "catalog.need-events.v1",
+    "catalog.knowledge-events.v1",
+    "catalog.funding-events.v1",
+}
+SECRET_WORDS = re.compile(r"SECRET|PASSWORD|TOKEN|KEY|URI", re.I)
+
+
+def of_kind(docs: list[Doc], kind: str) -> list[Doc]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def named(docs: list[Doc], kind: str, name: str) -> Doc:
+    found = [d for d in of_kind(docs, kind) if d["metadata"]["name"] == name]
+    assert len(found) == 1, f"{kind}/{name}: {len(found)} objects"
+    return found[0]
+
+
+def container(deployment: Doc) -> Doc:
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1, deployment["metadata"]["name"]
+    return containers[0]
+
+
+def pod_labels(deployment: Doc) -> dict[str, str]:
+    labels: dict[str, str] = deployment["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def config_values(docs: list[Doc], deployment: Doc) -> dict[str, str]:
+    """The SSG_* values a Deployment's container gets from its ConfigMaps."""
+    values: dict[str, str] = {}
+    for source in container(deployment).get("envFrom", []):
+        values.update(named(docs, "ConfigMap", source["configMapRef"]["name"])["data"])
+    return values
+
+
+def selects(selector: Doc, labels: dict[str, str]) -> bool:
+    """Whether a label selector (matchLabels / matchExpressions) selects labels."""
+    for key, value in selector.get("matchLabels", {}).items():
+        if labels.get(key) != value:
+            return False
+    for expression in selector.get("matchExpressions", []):
+        present = labels.get(expression["key"])
+        if expression["operator"] == "In" and present not in expression["values"]:
+            return False
+        if expression["operator"] == "NotIn" and present in expression["values"]:
+            return False
+        if expression["operator"] == "Exists" and present is None:
+            return False
+    return True
+
+
+def topics_file() -> list[str]:
+    lines = (ROOT / "deploy/local/topics.txt").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+@pytest.fixture(params=OVERLAYS)
+def overlay(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def docs(rendered: dict[str, list[Doc]], overlay: str) -> list[Doc]:
+    return rendered[overlay]
+
+
+def deployments(docs: list[Doc]) -> Iterator[Doc]:
+    yield from of_kind(docs, "Deployment")
+
+
+# --- rendering and schemas ----------------------------------------------------------------
+
+
+def test_the_instances_and_dev_have_overlays(manifests: Any) -> None:
+    assert set(OVERLAYS) == set(manifests.overlays())
+
+
+def test_every_object_validates_and_only_known_operators_resources_lack_a_schema(
+    manifests: Any, docs: list[Doc]
+) -> None:
+    problems, custom = manifests.validate(docs)
+    assert problems == []
+    assert {d["kind"] for d in custom} <= CUSTOM_KINDS
+    assert len(docs) - len(custom) > 30  # most objects did meet a schema
+
+
+def test_the_validator_rejects_what_kubernetes_would(manifests: Any, docs: list[Doc]) -> None:
+    broken = yaml.safe_load(yaml.safe_dump(next(deployments(docs))))
+    broken["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["grpc"]["port"] = "x"
+    problems, _ = manifests.validate([broken])
+    assert len(problems) == 1
+
+
+def test_every_object_is_in_the_instance_namespace(docs: list[Doc], overlay: str) -> None:
+    namespace = named(docs, "Namespace", f"ssg-{overlay}")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
+    for doc in docs:
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"]["namespace"] == f"ssg-{overlay}", doc["metadata"]["name"]
+
+
+def test_the_instance_settings_reach_every_process(docs: list[Doc], overlay: str) -> None:
+    for deployment in deployments(docs):
+        values = config_values(docs, deployment)
+        assert values["SSG_INSTANCE"] == overlay
+        assert values["SSG_LANGUAGES"].split(",")[0]
+        assert values["SSG_SERVICE"] == pod_labels(deployment)["app.kubernetes.io/name"]
+        assert values["SSG_GRPC_HOST"] == "0.0.0.0"
+
+
+# --- pods ------------------------------------------------------------------------------------
+
+
+def test_pods_are_hardened_and_bounded(docs: list[Doc]) -> None:
+    for deployment in deployments(docs):
+        pod = deployment["spec"]["template"]["spec"]
+        app = container(deployment)
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] != 0
+        assert pod["automountServiceAccountToken"] is False
+        assert app["securityContext"]["runAsNonRoot"] is True
+        assert app["securityContext"]["readOnlyRootFilesystem"] is True
+        assert app["securityContext"]["allowPrivilegeEscalation"] is False
+        assert app["securityContext"]["capabilities"]["drop"] == ["ALL"]
+        for bound in ("requests", "limits"):
+            assert {"cpu", "memory"} <= set(app["resources"][bound]), deployment["metadata"]
+
+
+def test_each_process_runs_a_module_that_exists(docs: list[Doc]) -> None:
+    for deployment in deployments(docs):
+        app = container(deployment)
+        service = config_values(docs, deployment)["SSG_SERVICE"]
+        assert app["image"] == f"ssg-{service}"
+        command = app.get("command", ["python", "-m", f"ssg.{service}"])  # the image's CMD
+        assert command[:2] == ["python", "-m"]
+        assert importlib.util.find_spec(command[2]) is not None, command
+
+
+def test_grpc_processes_probe_the_standard_health_service_on_their_port(docs: list[Doc]) -> None:
+    apis = [d for d in deployments(docs) if _ports(d).get("grpc")]
+    assert len(apis) >= 2
+    for deployment in apis:
+        app = container(deployment)
+        port = _ports(deployment)["grpc"]
+        assert str(port) == config_values(docs, deployment)["SSG_GRPC_PORT"]
+        # Readiness: the overall status (every dependency); liveness: the process answers.
+        assert app["readinessProbe"]["grpc"] == {"port": port}
+        assert app["livenessProbe"]["grpc"] == {"port": port, "service": LIVENESS_SERVICE}
+        assert app["startupProbe"]["grpc"]["port"] == port
+
+
+def test_other_processes_probe_their_metrics_port(docs: list[Doc]) -> None:
+    for deployment in deployments(docs):
+        if _ports(deployment).get("grpc"):
+            continue
+        app = container(deployment)
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert app[probe]["httpGet"]["port"] in _ports(deployment), probe
+
+
+def test_termination_grace_outlasts_the_drain(docs: list[Doc]) -> None:
+    for deployment in deployments(docs):
+        pod = deployment["spec"]["template"]["spec"]
+        drain = float(config_values(docs, deployment)["SSG_GRACE_SECONDS"])
+        pre_stop = container(deployment).get("lifecycle", {}).get("preStop", {})
+        drain += pre_stop.get("sleep", {}).get("seconds", 0)
+        assert pod["terminationGracePeriodSeconds"] > drain, deployment["metadata"]["name"]
+
+
+def test_every_process_has_its_service_account_and_disruption_budget(docs: list[Doc]) -> None:
+    accounts = {d["metadata"]["name"] for d in of_kind(docs, "ServiceAccount")}
+    budgets = of_kind(docs, "PodDisruptionBudget")
+    for deployment in deployments(docs):
+        assert deployment["spec"]["template"]["spec"]["serviceAccountName"] in accounts
+        covering = [b for b in budgets if selects(b["spec"]["selector"], pod_labels(deployment))]
+        assert len(covering) == 1, deployment["metadata"]["name"]
+        assert selects(deployment["spec"]["selector"], pod_labels(deployment))
+
+
+def test_api_services_route_to_their_own_pods_only(docs: list[Doc]) -> None:
+    pods = {d["metadata"]["name"]: pod_labels(d) for d in deployments(docs)}
+    for service in of_kind(docs, "Service"):
+        chosen = [
+            n
+            for n, labels in pods.items()
+            if selects({"matchLabels": service["spec"]["selector"]}, labels)
+        ]
+        assert chosen == [service["metadata"]["name"]]
+        assert service["spec"]["ports"][0]["targetPort"] == "grpc"
+
+
+def _ports(deployment: Doc) -> dict[str, int]:
+    return {p["name"]: p["containerPort"] for p in container(deployment)["ports"]}
+
+
+# --- scaling ---------------------------------------------------------------------------------
+
+
+def test_grpc_processes_scale_on_an_hpa_and_consumers_on_keda(docs: list[Doc]) -> None:
+    hpas = {h["spec"]["scaleTargetRef"]["name"] for h in of_kind(docs, "HorizontalPodAutoscaler")}
+    keda = {s["spec"]["scaleTargetRef"]["name"] for s in of_kind(docs, "ScaledObject")}
+    names = {d["metadata"]["name"] for d in deployments(docs)}
+    apis = {d["metadata"]["name"] for d in deployments(docs) if _ports(d).get("grpc")}
+    workers = {
+        d["metadata"]["name"]
+        for d in deployments(docs)
+        if pod_labels(d)["app.kubernetes.io/component"] == "worker"
+    }
+    assert hpas == apis
+    assert keda == workers and workers
+    assert hpas | keda <= names
+    for hpa in of_kind(docs, "HorizontalPodAutoscaler"):
+        assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+
+
+def test_keda_never_scales_a_consumer_past_its_topics_partitions(docs: list[Doc]) -> None:
+    partitions = {
+        t["spec"]["topicName"]: t["spec"]["partitions"] for t in of_kind(docs, "KafkaTopic")
+    }
+    bootstrap = next(config_values(docs, d)["SSG_KAFKA_BOOTSTRAP"] for d in deployments(docs))
+    for scaled in of_kind(docs, "ScaledObject"):
+        target = named(docs, "Deployment", scaled["spec"]["scaleTargetRef"]["name"])
+        assert 1 <= scaled["spec"]["minReplicaCount"] <= scaled["spec"]["maxReplicaCount"]
+        for trigger in scaled["spec"]["triggers"]:
+            assert trigger["type"] == "kafka"
+            meta = trigger["metadata"]
+            assert meta["topic"] in partitions, meta["topic"]
+            assert scaled["spec"]["maxReplicaCount"] <= partitions[meta["topic"]]
+            assert meta["bootstrapServers"] == bootstrap
+            assert meta["consumerGroup"] and meta["consumerGroup"] != "set-by-the-service"
+            assert int(meta["lagThreshold"]) > 0
+        assert target["spec"]["template"]["spec"]["containers"][0]["command"]
+
+
+def test_catalog_worker_scales_its_real_consumer_group(docs: list[Doc]) -> None:
+    from ssg.catalog.settings import CatalogSettings
+    from ssg.catalog.worker import ORGANIZATION_TOPIC
+
+    trigger = named(docs, "ScaledObject", "catalog-worker")["spec"]["triggers"][0]["metadata"]
+    assert trigger["consumerGroup"] == CatalogSettings.model_fields["organizations_group"].default
+    assert trigger["topic"] == ORGANIZATION_TOPIC
+
+
+# --- network ---------------------------------------------------------------------------------
+
+
+def test_network_is_denied_by_default(docs: list[Doc]) -> None:
+    deny = [
+        p
+        for p in of_kind(docs, "NetworkPolicy")
+        if set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+        and "ingress" not in p["spec"]
+        and "egress" not in p["spec"]
+    ]
+    assert len(deny) == 1
+    for deployment in deployments(docs):
+        assert selects(deny[0]["spec"]["podSelector"], pod_labels(deployment))
+
+
+def test_only_the_design_flows_are_open(docs: list[Doc]) -> None:
+    """Each platform pod may reach DNS, its own MongoDB, and Kafka when it is a relay or worker;
+    it accepts scrapes on its metrics port, and gRPC calls when it is an API. Nothing else."""
+    policies = of_kind(docs, "NetworkPolicy")
+    mongodb = {m["metadata"]["name"] for m in of_kind(docs, "MongoDBCommunity")}
+    kafka = named(docs, "Kafka", "ssg-kafka")
+    for deployment in deployments(docs):
+        labels = pod_labels(deployment)
+        service = labels["app.kubernetes.io/name"]
+        component = labels["app.kubernetes.io/component"]
+        mine = [p for p in policies if selects(p["spec"]["podSelector"], labels)]
+        egress = {
+            _peer(peer, rule)
+            for p in mine
+            for rule in p["spec"].get("egress", [])
+            for peer in rule["to"]
+        }
+        ingress = {
+            _peer(peer, rule)
+            for p in mine
+            for rule in p["spec"].get("ingress", [])
+            for peer in rule["from"]
+        }
+        expected_egress = {
+            ("kube-system", "k8s-app=kube-dns", "53"),
+            ("", f"app={service}-mongodb-svc", "27017"),
+        }
+        if component in ("relay", "worker"):
+            expected_egress.add(
+                (
+                    "",
+                    f"strimzi.io/broker-role=true,strimzi.io/cluster={kafka['metadata']['name']}",
+                    "9092",
+                )
+            )
+        assert egress == expected_egress, deployment["metadata"]["name"]
+        assert f"{service}-mongodb" in mongodb
+        expected_ingress = {("monitoring", "app.kubernetes.io/name=prometheus", "metrics")}
+        if component == "api":
+            expected_ingress |= {
+                ("ssg.io/edge=true", "", "grpc"),
+                ("", "ssg.io/grpc-client=true", "grpc"),
+            }
+        assert ingress == expected_ingress, deployment["metadata"]["name"]
+
+
+def _peer(peer: Doc, rule: Doc) -> tuple[str, str, str]:
+    """(namespace, pod labels, ports) of one NetworkPolicy peer, for comparison."""
+    ns = peer.get("namespaceSelector", {}).get("matchLabels", {})
+    namespace = ns.get("kubernetes.io/metadata.name") or ",".join(f"{k}={v}" for k, v in ns.items())
+    pods = peer.get("podSelector", {}).get("matchLabels", {})
+    assert peer.get("podSelector") != {} and peer.get("namespaceSelector") != {}, (
+        "a peer allows all"
+    )
+    ports = ",".join(sorted({str(p["port"]) for p in rule["ports"]}))
+    return namespace, ",".join(f"{k}={v}" for k, v in sorted(pods.items())), ports
+
+
+def test_kafka_accepts_only_platform_pods_and_keda_on_the_plain_listener(docs: list[Doc]) -> None:
+    listeners = named(docs, "Kafka", "ssg-kafka")["spec"]["kafka"]["listeners"]
+    plain = next(listener for listener in listeners if listener["port"] == 9092)
+    assert plain["networkPolicyPeers"]
+    tls = next(listener for listener in listeners if listener["port"] == 9093)
+    assert tls["tls"] is True and tls["authentication"]["type"] == "scram-sha-512"
+
+
+# --- secrets ---------------------------------------------------------------------------------
+
+
+def test_secrets_are_referenced_never_included(docs: list[Doc]) -> None:
+    assert of_kind(docs, "Secret") == []
+    for deployment in deployments(docs):
+        env = container(deployment).get("env", [])
+        for var in env:
+            if SECRET_WORDS.search(var["name"]):
+                ref = var["valueFrom"]["secretKeyRef"]
+                assert ref["name"] and ref["key"], var
+                assert "value" not in var
+        names = {var["name"] for var in env}
+        assert "SSG_MONGODB_URI" in names
+        for key in config_values(docs, deployment):
+            assert not SECRET_WORDS.search(key), key
+
+
+def test_each_service_reads_the_secret_its_mongodb_operator_writes(docs: list[Doc]) -> None:
+    written = {
+        user["connectionStringSecretName"]
+        for m in of_kind(docs, "MongoDBCommunity")
+        for user in m["spec"]["users"]
+    }
+    for deployment in deployments(docs):
+        env = {var["name"]: var for var in container(deployment)["env"]}
+        ref = env["SSG_MONGODB_URI"]["valueFrom"]["secretKeyRef"]
+        assert ref["name"] in written
+        service = pod_labels(deployment)["app.kubernetes.io/name"]
+        mongo = named(docs, "MongoDBCommunity", f"{service}-mongodb")
+        assert mongo["spec"]["members"] == 3 and mongo["spec"]["type"] == "ReplicaSet"
+        user = mongo["spec"]["users"][0]
+        assert user["db"] == service and user["connectionStringSecretName"] == ref["name"]
+
+
+# --- infrastructure --------------------------------------------------------------------------
+
+
+def test_every_topic_and_its_dead_letter_topic_exist(docs: list[Doc]) -> None:
+    topics = {t["spec"]["topicName"]: t for t in of_kind(docs, "KafkaTopic")}
+    expected = topics_file()
+    assert set(topics) == set(expected) | {f"{name}.dlq" for name in expected}
+    for name, topic in topics.items():
+        spec = topic["spec"]
+        assert spec["replicas"] == 3
+        assert topic["metadata"]["labels"]["strimzi.io/cluster"] == "ssg-kafka"
+        policy = spec["config"]["cleanup.policy"]
+        assert policy == ("compact" if name in ENTITY_TOPICS else "delete"), name
+        if policy == "delete":
+            assert int(spec["config"]["retention.ms"]) >= 7 * 86_400_000
+
+
+def test_the_operators_resources_carry_what_the_platform_needs(docs: list[Doc]) -> None:
+    kafka = named(docs, "Kafka", "ssg-kafka")
+    assert kafka["spec"]["kafka"]["config"]["default.replication.factor"] == 3
+    pool = of_kind(docs, "KafkaNodePool")[0]
+    assert pool["metadata"]["labels"]["strimzi.io/cluster"] == "ssg-kafka"
+    assert pool["spec"]["replicas"] == 3
+    assert (
+        named(docs, "OpenSearchCluster", "ssg-opensearch")["spec"]["nodePools"][0]["replicas"] == 3
+    )
+    assert named(docs, "RabbitmqCluster", "ssg-rabbitmq")["spec"]["replicas"] == 3
+    for doc in docs:
+        if doc["kind"] in CUSTOM_KINDS:
+            assert "/" in doc["apiVersion"] and doc["metadata"]["name"] and doc["spec"]
+
+
+def test_only_the_global_instance_mirrors_the_regional_public_topics(
+    docs: list[Doc], overlay: str
+) -> None:
+    mirrors = of_kind(docs, "KafkaMirrorMaker2")
+    if overlay != "global":
+        assert mirrors == []
+        return
+    (mm2,) = mirrors
+    aliases = {c["alias"] for c in mm2["spec"]["clusters"]}
+    assert aliases == set(INSTANCES)
+    all_topics = topics_file()
+    for mirror in mm2["spec"]["mirrors"]:
+        assert mirror["targetCluster"] == "global" == mm2["spec"]["connectCluster"]
+        pattern = re.compile(mirror["topicsPattern"])
+        mirrored = {
+            t for t in all_topics + [f"{t}.dlq" for t in all_topics] if pattern.fullmatch(t)
+        }
+        assert mirrored == ENTITY_TOPICS
+    for cluster in mm2["spec"]["clusters"]:
+        assert cluster["authentication"]["passwordSecret"]["secretName"]
+
+
+def test_regional_instances_run_fewer_api_replicas_than_the_global(
+    rendered: dict[str, list[Doc]],
+) -> None:
+    def replicas(overlay: str) -> int:
+        return int(named(rendered[overlay], "Deployment", "catalog-api")["spec"]["replicas"])
+
+    assert replicas("global") > replicas("asia-pacific") == replicas("arab-states-europe-cis")
+
+
+# --- monitoring objects in the overlays -------------------------------------------------------
+
+
+def test_the_pod_monitor_scrapes_every_process(docs: list[Doc]) -> None:
+    (monitor,) = of_kind(docs, "PodMonitor")
+    endpoint = monitor["spec"]["podMetricsEndpoints"][0]
+    for deployment in deployments(docs):
+        assert selects(monitor["spec"]["selector"], pod_labels(deployment))
+        assert endpoint["port"] in _ports(deployment)
+        assert (
+            str(_ports(deployment)[endpoint["port"]])
+            == config_values(docs, deployment)["SSG_METRICS_PORT"]
+        )
+
+
+def test_dashboards_are_provisioned_by_configmap(docs: list[Doc]) -> None:
+    dashboards = named(docs, "ConfigMap", "ssg-dashboards")
+    assert dashboards["metadata"]["labels"]["grafana_dashboard"] == "1"
+    shipped = {p.name for p in (ROOT / "deploy/monitoring/dashboards").glob("*.json")}
+    assert set(dashboards["data"]) == shipped
+    assert of_kind(docs, "PrometheusRule")[0]["spec"]["groups"]
+
+
+# --- skaffold --------------------------------------------------------------------------------
+
+
+def test_skaffold_builds_every_image_and_deploys_every_overlay(
+    rendered: dict[str, list[Doc]],
+) -> None:
+    skaffold = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
+    images = {
+        container(d)["image"] for docs in rendered.values() for d in of_kind(docs, "Deployment")
+    }
+    artifacts = {a["image"]: a for a in skaffold["build"]["artifacts"]}
+    assert set(artifacts) == images
+    for image, artifact in artifacts.items():
+        assert artifact["docker"]["buildArgs"]["SERVICE"] == image.removeprefix("ssg-")
+        assert (ROOT / artifact["context"] / artifact["docker"]["dockerfile"]).is_file()
+    profiles = {p["name"]: p for p in skaffold["profiles"]}
+    assert set(OVERLAYS) == set(profiles)
+    for name in OVERLAYS:
+        paths = _kustomize_paths(profiles[name])
+        assert paths == [f"k8s/overlays/{name}"]
+    assert all((ROOT / p / "kustomization.yaml").is_file() for p in _kustomize_paths(skaffold))
+
+
+def _kustomize_paths(section: Doc) -> list[str]:
+    paths: list[str] = section["manifests"]["kustomize"]["paths"]
+    return paths
