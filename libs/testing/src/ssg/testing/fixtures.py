@@ -6,12 +6,15 @@ to run against servers that are already running (real Kafka, MongoDB, OpenSearch
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 from pymongo import MongoClient
@@ -139,3 +142,20 @@ def unique_name(request: pytest.FixtureRequest) -> str:
     """A name unique to this test (topics, databases, queues), safe as a Kafka topic."""
     stem = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40]
     return f"t-{stem}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def manifests(pytestconfig: pytest.Config) -> ModuleType:
+    """The repository's tools/manifests.py (a script, not a package) as a module."""
+    path = pytestconfig.rootpath / "tools" / "manifests.py"
+    spec = importlib.util.spec_from_file_location("ssg_manifests_tool", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def rendered(manifests: ModuleType) -> dict[str, list[dict[str, Any]]]:
+    """Overlay name -> the objects `kubectl kustomize` renders for it."""
+    return {name: manifests.render(manifests.OVERLAYS_DIR / name) for name in manifests.overlays()}
