@@ -3,6 +3,7 @@ every metric they name is one a running platform process exports on /metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import re
@@ -34,9 +35,13 @@ def alerts(manifests: Any) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def exported(manifests: Any) -> set[str]:
+async def exported(manifests: Any) -> set[str]:
     """Series names read from a live /metrics of a platform gRPC server whose process also
-    loaded the relay's and the consumer's metrics (families without samples included)."""
+    loaded the relay's and the consumer's metrics (families without samples included).
+
+    Async so that the grpc.aio server is built on the running test loop, whatever loop state
+    earlier tests left behind.
+    """
     for module in METRIC_MODULES:
         importlib.import_module(module)
     settings = load_settings(
@@ -48,11 +53,15 @@ def exported(manifests: Any) -> set[str]:
     port = start_metrics_server("127.0.0.1", 0, registry=REGISTRY)
     assert port is not None
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-            text = response.read().decode()
+        text = await asyncio.to_thread(_scrape, port)
     finally:
         stop_metrics_server(port)
     return set(manifests.exposition_names(text))
+
+
+def _scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return str(response.read().decode())
 
 
 def test_promtool_checks_and_unit_tests_pass(manifests: Any, tmp_path: Path) -> None:
