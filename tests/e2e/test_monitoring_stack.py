@@ -1,8 +1,8 @@
 """The real Prometheus scrapes the running local stack: every target up, the rules load, and every
 metric the alerts and dashboards read is one the running processes export.
 
-The stack is deploy/local/stack.py's, started on free ports in a scratch directory (the ports of
-deploy/local/ports.toml are remapped), with its demo data; Prometheus gets
+The stack is the session's (conftest.local_stack: stack.py's on remapped free ports, with its
+demo data); Prometheus gets
 deploy/monitoring/prometheus-local.yml with the same remapping and the PrometheusRule's rules.
 """
 
@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
-import tomllib
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -26,38 +24,10 @@ import yaml
 from ssg.testing.servers import free_port
 from ssg.testing.waiting import eventually
 
+from .conftest import LocalStack
+
 ROOT = Path(__file__).resolve().parents[2]
-STACK = ROOT / "deploy" / "local" / "stack.py"
-PORTS = ROOT / "deploy" / "local" / "ports.toml"
 PROMETHEUS_LOCAL = ROOT / "deploy" / "monitoring" / "prometheus-local.yml"
-RABBITMQ_PORT = 5672  # the machine's own: never remapped
-
-
-def remapped_ports(tmp_path: Path) -> tuple[Path, dict[int, int]]:
-    """A copy of ports.toml with every port but RabbitMQ's free; and old port -> new port."""
-    table = tomllib.loads(PORTS.read_text())
-    mapping: dict[int, int] = {}
-
-    def new(port: int) -> int:
-        if port != RABBITMQ_PORT:
-            mapping.setdefault(port, free_port())
-        return mapping.get(port, port)
-
-    lines = [f'host = "{table["host"]}"', "[servers]"]
-    lines += [f"{name} = {new(port)}" for name, port in table["servers"].items()]
-    for name, entry in table["services"].items():
-        lines.append(f"[services.{name}]")
-        for key, value in entry.items():
-            if key in ("grpc", "metrics"):
-                lines.append(f"{key} = {new(value)}")
-            elif key == "env":
-                pairs = ", ".join(f"{k} = {json.dumps(str(v))}" for k, v in value.items())
-                lines.append(f"env = {{ {pairs} }}")
-            else:
-                lines.append(f"{key} = {json.dumps(value)}")
-    path = tmp_path / "ports.toml"
-    path.write_text("\n".join(lines) + "\n")
-    return path, mapping
 
 
 def prometheus_config(tmp_path: Path, mapping: dict[int, int], port: int, rules: Path) -> Path:
@@ -79,31 +49,12 @@ def prometheus_config(tmp_path: Path, mapping: dict[int, int], port: int, rules:
     return path
 
 
-def _stack(command: str, ports: Path, run_dir: Path) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, str(STACK), command, "--ports", str(ports), "--run-dir", str(run_dir)]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
-
-
 @pytest.fixture
-def local_stack(tmp_path: Path, amqp_url: str) -> Iterator[dict[int, int]]:
-    """The whole local stack, up with demo data on free ports; yields the port mapping."""
-    ports, mapping = remapped_ports(tmp_path)
-    run_dir = tmp_path / "run"
-    try:
-        started = _stack("up", ports, run_dir)
-        assert started.returncode == 0, started.stdout + started.stderr
-        yield mapping
-    finally:
-        stopped = _stack("down", ports, run_dir)
-        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
-
-
-@pytest.fixture
-def prometheus(tmp_path: Path, local_stack: dict[int, int], manifests: ModuleType) -> Iterator[str]:
+def prometheus(tmp_path: Path, local_stack: LocalStack, manifests: ModuleType) -> Iterator[str]:
     """The Debian Prometheus on a free loopback port scraping the stack; yields its URL."""
     port = free_port()
     rules = manifests.write_rules(tmp_path / "rules")
-    config = prometheus_config(tmp_path, local_stack, port, rules)
+    config = prometheus_config(tmp_path, local_stack.mapping, port, rules)
     log = (tmp_path / "prometheus.log").open("w")
     process = subprocess.Popen(
         [

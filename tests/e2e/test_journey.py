@@ -1,0 +1,199 @@
+"""The platform's journey on the local stack, through the public gRPC APIs only: an organization
+registers, a reviewer verifies it, the catalog learns that from the registration events, its
+member submits a solution, a reviewer reviews and publishes it, anyone reads it; a second
+organization posts a need that anyone can read and filter by region."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+import pytest
+
+from ssg.contracts.catalog.v1 import catalog_service_pb2 as cat
+from ssg.contracts.catalog.v1 import catalog_service_pb2_grpc as cat_grpc
+from ssg.contracts.catalog.v1 import need_pb2, review_pb2, solution_pb2
+from ssg.contracts.common.v1 import geography_pb2, organization_type_pb2, sdg_pb2
+from ssg.contracts.registration.v1 import organization_pb2 as org_pb2
+from ssg.contracts.registration.v1 import registration_service_pb2 as reg
+from ssg.contracts.registration.v1 import registration_service_pb2_grpc as reg_grpc
+from ssg.platform.auth.tokens import DevTokenIssuer, Role
+from ssg.testing.waiting import eventually
+
+from .conftest import LocalStack
+
+ISSUER = DevTokenIssuer()
+INSTANCE = "global"
+Metadata = tuple[tuple[str, str], ...]
+
+
+def as_(subject: str, *roles: Role, org: str = "") -> Metadata:
+    """Call metadata with a dev token of the stack's instance."""
+    token = ISSUER.issue(subject, roles or (Role.PUBLIC,), organization_id=org, instance=INSTANCE)
+    return (("authorization", f"Bearer {token}"),)
+
+
+REVIEWER = as_("journey-reviewer", Role.REVIEWER)
+ANYONE: Metadata = ()
+
+
+@pytest.fixture
+async def stubs(local_stack: LocalStack) -> AsyncIterator[tuple[Any, Any]]:
+    """Registration and catalog stubs on the stack."""
+    async with (
+        grpc.aio.insecure_channel(local_stack.grpc_address("registration")) as registration,
+        grpc.aio.insecure_channel(local_stack.grpc_address("catalog")) as catalog,
+    ):
+        yield reg_grpc.RegistrationServiceStub(registration), cat_grpc.CatalogServiceStub(catalog)
+
+
+async def verified_organization(registration: Any, name: str, country: str) -> str:
+    """Register an organization as a new person and have a reviewer verify it; its id."""
+    founder = as_(f"founder-{uuid.uuid4().hex[:8]}")
+    registered = await registration.RegisterOrganization(
+        reg.RegisterOrganizationRequest(
+            request_id=uuid.uuid4().hex,
+            organization=org_pb2.Organization(
+                name=name,
+                type=organization_type_pb2.ORGANIZATION_TYPE_NGO,
+                headquarters_country=country,
+                sdgs=[sdg_pb2.SDG_CLEAN_WATER_AND_SANITATION],
+                languages=["en"],
+            ),
+        ),
+        metadata=founder,
+        timeout=10,
+    )
+    org = registered.organization
+    assert org.status == org_pb2.ORGANIZATION_STATUS_PENDING
+    verified = await registration.VerifyOrganization(
+        reg.VerifyOrganizationRequest(id=org.id, version=org.version, evidence_note="site visit"),
+        metadata=REVIEWER,
+        timeout=10,
+    )
+    assert verified.organization.status == org_pb2.ORGANIZATION_STATUS_VERIFIED
+    return str(org.id)
+
+
+async def once_accepted(call: Callable[[], Awaitable[Any]], what: str) -> Any:
+    """call()'s result once the catalog accepts it (it learns organizations from events)."""
+    result: list[Any] = []
+
+    async def attempt() -> bool:
+        try:
+            result.append(await call())
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in (
+                grpc.StatusCode.FAILED_PRECONDITION,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                grpc.StatusCode.PERMISSION_DENIED,
+            ):
+                raise
+            return False
+        return True
+
+    await eventually(attempt, what, within=60.0, interval=0.5)
+    return result[0]
+
+
+def water_solution(org_id: str) -> solution_pb2.Solution:
+    """A solution of org_id, as its member writes it."""
+    return solution_pb2.Solution(
+        organization_id=org_id,
+        title="Rain-fed cisterns run by village water committees",
+        summary="Committees build and maintain household cisterns that store the rainy season.",
+        approach="Masons trained by the committees; households pay into a maintenance fund.",
+        sdgs=[sdg_pb2.SDG_CLEAN_WATER_AND_SANITATION],
+        sdg_targets=[sdg_pb2.SdgTarget(code="6.1")],
+        implementing_countries=["KEN"],
+        beneficiary_countries=["TZA"],
+        regions=[geography_pb2.REGION_AFRICA],
+        modality=solution_pb2.COOPERATION_MODALITY_SOUTH_SOUTH,
+        period=solution_pb2.Period(start_date="2021-03-01", end_date="2024-02-29"),
+        language="en",
+    )
+
+
+def passing_review() -> review_pb2.Review:
+    """Every checklist criterion scored 4, approved."""
+    return review_pb2.Review(
+        scores=[
+            review_pb2.CriterionScore(criterion=c, score=4, comment="evidence seen")
+            for c in review_pb2.ReviewCriterion.values()
+            if c
+        ],
+        outcome=review_pb2.REVIEW_OUTCOME_APPROVE,
+    )
+
+
+@pytest.mark.timeout(900)
+async def test_register_verify_submit_review_publish_and_post_a_need(stubs) -> None:
+    registration, catalog = stubs
+    provider = await verified_organization(registration, "Lake Basin Water Network", "KEN")
+    member = as_("provider-member", Role.MEMBER, org=provider)
+
+    # The catalog accepts the member's draft once it has learned the verification.
+    draft = (
+        await once_accepted(
+            lambda: catalog.CreateSolution(
+                cat.CreateSolutionRequest(solution=water_solution(provider)),
+                metadata=member,
+                timeout=10,
+            ),
+            "the catalog to know the verified provider",
+        )
+    ).solution
+    assert draft.status == solution_pb2.SOLUTION_STATUS_DRAFT
+    with pytest.raises(grpc.aio.AioRpcError) as hidden:
+        await catalog.GetSolution(cat.GetSolutionRequest(id=draft.id), timeout=10)
+    assert hidden.value.code() == grpc.StatusCode.NOT_FOUND  # drafts stay with their staff
+
+    await catalog.SubmitSolution(
+        cat.SubmitSolutionRequest(id=draft.id), metadata=member, timeout=10
+    )
+    await catalog.StartSolutionReview(
+        cat.StartSolutionReviewRequest(id=draft.id), metadata=REVIEWER, timeout=10
+    )
+    await catalog.ReviewSolution(
+        cat.ReviewSolutionRequest(id=draft.id, review=passing_review()),
+        metadata=REVIEWER,
+        timeout=10,
+    )
+    await catalog.PublishSolution(
+        cat.PublishSolutionRequest(id=draft.id), metadata=REVIEWER, timeout=10
+    )
+    public = (await catalog.GetSolution(cat.GetSolutionRequest(id=draft.id), timeout=10)).solution
+    assert public.status == solution_pb2.SOLUTION_STATUS_PUBLISHED
+    assert public.provenance.vouching_organization_verified
+
+    # Another organization posts a need: public at once, found by the region of its country.
+    seeker = await verified_organization(registration, "Coastal Towns Utility Forum", "MOZ")
+    need = (
+        await once_accepted(
+            lambda: catalog.PostNeed(
+                cat.PostNeedRequest(
+                    need=need_pb2.Need(
+                        seeker_organization_id=seeker,
+                        title="Household water storage for dry months",
+                        problem_statement="Wells run dry for four months; families buy water.",
+                        sdgs=[sdg_pb2.SDG_CLEAN_WATER_AND_SANITATION],
+                        country="MOZ",
+                        support_kinds=[need_pb2.SUPPORT_KIND_KNOWLEDGE_EXCHANGE],
+                        deadline="2031-12-31",
+                    )
+                ),
+                metadata=as_("seeker-member", Role.MEMBER, org=seeker),
+                timeout=10,
+            ),
+            "the catalog to know the verified seeker",
+        )
+    ).need
+    seen = (await catalog.GetNeed(cat.GetNeedRequest(id=need.id), timeout=10)).need
+    assert seen.status == need_pb2.NEED_STATUS_OPEN
+    in_africa = await catalog.ListNeeds(
+        cat.ListNeedsRequest(region=geography_pb2.REGION_AFRICA, organization_id=seeker),
+        timeout=10,
+    )
+    assert [n.id for n in in_africa.needs] == [need.id]
