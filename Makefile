@@ -7,7 +7,7 @@ RUN := $(UV) run --frozen
 BREAKING_AGAINST ?= HEAD
 PYTEST_ARGS ?=
 
-.PHONY: help system-packages install protos lint format test test-unit up down status bench k8s clean
+.PHONY: help system-packages install protos lint format test test-unit up down status bench load k8s clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,10 @@ lint: install ## ruff, mypy, generated code current, buf lint and breaking, k8s/
 	$(RUN) python tools/contracts.py base-image .build/base.binpb $(BREAKING_AGAINST)
 	@if [ -f .build/base.binpb ]; then $(RUN) buf breaking .build/protos.binpb --against .build/base.binpb --exclude-path google; fi
 	$(RUN) python tools/manifests.py check
+
+LOAD_ARGS ?= --rate 40 --seconds 60
+load: install ## a fixed-rate call mix against the running local stack (after make up)
+	$(RUN) python tests/load/load_mix.py $(LOAD_ARGS)
 
 k8s: install ## render every overlay into .build/k8s (kubectl kustomize) and the alert rules
 	$(RUN) python tools/manifests.py render .build/k8s

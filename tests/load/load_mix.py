@@ -54,6 +54,8 @@ class Kind:
     call: Call
     latencies: list[float] = field(default_factory=list)
     errors: collections.Counter[str] = field(default_factory=collections.Counter)
+    # The first message of each failing status, so that a report says why.
+    error_details: dict[str, str] = field(default_factory=dict)
 
     def percentile(self, p: float) -> float:
         """The p-th percentile latency in milliseconds (nan without answers)."""
@@ -98,6 +100,8 @@ class Report:
                 f"| {k.name} | {done} | {errors} | {len(k.latencies) / self.elapsed:.1f} "
                 f"| {k.percentile(50):.1f} | {k.percentile(99):.1f} |"
             )
+        for k in self.kinds:
+            lines += [f"- {k.name} {code}: {why}" for code, why in k.error_details.items()]
         return "\n".join(lines)
 
 
@@ -132,6 +136,8 @@ async def mix(
             approach="Written, submitted, never published.",
             sdgs=[sdg_pb2.SDG_QUALITY_EDUCATION],
             implementing_countries=["GHA"],
+            modality=solution_pb2.COOPERATION_MODALITY_SOUTH_SOUTH,
+            period=solution_pb2.Period(start_date="2022-01-01", end_date="2023-12-31"),
             language="en",
         )
 
@@ -212,6 +218,7 @@ async def run(addresses: Mapping[str, str], rate: float, seconds: float, seed: i
                 await kind.call()
             except grpc.aio.AioRpcError as exc:
                 kind.errors[exc.code().name] += 1
+                kind.error_details.setdefault(exc.code().name, str(exc.details())[:300])
                 return
             kind.latencies.append(time.perf_counter() - started)
 

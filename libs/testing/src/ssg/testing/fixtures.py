@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -144,15 +145,23 @@ def unique_name(request: pytest.FixtureRequest) -> str:
     return f"t-{stem}-{uuid.uuid4().hex[:8]}"
 
 
+def load_script(path: Path, name: str) -> ModuleType:
+    """A script of the repository (not in a package) imported as module name."""
+    if (loaded := sys.modules.get(name)) is not None:
+        return loaded
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    # Registered first: dataclasses resolve their annotations through sys.modules.
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="session")
 def manifests(pytestconfig: pytest.Config) -> ModuleType:
     """The repository's tools/manifests.py (a script, not a package) as a module."""
-    path = pytestconfig.rootpath / "tools" / "manifests.py"
-    spec = importlib.util.spec_from_file_location("ssg_manifests_tool", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(pytestconfig.rootpath / "tools" / "manifests.py", "ssg_manifests_tool")
 
 
 @pytest.fixture(scope="session")
