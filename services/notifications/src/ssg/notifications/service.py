@@ -115,7 +115,9 @@ class SubscriptionService:
             _next_digest_at(spec, now),
         )
 
-    async def unsubscribe(self, identity: Identity, subscription_id: str, token: str) -> Subscription:
+    async def unsubscribe(
+        self, identity: Identity, subscription_id: str, token: str
+    ) -> Subscription:
         """Stop a subscription by id (its owner) or by a one-click token (anyone holding it)."""
         if token:
             found = verify_unsubscribe_token(self.key, token)

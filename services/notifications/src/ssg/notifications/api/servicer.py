@@ -24,7 +24,9 @@ class NotificationServicer(pb_grpc.NotificationServiceServicer):
     def __init__(self, service: SubscriptionService) -> None:
         self.service = service
 
-    async def Subscribe(self, request: pb.SubscribeRequest, context: Context) -> pb.SubscribeResponse:
+    async def Subscribe(
+        self, request: pb.SubscribeRequest, context: Context
+    ) -> pb.SubscribeResponse:
         """Create a subscription of the caller."""
         done = await self.service.subscribe(
             current_identity(), mapping.raw_subscription(request.subscription)

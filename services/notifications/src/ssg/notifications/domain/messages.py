@@ -97,7 +97,13 @@ def render_alert(item: Item, env: Envelope) -> Message:
         "item": item_json(item),
         "unsubscribe_url": env.unsubscribe_url,
     }
-    return Message(subject, "\n".join(lines) + "\n", html, json.dumps(body, sort_keys=True))
+    return Message(
+        subject,
+        "\n".join(lines) + "\n",
+        html,
+        json.dumps(body, sort_keys=True),
+        env.unsubscribe_url,
+    )
 
 
 def group_items(items: Sequence[Item]) -> list[tuple[Topic, list[Item]]]:
@@ -136,7 +142,9 @@ def render_digest(
             shown += 1
             line = f"- {item.headline}: {item.title}"
             summary = shorten(item.summary, DIGEST_SUMMARY_CHARS)
-            text.append(line + (f" — {summary}" if summary else "") + (f" {item.url}" if item.url else ""))
+            text.append(
+                line + (f" — {summary}" if summary else "") + (f" {item.url}" if item.url else "")
+            )
             link = f' <a href="{escape(item.url)}">open</a>' if item.url else ""
             html.append(f"<li>{escape(item.headline)}: <b>{escape(item.title)}</b>{link}</li>")
             entries.append(item_json(item))
@@ -158,4 +166,10 @@ def render_digest(
         "groups": body_groups,
         "unsubscribe_url": env.unsubscribe_url,
     }
-    return Message(subject, "\n".join(text) + "\n", "".join(html), json.dumps(body, sort_keys=True))
+    return Message(
+        subject,
+        "\n".join(text) + "\n",
+        "".join(html),
+        json.dumps(body, sort_keys=True),
+        env.unsubscribe_url,
+    )

@@ -33,9 +33,7 @@ class Topic(enum.IntEnum):
 
 
 # Topics about published content, matched by the subscription's filters.
-CONTENT_TOPICS = frozenset(
-    {Topic.SOLUTIONS, Topic.KNOWLEDGE_PRODUCTS, Topic.FUNDING, Topic.NEEDS}
-)
+CONTENT_TOPICS = frozenset({Topic.SOLUTIONS, Topic.KNOWLEDGE_PRODUCTS, Topic.FUNDING, Topic.NEEDS})
 
 
 class SubscriptionStatus(enum.IntEnum):
@@ -142,6 +140,8 @@ class Message:
     text: str
     html: str
     body: str
+    # For the List-Unsubscribe header of e-mails.
+    unsubscribe_url: str = ""
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ class DeliveryTask:
     event_type: str
     # Seconds since the epoch: delivery latency is measured from here.
     event_time: float
+    unsubscribe_url: str = ""
     attempt: int = 1
 
     def to_json(self) -> dict[str, Any]:

@@ -94,7 +94,9 @@ def _check_lists(v: Violations, raw: RawSubscription) -> None:
             v.add(_field(f"keywords[{i}]"), f"must be at most {KEYWORD_MAX} characters")
 
 
-def validate_subscription(raw: RawSubscription, *, allow_loopback: bool = False) -> SubscriptionInput:
+def validate_subscription(
+    raw: RawSubscription, *, allow_loopback: bool = False
+) -> SubscriptionInput:
     """The checked subscription; ValidationError naming every bad field otherwise."""
     v = Violations()
     if raw.channel not in Channel._value2member_map_:

@@ -25,7 +25,8 @@ from ssg.notifications.domain.model import (
 Doc = dict[str, Any]
 
 
-def _utc(value: datetime) -> datetime:
+def utc(value: datetime) -> datetime:
+    """value as an aware UTC datetime."""
     # pymongo returns naive UTC datetimes unless the client is tz-aware.
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
@@ -70,8 +71,8 @@ def subscription_from_doc(doc: Doc) -> Subscription:
         spec=spec,
         status=SubscriptionStatus(doc["status"]),
         version=int(doc["version"]),
-        create_time=_utc(doc["create_time"]),
-        update_time=_utc(doc["update_time"]),
+        create_time=utc(doc["create_time"]),
+        update_time=utc(doc["update_time"]),
     )
 
 
@@ -125,6 +126,7 @@ def delivery_to_doc(d: Delivery) -> Doc:
         "text": d.message.text,
         "html": d.message.html,
         "body": d.message.body,
+        "unsubscribe_url": d.message.unsubscribe_url,
         "status": int(d.status),
         "attempts": {},
         "create_time": d.create_time,
@@ -139,7 +141,7 @@ def delivery_from_doc(doc: Doc) -> Delivery:
             Attempt(
                 number=int(n),
                 outcome=AttemptOutcome(a["outcome"]),
-                time=_utc(a["time"]),
+                time=utc(a["time"]),
                 response_code=int(a.get("response_code", 0)),
                 error=a.get("error", ""),
             )
@@ -155,9 +157,11 @@ def delivery_from_doc(doc: Doc) -> Delivery:
         event_type=doc["event_type"],
         channel=Channel(doc["channel"]),
         address=doc["address"],
-        message=Message(doc["subject"], doc["text"], doc["html"], doc["body"]),
+        message=Message(
+            doc["subject"], doc["text"], doc["html"], doc["body"], doc.get("unsubscribe_url", "")
+        ),
         status=DeliveryStatus(doc["status"]),
-        create_time=_utc(doc["create_time"]),
-        event_time=_utc(doc["event_time"]),
+        create_time=utc(doc["create_time"]),
+        event_time=utc(doc["event_time"]),
         attempts=tuple(attempts),
     )

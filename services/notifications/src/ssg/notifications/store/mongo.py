@@ -32,6 +32,7 @@ from ssg.notifications.store.documents import (
     item_to_doc,
     spec_fields,
     subscription_from_doc,
+    utc,
 )
 from ssg.platform.errors import NotFound, VersionConflict
 from ssg.platform.events.outbox import Outbox
@@ -70,7 +71,9 @@ class NotificationStore:
         # index); the planner picks the most selective for each item.
         for key in ("sdg_keys", "country_keys", "region_keys", "org_key"):
             s.create_index([(key, ASCENDING), ("status", ASCENDING)])
-        s.create_index([("frequency", ASCENDING), ("status", ASCENDING), ("next_digest_at", ASCENDING)])
+        s.create_index(
+            [("frequency", ASCENDING), ("status", ASCENDING), ("next_digest_at", ASCENDING)]
+        )
         d = self.deliveries
         d.create_index([("status", ASCENDING), ("create_time", ASCENDING)])
         d.create_index([("owner", ASCENDING), ("create_time", DESCENDING), ("_id", DESCENDING)])
@@ -209,7 +212,9 @@ class NotificationStore:
 
     # -- the dispatcher -----------------------------------------------------------------------
 
-    def claim_pending(self, limit: int, claimer: str, now: datetime, lease: timedelta) -> list[Delivery]:
+    def claim_pending(
+        self, limit: int, claimer: str, now: datetime, lease: timedelta
+    ) -> list[Delivery]:
         """Up to limit of the oldest deliveries not yet on the task queue, claimed for lease so
         that another dispatcher leaves them alone (a dispatcher that dies loses its claim);
         claimer must be unique to this call."""
@@ -219,7 +224,9 @@ class NotificationStore:
         }
         ids = [
             d["_id"]
-            for d in self.deliveries.find(free, {"_id": 1}).sort("create_time", ASCENDING).limit(limit)
+            for d in self.deliveries.find(free, {"_id": 1})
+            .sort("create_time", ASCENDING)
+            .limit(limit)
         ]
         if not ids:
             return []
@@ -227,7 +234,9 @@ class NotificationStore:
             {"_id": {"$in": ids}, **free},
             {"$set": {"claimed_by": claimer, "claimed_until": now + lease}},
         )
-        cursor = self.deliveries.find({"_id": {"$in": ids}, "claimed_by": claimer}).sort("create_time", ASCENDING)
+        cursor = self.deliveries.find({"_id": {"$in": ids}, "claimed_by": claimer}).sort(
+            "create_time", ASCENDING
+        )
         return [delivery_from_doc(d) for d in cursor]
 
     def mark_queued(self, delivery_ids: Sequence[str], now: datetime) -> None:
@@ -291,7 +300,9 @@ class NotificationStore:
         query: Doc = {"owner": owner, **_after(after)}
         if subscription_id:
             query["subscription_id"] = subscription_id
-        cursor = self.deliveries.find(query).sort([("create_time", DESCENDING), ("_id", DESCENDING)])
+        cursor = self.deliveries.find(query).sort(
+            [("create_time", DESCENDING), ("_id", DESCENDING)]
+        )
         return [delivery_from_doc(d) for d in cursor.limit(limit + 1)]
 
     # -- digests ------------------------------------------------------------------------------
@@ -305,7 +316,7 @@ class NotificationStore:
                 "next_digest_at": {"$lte": now},
             }
         ).limit(limit)
-        return [(subscription_from_doc(d), d["next_digest_at"]) for d in cursor]
+        return [(subscription_from_doc(d), utc(d["next_digest_at"])) for d in cursor]
 
     def undigested_items(
         self, subscription_id: str, before: datetime, session: ClientSession | None = None
