@@ -119,12 +119,13 @@ class DeliveryProcess:
 
     def start(self) -> None:
         """Start a fresh worker process."""
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ssg.notifications.delivery"],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.env["SSG_TEST_LOG"], "ab"),  # noqa: SIM115
-        )
+        with open(self.env["SSG_TEST_LOG"], "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-W", "ignore", "-m", "ssg.notifications.delivery"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     def kill(self) -> None:
         """SIGKILL: no chance to finish or acknowledge anything."""

@@ -3,8 +3,9 @@ whose paths behave as asked (accept, fail n times then accept, always fail, stal
 
 from __future__ import annotations
 
+import asyncio
+import email.policy
 import threading
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -31,13 +32,26 @@ class SmtpSink:
 
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        # While set, RCPT TO for stall_address is not answered; reached is set once a client
+        # waits there (it is then mid-transaction: nothing is delivered if it dies).
         self.stall = threading.Event()
+        self.stall_address = ""
+        self.reached = threading.Event()
         self.port = free_port()
         sink = self
 
         class Handler:
-            async def handle_DATA(self, server, session, envelope):  # noqa: N802
-                sink.messages.append(message_from_bytes(envelope.content))
+            async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+                while sink.stall.is_set() and address == sink.stall_address:
+                    sink.reached.set()
+                    await asyncio.sleep(0.05)
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
+            async def handle_DATA(self, server, session, envelope):
+                sink.messages.append(
+                    message_from_bytes(envelope.content, policy=email.policy.default)
+                )
                 return "250 OK"
 
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
@@ -68,14 +82,14 @@ class HttpSink:
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
                 sink.requests.append(Received(self.path, dict(self.headers.items()), body))
                 sink.seen[self.path] += 1
-                failing = self.path in sink.always_fail or sink.seen[self.path] <= sink.fail_first.get(
-                    self.path, 0
-                )
+                failing = self.path in sink.always_fail or sink.seen[
+                    self.path
+                ] <= sink.fail_first.get(self.path, 0)
                 self.send_response(500 if failing else 204)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -100,8 +114,3 @@ class HttpSink:
         """Stop serving."""
         self.server.shutdown()
         self.server.server_close()
-
-
-def wait_quiet(seconds: float) -> None:
-    """Let a little time pass so that a duplicate, if any, would have arrived."""
-    time.sleep(seconds)

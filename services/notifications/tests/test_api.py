@@ -3,6 +3,8 @@ and by one-click token, which cannot be forged), and INVALID_ARGUMENT naming the
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
@@ -15,7 +17,7 @@ from ssg.platform.auth.tokens import Role
 
 
 def new_sub(**kw) -> spb.Subscription:
-    base = dict(
+    base: dict[str, Any] = dict(
         channel=spb.CHANNEL_EMAIL,
         address="alice@example.org",
         topics=[spb.TOPIC_SOLUTIONS],
@@ -83,7 +85,9 @@ async def test_subscribe_list_update_unsubscribe(served, auth):
 
 async def test_one_click_token_works_without_sign_in_and_cannot_be_forged(served, settings, auth):
     me = auth("carol-1", Role.MEMBER)
-    sub = (await served.stub.Subscribe(pb.SubscribeRequest(subscription=new_sub()), metadata=me)).subscription
+    sub = (
+        await served.stub.Subscribe(pb.SubscribeRequest(subscription=new_sub()), metadata=me)
+    ).subscription
     key = settings.signing_bytes()
 
     forged = unsubscribe_token(b"not-the-service-key-at-all", sub.id)
@@ -97,9 +101,13 @@ async def test_one_click_token_works_without_sign_in_and_cannot_be_forged(served
     still = await served.stub.ListSubscriptions(pb.ListSubscriptionsRequest(), metadata=me)
     assert [s.id for s in still.subscriptions] == [sub.id]
 
-    done = await served.stub.Unsubscribe(pb.UnsubscribeRequest(token=unsubscribe_token(key, sub.id)))
+    done = await served.stub.Unsubscribe(
+        pb.UnsubscribeRequest(token=unsubscribe_token(key, sub.id))
+    )
     assert done.subscription.status == spb.SUBSCRIPTION_STATUS_UNSUBSCRIBED
-    again = await served.stub.Unsubscribe(pb.UnsubscribeRequest(token=unsubscribe_token(key, sub.id)))
+    again = await served.stub.Unsubscribe(
+        pb.UnsubscribeRequest(token=unsubscribe_token(key, sub.id))
+    )
     assert again.subscription.status == spb.SUBSCRIPTION_STATUS_UNSUBSCRIBED
 
 
@@ -107,7 +115,10 @@ async def test_one_click_token_works_without_sign_in_and_cannot_be_forged(served
     ("changes", "field"),
     [
         ({"address": "nope"}, "subscription.address"),
-        ({"channel": spb.CHANNEL_WEBHOOK, "address": "http://192.168.1.10/hook"}, "subscription.address"),
+        (
+            {"channel": spb.CHANNEL_WEBHOOK, "address": "http://192.168.1.10/hook"},
+            "subscription.address",
+        ),
         ({"topics": []}, "subscription.topics"),
         ({"sdgs": [42]}, "subscription.sdgs[0]"),
         ({"countries": ["ZZZ"]}, "subscription.countries[0]"),
@@ -118,7 +129,8 @@ async def test_one_click_token_works_without_sign_in_and_cannot_be_forged(served
 async def test_bad_subscription_is_invalid_argument_naming_the_field(served, auth, changes, field):
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await served.stub.Subscribe(
-            pb.SubscribeRequest(subscription=new_sub(**changes)), metadata=auth("dave-1", Role.MEMBER)
+            pb.SubscribeRequest(subscription=new_sub(**changes)),
+            metadata=auth("dave-1", Role.MEMBER),
         )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert field in bad_fields(caught.value)
@@ -131,7 +143,8 @@ async def test_sign_in_and_organization_membership_are_required(served, auth):
     mine = new_sub(topics=[spb.TOPIC_MY_ORGANIZATION], organization_id="org-a")
     with pytest.raises(grpc.aio.AioRpcError) as outsider:
         await served.stub.Subscribe(
-            pb.SubscribeRequest(subscription=mine), metadata=auth("erin-1", Role.MEMBER, org="org-b")
+            pb.SubscribeRequest(subscription=mine),
+            metadata=auth("erin-1", Role.MEMBER, org="org-b"),
         )
     assert outsider.value.code() == grpc.StatusCode.PERMISSION_DENIED
     ok = await served.stub.Subscribe(

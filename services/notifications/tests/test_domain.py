@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -54,7 +55,13 @@ def sub(
     spec = SubscriptionInput(
         Channel.EMAIL,
         "a@example.org",
-        Filters(frozenset(topics), frozenset(sdgs), frozenset(regions), frozenset(countries), tuple(keywords)),
+        Filters(
+            frozenset(topics),
+            frozenset(sdgs),
+            frozenset(regions),
+            frozenset(countries),
+            tuple(keywords),
+        ),
         frequency,
         "en",
         org,
@@ -63,7 +70,7 @@ def sub(
 
 
 def item(**kw) -> Item:
-    base = dict(
+    base: dict[str, Any] = dict(
         topic=Topic.SOLUTIONS,
         kind="solution",
         id="sol1",
@@ -124,7 +131,7 @@ def test_keyword_matching_ignores_case_and_needs_word_boundaries():
 
 
 def raw(**kw) -> RawSubscription:
-    base = dict(
+    base: dict[str, Any] = dict(
         channel=1,
         address="alice@example.org",
         topics=[1],
@@ -179,7 +186,9 @@ def test_bad_input_names_the_field(changes, field):
 
 
 def test_loopback_webhook_allowed_only_when_configured():
-    spec = validate_subscription(raw(channel=2, address="http://127.0.0.1:9/x"), allow_loopback=True)
+    spec = validate_subscription(
+        raw(channel=2, address="http://127.0.0.1:9/x"), allow_loopback=True
+    )
     assert spec.address == "http://127.0.0.1:9/x"
     with pytest.raises(ValidationError):
         validate_subscription(raw(channel=2, address="http://127.0.0.1:9/x"))
@@ -189,7 +198,7 @@ def test_unsubscribe_token_round_trip_and_forgery():
     token = signing.unsubscribe_token(KEY, "sub123")
     assert signing.verify_unsubscribe_token(KEY, token) == "sub123"
     assert signing.verify_unsubscribe_token(b"x" * 32, token) is None
-    version, sid, mac = token.split(".")
+    version, _sid, mac = token.split(".")
     assert signing.verify_unsubscribe_token(KEY, f"{version}.other.{mac}") is None
     assert signing.verify_unsubscribe_token(KEY, "garbage") is None
 
@@ -258,7 +267,13 @@ def test_alert_has_text_html_json_and_unsubscribe_link():
 def test_digest_groups_by_topic_drops_repeats_and_stays_small():
     items = [
         item(id="s1", title="Solution one"),
-        item(id="f1", title="Grant", topic=Topic.FUNDING, kind="funding opportunity", headline="New funding opportunity"),
+        item(
+            id="f1",
+            title="Grant",
+            topic=Topic.FUNDING,
+            kind="funding opportunity",
+            headline="New funding opportunity",
+        ),
         item(id="s2", title="Solution two"),
         item(id="s1", title="Solution one"),
     ]
@@ -291,11 +306,19 @@ def test_fan_out_splits_instant_and_digest_and_derives_ids():
         sub(id="b", frequency=Frequency.DAILY),
         sub(id="c", sdgs=[1]),
     ]
-    plan = fan_out(item(), subs, SourceEvent("ev1", "catalog.SolutionPublished", NOW), NOW, lambda s: f"u/{s}")
+    plan = fan_out(
+        item(), subs, SourceEvent("ev1", "catalog.SolutionPublished", NOW), NOW, lambda s: f"u/{s}"
+    )
     assert [d.subscription_id for d in plan.deliveries] == ["a"]
     assert plan.digest_subscriptions == ["b"]
     assert plan.deliveries[0].id == delivery_id("ev1", "a", int(Channel.EMAIL))
-    again = fan_out(item(), subs, SourceEvent("ev1", "catalog.SolutionPublished", NOW), NOW + timedelta(1), lambda s: "")
+    again = fan_out(
+        item(),
+        subs,
+        SourceEvent("ev1", "catalog.SolutionPublished", NOW),
+        NOW + timedelta(1),
+        lambda s: "",
+    )
     assert again.deliveries[0].id == plan.deliveries[0].id
     assert delivery_id("ev2", "a", 1) != plan.deliveries[0].id
 

@@ -7,6 +7,7 @@ A sender returns a ``Sent`` or raises ``SendFailed`` saying whether a retry coul
 
 from __future__ import annotations
 
+import email.policy
 import http.client
 import smtplib
 import socket
@@ -21,6 +22,9 @@ from ssg.notifications.domain.targets import TargetRefused, address_refusal, par
 from ssg.notifications.domain.tasks import DeliveryTask
 
 USER_AGENT = "SouthSouthGalaxy-Webhooks/1"
+# Long headers (the unsubscribe URL) stay as written: folding at 78 would turn the URL into
+# RFC 2047 encoded words, which mail clients do not take as a List-Unsubscribe link.
+_POLICY = email.policy.SMTP.clone(max_line_length=998)
 # Status codes worth another try: timeouts, throttling, server errors.
 RETRYABLE_HTTP = frozenset({408, 425, 429})
 
@@ -57,7 +61,7 @@ class SmtpConfig:
 def email_message(task: DeliveryTask, sender: str) -> EmailMessage:
     """The e-mail of a task: plain text with an HTML alternative, one-click unsubscribe headers,
     and a Message-ID derived from the delivery id (receivers can drop a repeat)."""
-    msg = EmailMessage()
+    msg = EmailMessage(policy=_POLICY)
     msg["From"] = sender
     msg["To"] = task.address
     msg["Subject"] = task.subject

@@ -79,7 +79,7 @@ class Outbound:
     def send(self, routing_key: str, body: dict[str, Any], **headers: str) -> None:
         """Publish body persistently to routing_key through the default exchange."""
         self.publisher.publish(
-            body, exchange=DEFAULT_EXCHANGE, routing_key=routing_key, headers=headers or None
+            body, exchange=DEFAULT_EXCHANGE, routing_key=routing_key, headers=dict(headers)
         )
 
 
