@@ -142,13 +142,20 @@ async def run_worker(worker: Worker, stop: asyncio.Event) -> None:
                 )
             )
         )
+    stopped = asyncio.create_task(stop.wait())
     try:
-        await stop.wait()
+        # A part that ends on its own (the consumer lost Kafka for good, a bug) ends the
+        # process, so that its supervisor restarts it rather than leaving it half alive.
+        done, _ = await asyncio.wait([stopped, *parts], return_when=asyncio.FIRST_COMPLETED)
+        for part in done - {stopped}:
+            if part.exception() is not None:
+                log.error("worker part failed", exc_info=part.exception())
     finally:
+        stopped.cancel()
         stop.set()
         worker.consumer.request_stop()
         for part in parts:
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await part
 
 
