@@ -4,6 +4,8 @@ messages, digests, fan-out and the per-recipient limit (no servers)."""
 from __future__ import annotations
 
 import json
+import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +16,7 @@ from ssg.notifications.domain import signing
 from ssg.notifications.domain.digest import next_boundary, period_label, period_start
 from ssg.notifications.domain.fanout import SourceEvent, fan_out
 from ssg.notifications.domain.ids import delivery_id
+from ssg.notifications.domain.index import SubscriptionIndex
 from ssg.notifications.domain.matching import item_keys, keyword_matches, matches, subscription_keys
 from ssg.notifications.domain.messages import Envelope, group_items, render_alert, render_digest
 from ssg.notifications.domain.model import (
@@ -331,3 +334,45 @@ def test_recipient_limiter_slides():
     assert limiter.allow("b@x.org")
     now[0] = 61.0
     assert limiter.allow("a@x.org")
+
+
+def test_index_finds_exactly_what_a_scan_finds():
+    rng = random.Random(7)
+    countries = ["KEN", "BRA", "IND", "NGA", "PER"]
+    index = SubscriptionIndex()
+    subs = []
+    for n in range(600):
+        s = sub(
+            id=f"s{n}",
+            topics=rng.sample(list(Topic)[:4], rng.choice([1, 2])),
+            sdgs=rng.sample(range(1, 18), rng.choice([0, 1, 2])),
+            regions=rng.sample(range(1, 8), rng.choice([0, 0, 1])),
+            countries=rng.sample(countries, rng.choice([0, 1])),
+            keywords=rng.choice([(), ("solar",), ("water",)]),
+        )
+        subs.append(s)
+        index.put(s)
+    for _ in range(200):
+        i = item(
+            topic=rng.choice(list(Topic)[:4]),
+            sdgs=frozenset(rng.sample(range(1, 18), rng.choice([0, 1, 3]))),
+            regions=frozenset(rng.sample(range(1, 8), rng.choice([0, 1]))),
+            countries=frozenset(rng.sample(countries, rng.choice([0, 1, 2]))),
+        )
+        assert {s.id for s in index.match(i)} == {s.id for s in subs if matches(s, i)}
+
+
+def test_index_follows_updates_and_unsubscribes():
+    index = SubscriptionIndex()
+    index.put(sub(id="a", sdgs=[6]))
+    assert [s.id for s in index.match(item())] == ["a"]
+    moved = replace(sub(id="a", sdgs=[3]), version=2)
+    index.put(moved)
+    assert index.match(item()) == []
+    index.put(sub(id="a", sdgs=[6]))  # an older version arriving late changes nothing
+    assert index.match(item()) == []
+    index.put(replace(moved, version=3, status=SubscriptionStatus.UNSUBSCRIBED))
+    assert len(index) == 0
+    index.put(sub(id="b", topics=[Topic.MY_ORGANIZATION], org="org1"))
+    assert [s.id for s in index.match(item(topic=Topic.MY_ORGANIZATION))] == ["b"]
+    assert index.match(item(topic=Topic.MY_ORGANIZATION, organization_id="org9")) == []

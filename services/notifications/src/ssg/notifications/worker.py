@@ -33,6 +33,7 @@ from ssg.notifications.events.publisher import DeliveryEvents
 from ssg.notifications.events.results import ResultsConsumer, ResultsRecorder, watch_queues
 from ssg.notifications.queues import Topology
 from ssg.notifications.settings import NotificationsSettings
+from ssg.notifications.store.feed import IndexFeed
 from ssg.notifications.store.mongo import NotificationStore
 from ssg.platform.events.consumer import EventConsumer, ProcessedEvents
 from ssg.platform.events.envelope import Origin
@@ -76,6 +77,7 @@ class Worker:
     consumer: EventConsumer
     dispatcher: Dispatcher
     results: ResultsConsumer
+    feed: IndexFeed
     links: list[AmqpLink] = field(default_factory=list)
 
     def healthy(self) -> bool:
@@ -86,6 +88,7 @@ class Worker:
         """Release the connections."""
         for link in self.links:
             link.close()
+        self.feed.close()
         self.client.close()
 
 
@@ -97,7 +100,8 @@ def build_worker(settings: NotificationsSettings) -> Worker:
     client = make_client(settings)
     store = NotificationStore(client, default_database(client))
     links = unsubscribe_links(settings)
-    matcher = Matcher(store, settings.public_base_url, links)
+    feed = IndexFeed(store)
+    matcher = Matcher(store, feed, settings.public_base_url, links)
     consumer = EventConsumer(
         settings,
         group_id=settings.matcher_group,
@@ -114,7 +118,7 @@ def build_worker(settings: NotificationsSettings) -> Worker:
     events = DeliveryEvents(Origin(settings.service, settings.instance, settings.instance_id))
     results = ResultsConsumer(ResultsRecorder(store, events), results_link)
     return Worker(
-        settings, client, store, consumer, dispatcher, results, [tasks_link, results_link]
+        settings, client, store, consumer, dispatcher, results, feed, [tasks_link, results_link]
     )
 
 
@@ -122,6 +126,7 @@ async def run_worker(worker: Worker, stop: asyncio.Event) -> None:
     """Run every part until stop is set (then stop the consumer and wait for all)."""
     settings = worker.settings
     await run_sync(worker.store.ensure_indexes)
+    await run_sync(worker.feed.catch_up)
     await ensure_topics(settings.kafka_bootstrap, CONSUMED_TOPICS)
     parts = [
         asyncio.create_task(worker.consumer.run()),

@@ -1,9 +1,9 @@
 """Which subscriptions an item reaches: the rule itself, and the index keys that let the
-store find the candidates without reading every subscription.
+index (``domain.index``) find the candidates without reading every subscription.
 
-Each filter dimension is stored as a list of index keys; an empty filter stores the wildcard
-key, so "no SDG filter" and "SDG 6" are both found by ``sdg_keys in [6, 7, ANY]``. The store
-asks for candidates by those keys (a superset of the matches: keywords are not indexed) and
+Each filter dimension is held as a list of index keys; an empty filter holds the wildcard key,
+so "no SDG filter" and "SDG 6" are both found under the item's keys ``[6, 7, ANY]``. The index
+yields candidates by those keys (a superset of the matches: keywords are not indexed) and
 ``matches`` decides.
 """
 

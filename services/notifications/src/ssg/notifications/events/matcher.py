@@ -1,5 +1,6 @@
 """The matcher: each catalog or registration event that is news for someone is matched against
-the subscriptions found through their index keys; its deliveries and digest entries are
+the subscriptions found through the in-memory index (kept current from the subscriptions'
+change stream, caught up before each event); its deliveries and digest entries are
 written in the consumer's transaction, together with the processed-event mark, so an event
 consumed twice changes nothing twice (and delivery ids are derived, so not even a replay of
 the topic duplicates a delivery)."""
@@ -15,6 +16,7 @@ from prometheus_client import Counter, Histogram
 
 from ssg.notifications.domain.fanout import SourceEvent, fan_out
 from ssg.notifications.events.items import SOURCES, ItemSource
+from ssg.notifications.store.feed import IndexFeed
 from ssg.notifications.store.mongo import NotificationStore
 from ssg.platform.clock import utc_now
 from ssg.platform.events.consumer import Event, HandlerRegistry
@@ -35,9 +37,14 @@ class Matcher:
     """Event handlers that turn events into deliveries and digest entries."""
 
     def __init__(
-        self, store: NotificationStore, public_base_url: str, unsubscribe_url: Callable[[str], str]
+        self,
+        store: NotificationStore,
+        feed: IndexFeed,
+        public_base_url: str,
+        unsubscribe_url: Callable[[str], str],
     ) -> None:
         self.store = store
+        self.feed = feed
         self.base = public_base_url.rstrip("/")
         self.unsubscribe_url = unsubscribe_url
 
@@ -62,7 +69,7 @@ class Matcher:
         occurred = (
             env.occurred_at.ToDatetime(tzinfo=UTC) if env.HasField("occurred_at") else utc_now()
         )
-        candidates = self.store.candidates(item, session=event.session)
+        candidates = self.feed.catch_up().candidates(item)
         now = utc_now()
         plan = fan_out(
             item,

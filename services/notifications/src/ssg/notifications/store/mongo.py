@@ -13,7 +13,6 @@ from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from ssg.notifications.domain.matching import item_keys
 from ssg.notifications.domain.model import (
     AttemptOutcome,
     Delivery,
@@ -67,10 +66,6 @@ class NotificationStore:
         """Create every index (idempotent)."""
         s = self.subscriptions
         s.create_index([("owner", ASCENDING), ("create_time", DESCENDING), ("_id", DESCENDING)])
-        # One multikey index per matching dimension (MongoDB allows one array per compound
-        # index); the planner picks the most selective for each item.
-        for key in ("sdg_keys", "country_keys", "region_keys", "org_key"):
-            s.create_index([(key, ASCENDING), ("status", ASCENDING)])
         s.create_index(
             [("frequency", ASCENDING), ("status", ASCENDING), ("next_digest_at", ASCENDING)]
         )
@@ -154,13 +149,6 @@ class NotificationStore:
             [("create_time", DESCENDING), ("_id", DESCENDING)]
         )
         return [subscription_from_doc(d) for d in cursor.limit(limit + 1)]
-
-    def candidates(self, item: Item, session: ClientSession | None = None) -> list[Subscription]:
-        """Active subscriptions whose index keys admit item (a superset of the matches)."""
-        query: Doc = {"status": ACTIVE}
-        for key, values in item_keys(item).items():
-            query[key] = {"$in": values}
-        return [subscription_from_doc(d) for d in self.subscriptions.find(query, session=session)]
 
     # -- deliveries and digest items (written by the matcher) --------------------------------
 
