@@ -399,3 +399,67 @@ async def test_daily_digest_groups_what_matched(stack):
     assert "Seed banks" in text and "Drip kits" in text and "Food security grant" in text
     assert "Not followed" not in text
     assert text.index("New solutions") < text.index("Funding opportunities")
+
+
+async def test_funding_deadline_reminder_once_per_deadline(stack):
+    address = f"deadline-{uuid.uuid4().hex[:6]}@example.org"
+    await stack.subscribe("u-deadline", address=address, topics=[spb.TOPIC_FUNDING], sdgs=[5])
+    fid = uuid.uuid4().hex
+
+    def funding(
+        days: int, status=funding_pb2.FUNDING_STATUS_OPEN
+    ) -> funding_pb2.FundingOpportunity:
+        f = funding_pb2.FundingOpportunity(
+            id=fid,
+            title="Women's enterprise fund",
+            sdgs=[sdg_pb2.SDG_GENDER_EQUALITY],
+            status=status,
+        )
+        f.deadline.FromDatetime(datetime.now(UTC) + timedelta(days=days, hours=1))
+        return f
+
+    await stack.publish(
+        FUNDING_TOPIC,
+        build_envelope(
+            CATALOG,
+            "catalog.FundingPublished",
+            fid,
+            1,
+            catalog_events.FundingPublished(funding_opportunity=funding(3)),
+        ),
+    )
+    await eventually(lambda: sent_to(stack, address) == 1, "the new-funding alert")
+    reminders = stack.worker.reminders
+    await eventually(
+        lambda: stack.worker.store.funding.find_one({"_id": fid}), "the funding read model"
+    )
+    assert await run_sync(reminders.sweep) == 1
+    assert await run_sync(reminders.sweep) == 0
+    await eventually(lambda: sent_to(stack, address) == 2, "the reminder")
+    assert "Funding deadline in 3 days" in stack.smtp.to(address)[1]["Subject"]
+
+    moved = catalog_events.FundingUpdated(
+        funding_opportunity=funding(5), changed_fields=["deadline"]
+    )
+    await stack.publish(
+        FUNDING_TOPIC, build_envelope(CATALOG, "catalog.FundingUpdated", fid, 2, moved)
+    )
+
+    async def reminded_again() -> bool:
+        return await run_sync(reminders.sweep) == 1
+
+    await eventually(reminded_again, "a reminder for the moved deadline")
+    await eventually(lambda: sent_to(stack, address) == 3, "the second reminder")
+    assert "in 5 days" in stack.smtp.to(address)[2]["Subject"]
+
+    closed = catalog_events.FundingClosed(
+        funding_opportunity=funding(2, funding_pb2.FUNDING_STATUS_CLOSED)
+    )
+    await stack.publish(
+        FUNDING_TOPIC, build_envelope(CATALOG, "catalog.FundingClosed", fid, 3, closed)
+    )
+    await eventually(
+        lambda: (stack.worker.store.funding.find_one({"_id": fid}) or {}).get("status") == "closed",
+        "the closed funding",
+    )
+    assert await run_sync(reminders.sweep) == 0

@@ -13,6 +13,7 @@ import pytest
 
 from ssg.notifications.delivery.ratelimit import RecipientLimiter
 from ssg.notifications.domain import signing
+from ssg.notifications.domain.deadlines import reminder_due, reminder_item, reminder_source
 from ssg.notifications.domain.digest import next_boundary, period_label, period_start
 from ssg.notifications.domain.fanout import SourceEvent, fan_out
 from ssg.notifications.domain.ids import delivery_id
@@ -376,3 +377,18 @@ def test_index_follows_updates_and_unsubscribes():
     index.put(sub(id="b", topics=[Topic.MY_ORGANIZATION], org="org1"))
     assert [s.id for s in index.match(item(topic=Topic.MY_ORGANIZATION))] == ["b"]
     assert index.match(item(topic=Topic.MY_ORGANIZATION, organization_id="org9")) == []
+
+
+def test_funding_reminder_is_due_once_per_deadline_within_the_window():
+    week = timedelta(days=7)
+    deadline = NOW + timedelta(days=3)
+    assert reminder_due(deadline, None, NOW, week)
+    assert not reminder_due(deadline, deadline, NOW, week)
+    assert reminder_due(deadline, deadline - timedelta(days=1), NOW, week)  # it moved
+    assert not reminder_due(NOW + timedelta(days=9), None, NOW, week)
+    assert not reminder_due(NOW - timedelta(hours=1), None, NOW, week)
+    assert not reminder_due(None, None, NOW, week)
+    reminder = reminder_item(item(topic=Topic.FUNDING), deadline, NOW)
+    assert reminder.headline == "Funding deadline in 3 days"
+    assert dict(reminder.details)["deadline"] == "2026-11-30"
+    assert reminder_source("f1", deadline) != reminder_source("f1", deadline + timedelta(days=1))

@@ -36,8 +36,10 @@ class NotificationsSettings(PlatformSettings):
     # rounds that found nothing.
     dispatch_batch: int = Field(default=200, ge=1, le=10_000)
     dispatch_idle_seconds: float = Field(default=0.2, gt=0)
-    # How often due digests are looked for (0 = never).
+    # How often due digests and funding-deadline reminders are looked for (0 = never).
     digest_interval_seconds: float = Field(default=60.0, ge=0)
+    # A funding opportunity is reminded this many days before its deadline.
+    funding_reminder_days: int = Field(default=7, ge=1, le=90)
 
     # E-mail (the delivery process).
     smtp_host: str = "127.0.0.1"

@@ -4,7 +4,7 @@ Runs, beside each other until SIGTERM/SIGINT:
 * the matcher (an idempotent consumer of catalog and registration events),
 * the dispatcher (pending deliveries -> RabbitMQ task queue, publisher confirms),
 * the results consumer (attempt results -> delivery log, DeliveryFailed -> outbox),
-* the digest sweep and the queue-depth gauge,
+* the digest and funding-deadline reminder sweeps and the queue-depth gauge,
 with /metrics and /healthz on SSG_METRICS_PORT. Any number of replicas may run.
 """
 
@@ -17,6 +17,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import partial
 
 from pymongo import MongoClient
@@ -25,6 +26,7 @@ from ssg.notifications.bootstrap import signing_key
 from ssg.notifications.domain.retry import Backoff
 from ssg.notifications.domain.signing import unsubscribe_token
 from ssg.notifications.events.amqp import AmqpLink
+from ssg.notifications.events.deadlines import FundingReminders
 from ssg.notifications.events.digests import sweep_digests
 from ssg.notifications.events.dispatcher import Dispatcher
 from ssg.notifications.events.items import CONSUMED_TOPICS
@@ -78,6 +80,7 @@ class Worker:
     dispatcher: Dispatcher
     results: ResultsConsumer
     feed: IndexFeed
+    reminders: FundingReminders
     links: list[AmqpLink] = field(default_factory=list)
 
     def healthy(self) -> bool:
@@ -101,7 +104,10 @@ def build_worker(settings: NotificationsSettings) -> Worker:
     store = NotificationStore(client, default_database(client))
     links = unsubscribe_links(settings)
     feed = IndexFeed(store)
-    matcher = Matcher(store, feed, settings.public_base_url, links)
+    reminders = FundingReminders(
+        store, feed, settings.public_base_url, links, timedelta(days=settings.funding_reminder_days)
+    )
+    matcher = Matcher(store, feed, settings.public_base_url, links, reminders)
     consumer = EventConsumer(
         settings,
         group_id=settings.matcher_group,
@@ -118,8 +124,22 @@ def build_worker(settings: NotificationsSettings) -> Worker:
     events = DeliveryEvents(Origin(settings.service, settings.instance, settings.instance_id))
     results = ResultsConsumer(ResultsRecorder(store, events), results_link)
     return Worker(
-        settings, client, store, consumer, dispatcher, results, feed, [tasks_link, results_link]
+        settings,
+        client,
+        store,
+        consumer,
+        dispatcher,
+        results,
+        feed,
+        reminders,
+        [tasks_link, results_link],
     )
+
+
+async def sweeps(worker: Worker, links: Callable[[str], str]) -> None:
+    """One round of the periodic sweeps: due digests, then due funding reminders."""
+    await run_sync(sweep_digests, worker.store, links)
+    await run_sync(worker.reminders.sweep)
 
 
 async def run_worker(worker: Worker, stop: asyncio.Event) -> None:
@@ -140,10 +160,10 @@ async def run_worker(worker: Worker, stop: asyncio.Event) -> None:
             asyncio.create_task(
                 every(
                     settings.digest_interval_seconds,
-                    partial(run_sync, sweep_digests, worker.store, links),
+                    partial(sweeps, worker, links),
                     stop,
                     log=log,
-                    failure="digest sweep failed",
+                    failure="digest or reminder sweep failed",
                 )
             )
         )

@@ -10,7 +10,7 @@ from typing import Any
 from google.protobuf.message import Message
 
 from ssg.contracts.catalog.v1 import events_pb2 as catalog_events
-from ssg.contracts.catalog.v1 import review_pb2
+from ssg.contracts.catalog.v1 import funding_pb2, review_pb2
 from ssg.contracts.registration.v1 import events_pb2 as registration_events
 from ssg.notifications.domain.model import Item, Topic
 from ssg.platform.events.envelope import topic_name
@@ -69,8 +69,8 @@ def _knowledge_published(p: catalog_events.KnowledgeProductPublished, base: str)
     )
 
 
-def _funding_published(p: catalog_events.FundingPublished, base: str) -> Item:
-    f = p.funding_opportunity
+def funding_item(f: funding_pb2.FundingOpportunity, base: str) -> Item:
+    """A funding opportunity as news (also what its deadline reminder starts from)."""
     deadline = f.deadline.ToDatetime().date().isoformat() if f.HasField("deadline") else ""
     return Item(
         topic=Topic.FUNDING,
@@ -85,6 +85,10 @@ def _funding_published(p: catalog_events.FundingPublished, base: str) -> Item:
         url=f"{base}/funding/{f.id}",
         details=(("deadline", deadline),),
     )
+
+
+def _funding_published(p: catalog_events.FundingPublished, base: str) -> Item:
+    return funding_item(p.funding_opportunity, base)
 
 
 def _need_posted(p: catalog_events.NeedPosted, base: str) -> Item:

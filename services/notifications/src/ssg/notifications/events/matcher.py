@@ -15,6 +15,7 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 
 from ssg.notifications.domain.fanout import SourceEvent, fan_out
+from ssg.notifications.events.deadlines import FundingReminders
 from ssg.notifications.events.items import SOURCES, ItemSource
 from ssg.notifications.store.feed import IndexFeed
 from ssg.notifications.store.mongo import NotificationStore
@@ -42,9 +43,11 @@ class Matcher:
         feed: IndexFeed,
         public_base_url: str,
         unsubscribe_url: Callable[[str], str],
+        reminders: FundingReminders | None = None,
     ) -> None:
         self.store = store
         self.feed = feed
+        self.reminders = reminders
         self.base = public_base_url.rstrip("/")
         self.unsubscribe_url = unsubscribe_url
 
@@ -53,6 +56,8 @@ class Matcher:
         registry = HandlerRegistry()
         for event_type, source in SOURCES.items():
             registry.add(event_type, source.payload_type, self._handler(source))
+        if self.reminders is not None:
+            self.reminders.register(registry)
         return registry
 
     def _handler(self, source: ItemSource) -> Callable[[Event[Any]], None]:
@@ -82,6 +87,10 @@ class Matcher:
         self.store.add_digest_items(
             plan.digest_subscriptions, env.event_id, item, now, session=event.session
         )
+        if self.reminders is not None and env.event_type == "catalog.FundingPublished":
+            self.reminders.record(
+                event.payload.funding_opportunity, env.aggregate_version, event.session
+            )
         MATCH_SECONDS.observe(time.monotonic() - started)
         MATCHED.labels(env.event_type, "instant").inc(len(plan.deliveries))
         MATCHED.labels(env.event_type, "digest").inc(len(plan.digest_subscriptions))

@@ -60,6 +60,8 @@ class NotificationStore:
         self.subscriptions: Collection[Doc] = db["subscriptions"]
         self.deliveries: Collection[Doc] = db["deliveries"]
         self.digest_items: Collection[Doc] = db["digest_items"]
+        # Funding opportunities (latest state) for deadline reminders.
+        self.funding: Collection[Doc] = db["funding"]
         self.outbox = Outbox(db)
 
     def ensure_indexes(self) -> None:
@@ -78,6 +80,7 @@ class NotificationStore:
         self.digest_items.create_index(
             [("subscription_id", ASCENDING), ("digest_id", ASCENDING), ("created_at", ASCENDING)]
         )
+        self.funding.create_index([("status", ASCENDING), ("deadline", ASCENDING)])
         self.outbox.ensure_indexes()
 
     # -- subscriptions ---------------------------------------------------------------------
