@@ -9,7 +9,7 @@ from datetime import datetime
 
 from ssg.notifications.domain.ids import delivery_id
 from ssg.notifications.domain.matching import matches
-from ssg.notifications.domain.messages import Envelope, render_alert
+from ssg.notifications.domain.messages import AlertTemplate, Envelope
 from ssg.notifications.domain.model import (
     Delivery,
     DeliveryStatus,
@@ -46,12 +46,14 @@ def fan_out(
     """Apply the matching rule to the candidates and plan what each match receives."""
     deliveries: list[Delivery] = []
     digests: list[str] = []
+    template: AlertTemplate | None = None
     for sub in candidates:
         if not matches(sub, item):
             continue
         if sub.spec.frequency is not Frequency.INSTANT:
             digests.append(sub.id)
             continue
+        template = template or AlertTemplate(item)
         did = delivery_id(event.event_id, sub.id, int(sub.spec.channel))
         env = Envelope(
             did, event.event_id, event.event_type, event.occurred_at, unsubscribe_url(sub.id)
@@ -65,7 +67,7 @@ def fan_out(
                 event_type=event.event_type,
                 channel=sub.spec.channel,
                 address=sub.spec.address,
-                message=render_alert(item, env),
+                message=template.message(env),
                 status=DeliveryStatus.PENDING,
                 create_time=now,
                 event_time=event.occurred_at,

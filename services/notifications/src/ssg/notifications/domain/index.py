@@ -1,8 +1,8 @@
 """An in-memory inverted index of the active subscriptions: for each matching dimension, the
 ids of the subscriptions holding each index key (``matching.subscription_keys``). An item's
-candidates are the union of the postings of its keys in the dimension where that union is
-smallest; ``matches`` then decides on every dimension. The cost is the size of that union, not
-the number of subscriptions."""
+candidates are the ids holding one of its keys in every dimension (found from the dimension
+with the fewest ids); ``matches`` then decides (keywords, topics). The cost is the size of that
+smallest dimension, not the number of subscriptions."""
 
 from __future__ import annotations
 
@@ -51,19 +51,27 @@ class SubscriptionIndex:
                     del self._postings[posting]
 
     def candidates(self, item: Item) -> list[Subscription]:
-        """Subscriptions holding one of item's keys in its most selective dimension (a superset
-        of the matches): the union of the fewest postings, not an intersection of large sets."""
-        best: list[set[str]] | None = None
-        best_size = 0
+        """Subscriptions holding one of item's keys in every dimension (a superset of the
+        matches): the union of the postings of the dimension with the fewest ids, narrowed by
+        each other dimension's postings."""
+        dimensions: list[tuple[int, list[set[str]]]] = []
         for dim, keys in item_keys(item).items():
             postings = [p for key in keys if (p := self._postings.get((dim, key)))]
             size = sum(len(p) for p in postings)
-            if best is None or size < best_size:
-                best, best_size = postings, size
             if size == 0:
                 return []
-        ids: set[str] = set().union(*best) if best else set()
-        return [self._subs[i] for i in ids]
+            dimensions.append((size, postings))
+        dimensions.sort(key=lambda d: d[0])
+        found: set[str] = set().union(*dimensions[0][1])
+        for _, postings in dimensions[1:]:
+            # Set intersections run in C and cost the smaller side: no large union is built.
+            kept: set[str] = set()
+            for posting in postings:
+                kept |= found & posting
+            found = kept
+            if not found:
+                return []
+        return [self._subs[i] for i in found]
 
     def match(self, item: Item) -> list[Subscription]:
         """The subscriptions that follow item."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
 
 from ssg.notifications.domain.model import CONTENT_TOPICS, Filters, Item, Subscription, Topic
 
@@ -45,8 +47,8 @@ def item_keys(item: Item) -> dict[str, list[str]]:
     }
 
 
-def _overlaps(wanted: frozenset[object], present: frozenset[object]) -> bool:
-    return not wanted or bool(wanted & present)
+def _overlaps(wanted: frozenset[Any], present: frozenset[Any]) -> bool:
+    return not wanted or not wanted.isdisjoint(present)
 
 
 def keyword_matches(keywords: Iterable[str], text: str) -> bool:
@@ -55,7 +57,12 @@ def keyword_matches(keywords: Iterable[str], text: str) -> bool:
     if not words:
         return True
     lowered = text.casefold()
-    return any(re.search(rf"(?<!\w){re.escape(k.casefold())}(?!\w)", lowered) for k in words)
+    return any(_word(k).search(lowered) for k in words)
+
+
+@lru_cache(maxsize=4096)
+def _word(keyword: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<!\w){re.escape(keyword.casefold())}(?!\w)")
 
 
 def matches(subscription: Subscription, item: Item) -> bool:
@@ -75,8 +82,8 @@ def filters_match(filters: Filters, item: Item) -> bool:
     if item.topic not in CONTENT_TOPICS:
         return False
     return (
-        _overlaps(frozenset(filters.sdgs), frozenset(item.sdgs))
-        and _overlaps(frozenset(filters.regions), frozenset(item.regions))
-        and _overlaps(frozenset(filters.countries), frozenset(item.countries))
+        _overlaps(filters.sdgs, item.sdgs)
+        and _overlaps(filters.regions, item.regions)
+        and _overlaps(filters.countries, item.countries)
         and keyword_matches(filters.keywords, f"{item.title}\n{item.summary}")
     )

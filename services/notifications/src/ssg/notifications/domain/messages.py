@@ -68,42 +68,56 @@ def _detail_lines(item: Item) -> list[str]:
     return [f"{k.replace('_', ' ').capitalize()}: {v}" for k, v in item.details if v]
 
 
+class AlertTemplate:
+    """The instant alert of one item, rendered once; ``message`` adds what differs per
+    subscriber (delivery id, unsubscribe link), so a fan-out to thousands stays cheap."""
+
+    def __init__(self, item: Item) -> None:
+        self.subject = f"{SUBJECT_PREFIX} {item.headline}: {shorten(item.title, 120)}"
+        summary = shorten(item.summary, SUMMARY_CHARS)
+        lines = [item.headline, "", item.title]
+        if summary:
+            lines += ["", summary]
+        lines += _detail_lines(item)
+        if item.url:
+            lines += ["", item.url]
+        self.text = "\n".join(lines)
+        details = "".join(f"<li>{escape(line)}</li>" for line in _detail_lines(item))
+        self.html = (
+            f"<html><body><p>{escape(item.headline)}</p><h3>{escape(item.title)}</h3>"
+            + (f"<p>{escape(summary)}</p>" if summary else "")
+            + (f"<ul>{details}</ul>" if details else "")
+            + (f'<p><a href="{escape(item.url)}">{escape(item.url)}</a></p>' if item.url else "")
+        )
+        self.headline = item.headline
+        self.item_json = json.dumps(item_json(item), sort_keys=True)
+
+    def message(self, env: Envelope) -> Message:
+        """The alert for one subscriber."""
+        text = f"{self.text}\n\n--\nUnsubscribe: {env.unsubscribe_url}\n"
+        html = (
+            f'{self.html}<p><small><a href="{escape(env.unsubscribe_url)}">Unsubscribe</a>'
+            "</small></p></body></html>"
+        )
+        head = json.dumps(
+            {
+                "delivery_id": env.delivery_id,
+                "event_id": env.event_id,
+                "event_type": env.event_type,
+                "headline": self.headline,
+                "occurred_at": env.occurred_at.isoformat(),
+                "unsubscribe_url": env.unsubscribe_url,
+            },
+            sort_keys=True,
+        )
+        # The item's JSON is spliced in rather than dumped again for every subscriber.
+        body = f'{head[:-1]}, "item": {self.item_json}}}'
+        return Message(self.subject, text, html, body, env.unsubscribe_url)
+
+
 def render_alert(item: Item, env: Envelope) -> Message:
     """The instant alert for one item."""
-    subject = f"{SUBJECT_PREFIX} {item.headline}: {shorten(item.title, 120)}"
-    summary = shorten(item.summary, SUMMARY_CHARS)
-    lines = [item.headline, "", item.title]
-    if summary:
-        lines += ["", summary]
-    lines += _detail_lines(item)
-    if item.url:
-        lines += ["", item.url]
-    lines += ["", "--", f"Unsubscribe: {env.unsubscribe_url}"]
-    details = "".join(f"<li>{escape(line)}</li>" for line in _detail_lines(item))
-    html = (
-        f"<html><body><p>{escape(item.headline)}</p><h3>{escape(item.title)}</h3>"
-        + (f"<p>{escape(summary)}</p>" if summary else "")
-        + (f"<ul>{details}</ul>" if details else "")
-        + (f'<p><a href="{escape(item.url)}">{escape(item.url)}</a></p>' if item.url else "")
-        + f'<p><small><a href="{escape(env.unsubscribe_url)}">Unsubscribe</a></small></p>'
-        + "</body></html>"
-    )
-    body = {
-        "delivery_id": env.delivery_id,
-        "event_id": env.event_id,
-        "event_type": env.event_type,
-        "occurred_at": env.occurred_at.isoformat(),
-        "headline": item.headline,
-        "item": item_json(item),
-        "unsubscribe_url": env.unsubscribe_url,
-    }
-    return Message(
-        subject,
-        "\n".join(lines) + "\n",
-        html,
-        json.dumps(body, sort_keys=True),
-        env.unsubscribe_url,
-    )
+    return AlertTemplate(item).message(env)
 
 
 def group_items(items: Sequence[Item]) -> list[tuple[Topic, list[Item]]]:
