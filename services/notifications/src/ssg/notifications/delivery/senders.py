@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email.policy
 import http.client
+import ipaddress
 import smtplib
 import socket
 import ssl
@@ -106,6 +107,15 @@ def send_email(task: DeliveryTask, config: SmtpConfig) -> Sent:
 
 def resolve_public(host: str, port: int, allow_loopback: bool) -> str:
     """An address of host that may receive webhooks; TargetRefused when none may."""
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        # An address needs no lookup (and eventlet's green resolver would add one).
+        if reason := address_refusal(str(literal), allow_loopback=allow_loopback):
+            raise TargetRefused(f"{host} {reason}")
+        return str(literal)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:

@@ -14,8 +14,8 @@ import logging
 import time
 from typing import Any
 
-from kombu import Queue
-from nameko.amqp.publish import Publisher
+from kombu import Connection, Queue
+from kombu.pools import producers
 from nameko.extensions import DependencyProvider
 from nameko.messaging import consume
 from prometheus_client import Counter, Histogram
@@ -70,17 +70,29 @@ ATTEMPT_SECONDS = Histogram(
 
 
 class Outbound:
-    """Confirmed publishing to the results, delay and dead-letter queues."""
+    """Confirmed publishing to the results, delay and dead-letter queues, through kombu's
+    producer pool (one connection and channel per concurrent publisher, reused)."""
 
     def __init__(self, amqp_uri: str, topology: Topology) -> None:
         self.topology = topology
-        self.publisher = Publisher(amqp_uri, use_confirms=True, declare=topology.queues())
+        self.connection = Connection(amqp_uri, transport_options={"confirm_publish": True})
+        with self.connection.clone() as conn:
+            topology.declare(conn)
 
     def send(self, routing_key: str, body: dict[str, Any], **headers: str) -> None:
-        """Publish body persistently to routing_key through the default exchange."""
-        self.publisher.publish(
-            body, exchange=DEFAULT_EXCHANGE, routing_key=routing_key, headers=dict(headers)
-        )
+        """Publish body persistently to routing_key through the default exchange; returns once
+        the broker confirmed it (raises when it refused it)."""
+        with producers[self.connection].acquire(block=True) as producer:
+            producer.publish(
+                body,
+                exchange=DEFAULT_EXCHANGE,
+                routing_key=routing_key,
+                serializer="json",
+                delivery_mode=2,
+                headers=headers,
+                retry=True,
+                retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5},
+            )
 
 
 class Delivery(DependencyProvider):
