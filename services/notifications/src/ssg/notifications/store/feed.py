@@ -61,7 +61,7 @@ class IndexFeed:
         """Apply every change committed so far (loading first if needed); the index."""
         with self._lock:
             try:
-                if self._stream is None:
+                if self._stream is None or not self._stream.alive:
                     self._load()
                 assert self._stream is not None
                 while (change := self._stream.try_next()) is not None:
