@@ -9,7 +9,7 @@ from datetime import datetime
 
 from ssg.notifications.domain.ids import delivery_id
 from ssg.notifications.domain.matching import matches
-from ssg.notifications.domain.messages import AlertTemplate, Envelope
+from ssg.notifications.domain.messages import AlertTemplate
 from ssg.notifications.domain.model import (
     Delivery,
     DeliveryStatus,
@@ -53,11 +53,10 @@ def fan_out(
         if sub.spec.frequency is not Frequency.INSTANT:
             digests.append(sub.id)
             continue
-        template = template or AlertTemplate(item)
-        did = delivery_id(event.event_id, sub.id, int(sub.spec.channel))
-        env = Envelope(
-            did, event.event_id, event.event_type, event.occurred_at, unsubscribe_url(sub.id)
+        template = template or AlertTemplate(
+            item, event.event_id, event.event_type, event.occurred_at
         )
+        did = delivery_id(event.event_id, sub.id, int(sub.spec.channel))
         deliveries.append(
             Delivery(
                 id=did,
@@ -67,7 +66,7 @@ def fan_out(
                 event_type=event.event_type,
                 channel=sub.spec.channel,
                 address=sub.spec.address,
-                message=template.message(env),
+                message=template.message(did, unsubscribe_url(sub.id)),
                 status=DeliveryStatus.PENDING,
                 create_time=now,
                 event_time=event.occurred_at,

@@ -3,14 +3,15 @@ always yields the same delivery id, which is the idempotency key end to end."""
 
 from __future__ import annotations
 
-import uuid
-
-_NAMESPACE = uuid.UUID("8d3c5a4e-3f0b-4c55-9a51-6a1f0a5e2c11")
+import hashlib
 
 
 def delivery_id(source: str, subscription_id: str, channel: int) -> str:
-    """The delivery id of source (an event id or a digest period) for a subscription."""
-    return uuid.uuid5(_NAMESPACE, f"{source}|{subscription_id}|{channel}").hex
+    """The delivery id of source (an event id or a digest period) for a subscription: 32 hex
+    digits of SHA-256 over the three."""
+    return hashlib.sha256(f"delivery|{source}|{subscription_id}|{channel}".encode()).hexdigest()[
+        :32
+    ]
 
 
 def digest_source(period_start: str) -> str:

@@ -69,10 +69,11 @@ def _detail_lines(item: Item) -> list[str]:
 
 
 class AlertTemplate:
-    """The instant alert of one item, rendered once; ``message`` adds what differs per
-    subscriber (delivery id, unsubscribe link), so a fan-out to thousands stays cheap."""
+    """The instant alert of one item for one event, rendered once; ``message`` adds what
+    differs per subscriber (delivery id, unsubscribe link), so a fan-out to thousands stays
+    cheap."""
 
-    def __init__(self, item: Item) -> None:
+    def __init__(self, item: Item, event_id: str, event_type: str, occurred_at: datetime) -> None:
         self.subject = f"{SUBJECT_PREFIX} {item.headline}: {shorten(item.title, 120)}"
         summary = shorten(item.summary, SUMMARY_CHARS)
         lines = [item.headline, "", item.title]
@@ -89,35 +90,37 @@ class AlertTemplate:
             + (f"<ul>{details}</ul>" if details else "")
             + (f'<p><a href="{escape(item.url)}">{escape(item.url)}</a></p>' if item.url else "")
         )
-        self.headline = item.headline
-        self.item_json = json.dumps(item_json(item), sort_keys=True)
-
-    def message(self, env: Envelope) -> Message:
-        """The alert for one subscriber."""
-        text = f"{self.text}\n\n--\nUnsubscribe: {env.unsubscribe_url}\n"
-        html = (
-            f'{self.html}<p><small><a href="{escape(env.unsubscribe_url)}">Unsubscribe</a>'
-            "</small></p></body></html>"
-        )
-        head = json.dumps(
+        common = json.dumps(
             {
-                "delivery_id": env.delivery_id,
-                "event_id": env.event_id,
-                "event_type": env.event_type,
-                "headline": self.headline,
-                "occurred_at": env.occurred_at.isoformat(),
-                "unsubscribe_url": env.unsubscribe_url,
+                "event_id": event_id,
+                "event_type": event_type,
+                "headline": item.headline,
+                "item": item_json(item),
+                "occurred_at": occurred_at.isoformat(),
             },
             sort_keys=True,
         )
-        # The item's JSON is spliced in rather than dumped again for every subscriber.
-        body = f'{head[:-1]}, "item": {self.item_json}}}'
-        return Message(self.subject, text, html, body, env.unsubscribe_url)
+        # Per subscriber only two strings are encoded; the rest is spliced in as it is.
+        self._body_rest = common[1:]
+
+    def message(self, delivery_id: str, unsubscribe_url: str) -> Message:
+        """The alert for one subscriber."""
+        text = f"{self.text}\n\n--\nUnsubscribe: {unsubscribe_url}\n"
+        html = (
+            f'{self.html}<p><small><a href="{escape(unsubscribe_url)}">Unsubscribe</a>'
+            "</small></p></body></html>"
+        )
+        body = (
+            f'{{"delivery_id": {json.dumps(delivery_id)}, '
+            f'"unsubscribe_url": {json.dumps(unsubscribe_url)}, {self._body_rest}'
+        )
+        return Message(self.subject, text, html, body, unsubscribe_url)
 
 
 def render_alert(item: Item, env: Envelope) -> Message:
     """The instant alert for one item."""
-    return AlertTemplate(item).message(env)
+    template = AlertTemplate(item, env.event_id, env.event_type, env.occurred_at)
+    return template.message(env.delivery_id, env.unsubscribe_url)
 
 
 def group_items(items: Sequence[Item]) -> list[tuple[Topic, list[Item]]]:
