@@ -42,7 +42,7 @@ def parse_url(url: str) -> Target:
         raise TargetRefused("must be an absolute http or https URL")
     if parts.username or parts.password:
         raise TargetRefused("must not carry credentials")
-    if any(c.isspace() for c in url):
+    if len(url.split()) != 1:
         raise TargetRefused("must not contain whitespace")
     path = parts.path or "/"
     if parts.query:
