@@ -1,6 +1,7 @@
 """The delivery senders against real local servers: a webhook to a loopback or private
 address is refused before any request; redirects are not followed; e-mail goes through a real
-SMTP server; and the delivery process imports neither grpcio nor a MongoDB driver."""
+SMTP server; the delivery process imports neither grpcio nor a MongoDB driver, and stops
+cleanly on SIGTERM."""
 
 from __future__ import annotations
 
@@ -8,13 +9,19 @@ import json
 import subprocess
 import sys
 import threading
+import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from kombu import Connection
 
 from ssg.notifications.delivery.senders import SendFailed, SmtpConfig, send_email, send_webhook
 from ssg.notifications.domain.tasks import DeliveryTask
+from ssg.notifications.worker import topology
+from ssg.testing import servers
 
+from .conftest import DeliveryProcess, delete_queues, delivery_env, make_settings
 from .receivers import HttpSink, SmtpSink
 
 
@@ -128,3 +135,36 @@ def test_delivery_process_imports_no_grpc_and_no_mongodb_driver():
         [sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == ""
+
+
+def test_delivery_process_stops_on_sigterm(amqp_url, tmp_path, mongodb_server):
+    settings = make_settings(
+        mongodb_server.uri("unused"),
+        amqp_url=amqp_url,
+        queue_prefix=f"test.sigterm.{uuid.uuid4().hex[:8]}",
+    )
+    proc = DeliveryProcess(delivery_env(settings, str(tmp_path / "delivery.log")))
+    proc.start()
+    try:
+        with Connection(amqp_url) as conn:
+            tasks = topology(settings).tasks
+
+            def consuming() -> bool:
+                try:
+                    return (
+                        conn.default_channel.queue_declare(queue=tasks, passive=True).consumer_count
+                        > 0
+                    )
+                except Exception:
+                    conn.close()
+                    return False
+
+            servers.wait_until(consuming, 30, "the delivery worker to consume")
+        assert proc.proc is not None
+        started = time.monotonic()
+        proc.proc.terminate()
+        assert proc.proc.wait(20) == 0
+        assert time.monotonic() - started < 10
+    finally:
+        proc.stop()
+        delete_queues(amqp_url, settings)
