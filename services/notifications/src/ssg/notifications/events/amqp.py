@@ -91,14 +91,18 @@ class AmqpLink:
         on_message: Callable[[Any, Message], None],
         stop: threading.Event,
         prefetch: int = 50,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
-        """Consume queue until stop is set (blocking: call through ``call``); on_message acks."""
+        """Consume queue until stop is set (blocking: call through ``call``); on_message acks;
+        on_ready runs once the consumer is registered with the broker."""
         try:
             conn = self.connection()
             q = Queue(queue, exchange=DEFAULT_EXCHANGE, routing_key=queue, durable=True)
             with Consumer(
                 conn, [q], callbacks=[on_message], accept=["json"], prefetch_count=prefetch
             ):
+                if on_ready is not None:
+                    on_ready()
                 while not stop.is_set():
                     try:
                         conn.drain_events(timeout=0.5)

@@ -76,6 +76,9 @@ class ResultsConsumer:
         self.link = link
         self.healthy = True
 
+    def _ready(self) -> None:
+        self.healthy = True
+
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until stop is set."""
         halt = threading.Event()
@@ -88,6 +91,8 @@ class ResultsConsumer:
                         self.link.topology.results,
                         self.recorder.on_message,
                         halt,
+                        50,
+                        self._ready,
                     )
                 )
                 done, _ = await asyncio.wait({work, waiter}, return_when=asyncio.FIRST_COMPLETED)
