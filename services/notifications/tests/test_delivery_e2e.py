@@ -463,3 +463,20 @@ async def test_funding_deadline_reminder_once_per_deadline(stack):
         "the closed funding",
     )
     assert await run_sync(reminders.sweep) == 0
+
+
+async def test_one_click_link_in_the_email_unsubscribes(stack):
+    address = f"leaver-{uuid.uuid4().hex[:6]}@example.org"
+    await stack.subscribe("u-leaver", address=address, sdgs=[11])
+    await stack.publish(SOLUTION_TOPIC, solution_event(sdgs=(11,)))
+    await eventually(lambda: sent_to(stack, address) == 1, "the first alert")
+    link = stack.smtp.to(address)[0]["List-Unsubscribe"].strip("<>")
+    token = link.split("token=", 1)[1]
+    done = await stack.stub.Unsubscribe(pb.UnsubscribeRequest(token=token))
+    assert done.subscription.status == spb.SUBSCRIPTION_STATUS_UNSUBSCRIBED
+    # A new subscriber of the same SDG gets the next event; the one who left does not.
+    witness = f"witness-{uuid.uuid4().hex[:6]}@example.org"
+    await stack.subscribe("u-witness", address=witness, sdgs=[11])
+    await stack.publish(SOLUTION_TOPIC, solution_event(sdgs=(11,)))
+    await eventually(lambda: sent_to(stack, witness) == 1, "the witness's alert")
+    assert sent_to(stack, address) == 1
