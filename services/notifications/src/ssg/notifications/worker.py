@@ -168,13 +168,17 @@ async def run_worker(worker: Worker, stop: asyncio.Event) -> None:
             )
         )
     stopped = asyncio.create_task(stop.wait())
+    failure: BaseException | None = None
     try:
         # A part that ends on its own (the consumer lost Kafka for good, a bug) ends the
-        # process, so that its supervisor restarts it rather than leaving it half alive.
+        # process with its error, so that its supervisor restarts it rather than leaving it
+        # half alive.
         done, _ = await asyncio.wait([stopped, *parts], return_when=asyncio.FIRST_COMPLETED)
         for part in done - {stopped}:
-            if part.exception() is not None:
-                log.error("worker part failed", exc_info=part.exception())
+            failure = failure or part.exception()
+            if failure is None:
+                failure = RuntimeError("a worker part ended before the worker was stopped")
+            log.error("worker part ended", exc_info=failure)
     finally:
         stopped.cancel()
         stop.set()
@@ -182,6 +186,8 @@ async def run_worker(worker: Worker, stop: asyncio.Event) -> None:
         for part in parts:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await part
+    if failure is not None:
+        raise failure
 
 
 async def serve(worker: Worker) -> None:
