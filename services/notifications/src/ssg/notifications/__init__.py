@@ -1,0 +1,1 @@
+"""Notifications: subscriptions, matching of events, instant alerts and digests."""

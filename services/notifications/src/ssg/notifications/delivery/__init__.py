@@ -1,0 +1,1 @@
+"""The nameko delivery process (eventlet): imports no grpcio and no MongoDB driver."""

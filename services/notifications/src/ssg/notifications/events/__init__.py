@@ -1,0 +1,1 @@
+"""Event consumers, the delivery-task dispatcher and the results consumer."""
