@@ -101,6 +101,8 @@ class KafkaSink:
             )
             future.get(timeout=self._settings.kafka_timeout_seconds)
         except (KafkaError, OSError) as exc:
+            # A broker that lost its topics (a restarted local one) gets them again next time.
+            self._topics_ready = False
             raise KafkaUnavailable(f"{type(exc).__name__}: {exc}") from exc
         return time.perf_counter() - started
 
