@@ -46,12 +46,13 @@ def producers(vhost: Vhost) -> Producers:
 def bridge(
     server_workdir: Path, vhost: Vhost, producers: Producers, kafka_server
 ) -> Iterator[Bridge]:
-    """A bridge on the vhost and the session's Kafka, 4 KiB body limit."""
+    """A bridge on the vhost and the session's Kafka: 4 KiB bodies, 3 KiB produce requests."""
     with running_bridge(
         server_workdir,
         vhost.url(),
         kafka_server.bootstrap,
         producers.config(),
         max_body_bytes="4096",
+        kafka_max_request_bytes="3072",
     ) as running:
         yield running

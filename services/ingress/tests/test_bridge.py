@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -108,6 +109,15 @@ CASES = {
     "invalid": ("everything", "funding.opportunity", b'{"externalId": "x1"}', "application/json"),
     "too_large": ("everything", "expert.profile", b"{" + b" " * 5000 + b"}", "application/json"),
     "unsupported_content_type": ("everything", "expert.profile", b"<expert/>", "application/xml"),
+    # Within the body limit, over the Kafka client's request limit once in an envelope.
+    "kafka_refused": (
+        "everything",
+        "expert.profile",
+        json.dumps(
+            {"externalId": "x1", "expert": {"displayName": "N", "biography": "b" * 3500}}
+        ).encode(),
+        "application/json",
+    ),
 }
 
 

@@ -15,7 +15,7 @@ from nameko.testing.services import worker_factory
 from ssg.ingress.domain.admission import Admission, Admitted, Incoming, Reason, Rejected
 from ssg.ingress.domain.catalogue import CATALOGUE
 from ssg.ingress.domain.producers import ProducerPolicy
-from ssg.ingress.events.kafka_sink import KafkaUnavailable
+from ssg.ingress.events.kafka_sink import KafkaRefused, KafkaUnavailable
 from ssg.ingress.events.recent import RecentIds
 from ssg.ingress.service import IngressBridge, Outcome
 from ssg.platform.events.envelope import Origin
@@ -24,15 +24,18 @@ from .helpers import body_of
 
 
 class MemoryKafka:
-    """Records what was produced; fails while ``down``."""
+    """Records what was produced; fails while ``down``, refuses every record while ``refusing``."""
 
     def __init__(self) -> None:
         self.produced: list[Admitted] = []
         self.down = False
+        self.refusing = False
 
     def send(self, admitted: Admitted) -> float:
         if self.down:
             raise KafkaUnavailable("broker down")
+        if self.refusing:
+            raise KafkaRefused("MessageSizeTooLargeError")
         self.produced.append(admitted)
         return 0.001
 
@@ -121,3 +124,11 @@ def test_recent_ids_forget_the_oldest_beyond_capacity():
     disabled = RecentIds(0)
     disabled.add("a")
     assert "a" not in disabled
+
+
+def test_a_record_kafka_refuses_for_good_is_dead_lettered_not_retried():
+    service, kafka, dead = bridge()
+    kafka.refusing = True
+    assert service.receive(incoming("m-1")) is Outcome.REJECTED
+    assert dead.published[0][1].reason is Reason.KAFKA_REFUSED
+    assert kafka.produced == []

@@ -12,9 +12,9 @@ from ssg.ingress import metrics
 from ssg.ingress.amqp.dead_letters import DeadLetterPublisher, DeadLetters
 from ssg.ingress.amqp.entrypoint import ingress_messages
 from ssg.ingress.config import SETTINGS_KEY
-from ssg.ingress.domain.admission import Admission, Incoming, Rejected
+from ssg.ingress.domain.admission import Admission, Incoming, Reason, Rejected
 from ssg.ingress.domain.catalogue import CATALOGUE
-from ssg.ingress.events.kafka_sink import Kafka, KafkaSink, KafkaUnavailable
+from ssg.ingress.events.kafka_sink import Kafka, KafkaRefused, KafkaSink, KafkaUnavailable
 from ssg.ingress.events.recent import RecentIds, RecentMessages
 from ssg.platform.events.envelope import Origin
 from ssg.platform.tracing import bound_trace_id
@@ -72,6 +72,8 @@ class IngressBridge:
                 return Outcome.DUPLICATE
             try:
                 seconds = self.kafka.send(admitted)
+            except KafkaRefused as exc:
+                return self._reject(message, Rejected(Reason.KAFKA_REFUSED, str(exc)), type_)
             except KafkaUnavailable as exc:
                 metrics.REQUEUED.labels(type_, "kafka").inc()
                 log.warning("Kafka unavailable, message goes back", extra={"error": str(exc)})

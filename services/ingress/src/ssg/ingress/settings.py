@@ -26,6 +26,8 @@ class IngressSettings(PlatformSettings):
     max_workers: int = Field(default=10, ge=1, le=256)
     # Message ids forwarded recently, remembered per process to drop repeats before Kafka.
     recent_ids: int = Field(default=100_000, ge=0, le=10_000_000)
+    # Largest produce request the client sends (the broker has its own limit, message.max.bytes).
+    kafka_max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
     # How long one Kafka produce may take before the message goes back to its queue.
     kafka_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     # Pause before a message whose produce failed is put back (keeps an outage from spinning).

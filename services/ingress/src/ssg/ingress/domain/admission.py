@@ -46,6 +46,8 @@ class Reason(StrEnum):
     MALFORMED = "malformed"
     SCHEMA_MISMATCH = "schema_mismatch"
     INVALID = "invalid"
+    # Valid here, but Kafka refused the record for good (e.g. larger than the broker allows).
+    KAFKA_REFUSED = "kafka_refused"
 
 
 class Rejected(Exception):

@@ -1,7 +1,8 @@
 """Produce admitted envelopes to Kafka with a synchronous client (kafka-python on eventlet).
 
 ``send`` returns only once Kafka acknowledged (acks=all), so the AMQP message is acknowledged
-after that; any failure raises ``KafkaUnavailable`` and the message goes back to its queue.
+after that. A refusal of the record itself raises ``KafkaRefused`` (it is dead-lettered); any
+other failure raises ``KafkaUnavailable`` and the message goes back to its queue.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ from typing import Any
 
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import (
+    InvalidRecordError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    TopicAlreadyExistsError,
+)
 from nameko.extensions import DependencyProvider
 
 from ssg.ingress.config import SETTINGS_KEY
@@ -29,6 +36,14 @@ class KafkaUnavailable(Exception):
     """Kafka did not acknowledge in time; the message must be delivered again later."""
 
 
+class KafkaRefused(Exception):
+    """Kafka refuses this record for good (too large, invalid): retrying cannot help."""
+
+
+# Errors about the record itself rather than the broker's state.
+_REFUSALS = (MessageSizeTooLargeError, RecordListTooLargeError, InvalidRecordError)
+
+
 def producer_options(settings: IngressSettings) -> dict[str, Any]:
     """kafka-python producer options: acks=all, bounded blocking, the local broker's quirks."""
     timeout_ms = int(settings.kafka_timeout_seconds * 1000)
@@ -40,6 +55,7 @@ def producer_options(settings: IngressSettings) -> dict[str, Any]:
         "request_timeout_ms": timeout_ms,
         "max_block_ms": timeout_ms,
         "reconnect_backoff_max_ms": 2_000,
+        "max_request_size": settings.kafka_max_request_bytes,
     }
     if settings.kafka_local_profile:
         # Tansu reports end offsets per batch and has no idempotent producer.
@@ -100,6 +116,8 @@ class KafkaSink:
                 headers=[("event_type", admitted.envelope.event_type.encode())],
             )
             future.get(timeout=self._settings.kafka_timeout_seconds)
+        except _REFUSALS as exc:
+            raise KafkaRefused(f"{type(exc).__name__}: {exc}") from exc
         except (KafkaError, OSError) as exc:
             # A broker that lost its topics (a restarted local one) gets them again next time.
             self._topics_ready = False
