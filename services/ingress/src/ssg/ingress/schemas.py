@@ -25,8 +25,9 @@ _WELL_KNOWN: dict[str, dict[str, Any]] = {
 }
 
 
-def schema_of(message: Descriptor, routing_key: str) -> dict[str, Any]:
-    """The JSON Schema (2020-12) of message as the bridge parses it (unknown fields refused)."""
+def schema_of(message: Any, routing_key: str) -> dict[str, Any]:
+    """The JSON Schema (2020-12) of a message descriptor as the bridge parses it (unknown fields
+    refused)."""
     definitions: dict[str, Any] = {}
     root = _message(message, definitions)
     return {
@@ -55,7 +56,7 @@ def _field(field: FieldDescriptor, definitions: dict[str, Any]) -> dict[str, Any
 
 def _single(field: FieldDescriptor, definitions: dict[str, Any]) -> dict[str, Any]:
     kind = field.type
-    if kind == FieldDescriptor.TYPE_MESSAGE:
+    if kind == FieldDescriptor.TYPE_MESSAGE and field.message_type is not None:
         name = field.message_type.full_name
         if name in _WELL_KNOWN:
             return dict(_WELL_KNOWN[name])
@@ -63,7 +64,7 @@ def _single(field: FieldDescriptor, definitions: dict[str, Any]) -> dict[str, An
             definitions[name] = {}  # placeholder first: messages may refer to themselves
             definitions[name] = _message(field.message_type, definitions)
         return {"$ref": f"#/$defs/{name}"}
-    if kind == FieldDescriptor.TYPE_ENUM:
+    if kind == FieldDescriptor.TYPE_ENUM and field.enum_type is not None:
         return {"type": "string", "enum": [value.name for value in field.enum_type.values]}
     if kind == FieldDescriptor.TYPE_STRING:
         return {"type": "string"}
