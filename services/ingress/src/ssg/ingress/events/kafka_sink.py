@@ -1,26 +1,28 @@
-"""Produce admitted envelopes to Kafka with a synchronous client (kafka-python on eventlet).
+"""Produce admitted envelopes to Kafka from eventlet workers, with confluent-kafka (librdkafka).
 
-``send`` returns only once Kafka acknowledged (acks=all), so the AMQP message is acknowledged
-after that. A refusal of the record itself raises ``KafkaRefused`` (it is dead-lettered); any
-other failure raises ``KafkaUnavailable`` and the message goes back to its queue.
+librdkafka runs its network threads in C, outside eventlet's hub, so producing costs a worker
+little; its delivery reports are handed out by ``poll()``, which one green thread calls while
+records are in flight. ``send`` returns only once Kafka acknowledged (acks=all), so the AMQP
+message is acknowledged after that. A refusal of the record itself raises ``KafkaRefused`` (it
+is dead-lettered); any other failure, including no acknowledgement within the timeout (the
+producer gives up on the record at the same time), raises ``KafkaUnavailable`` and the message
+goes back to its queue. Topics are created with kafka-python's admin client: its calls stay on
+green sockets, while confluent-kafka's admin futures would be completed from a C thread.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any
 
-from kafka import KafkaProducer
+import eventlet
+from confluent_kafka import KafkaError as RdKafkaError
+from confluent_kafka import KafkaException, Producer
+from eventlet.event import Event
+from eventlet.semaphore import Semaphore
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import (
-    InvalidRecordError,
-    KafkaError,
-    MessageSizeTooLargeError,
-    RecordListTooLargeError,
-    TopicAlreadyExistsError,
-)
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 from nameko.extensions import DependencyProvider
 
 from ssg.ingress.config import SETTINGS_KEY
@@ -31,6 +33,19 @@ from ssg.platform.events.envelope import dlq_topic
 
 log = logging.getLogger(__name__)
 
+# Errors about the record itself rather than the broker's state: retrying cannot help.
+_REFUSALS = {
+    RdKafkaError.MSG_SIZE_TOO_LARGE,
+    RdKafkaError.INVALID_MSG_SIZE,
+    RdKafkaError.RECORD_LIST_TOO_LARGE,
+    RdKafkaError.INVALID_RECORD,
+}
+# While records are in flight the poller only yields to other green threads (a report usually
+# comes within a millisecond, and eventlet cannot sleep for less); after this long without a
+# report it sleeps between polls, up to _POLL_MAX_S (Kafka down: records wait for their timeout).
+_SPIN_S = 0.005
+_POLL_MAX_S = 0.01
+
 
 class KafkaUnavailable(Exception):
     """Kafka did not acknowledge in time; the message must be delivered again later."""
@@ -40,34 +55,23 @@ class KafkaRefused(Exception):
     """Kafka refuses this record for good (too large, invalid): retrying cannot help."""
 
 
-# Errors about the record itself rather than the broker's state.
-_REFUSALS = (MessageSizeTooLargeError, RecordListTooLargeError, InvalidRecordError)
-
-
-def producer_options(settings: IngressSettings) -> dict[str, Any]:
-    """kafka-python producer options: acks=all, bounded blocking, the local broker's quirks."""
-    timeout_ms = int(settings.kafka_timeout_seconds * 1000)
-    options: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap.split(","),
-        "client_id": f"{settings.service}-{settings.instance_id}",
+def producer_config(settings: IngressSettings) -> dict[str, Any]:
+    """librdkafka producer settings: acks=all, a delivery timeout, the local broker's quirks."""
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "client.id": f"{settings.service}-{settings.instance_id}",
         "acks": "all",
-        "linger_ms": 1,
-        "request_timeout_ms": timeout_ms,
-        "max_block_ms": timeout_ms,
-        "reconnect_backoff_max_ms": 2_000,
-        "max_request_size": settings.kafka_max_request_bytes,
-        # The client's own metrics cost ~1 ms of CPU per record in sensors nobody reads;
-        # ours (ssg_ingress_kafka_produce_seconds) are enough.
-        "metrics_enabled": False,
+        # The producer gives up on a record when the worker stops waiting for it.
+        "message.timeout.ms": int(settings.kafka_timeout_seconds * 1000),
+        "message.max.bytes": settings.kafka_max_request_bytes,
+        "reconnect.backoff.max.ms": 2_000,
+        "linger.ms": 2,
+        "enable.idempotence": True,
     }
     if settings.kafka_local_profile:
         # Tansu reports end offsets per batch and has no idempotent producer.
-        options["batch_size"] = 0
-        options["linger_ms"] = 0
-        options["enable_idempotence"] = False
-    else:
-        options["enable_idempotence"] = True
-    return options
+        config.update({"batch.num.messages": 1, "linger.ms": 0, "enable.idempotence": False})
+    return config
 
 
 def ensure_topics(settings: IngressSettings) -> None:
@@ -94,45 +98,88 @@ class KafkaSink:
 
     def __init__(self, settings: IngressSettings) -> None:
         self._settings = settings
-        self._producer: KafkaProducer | None = None
+        self._producer: Producer | None = None
         self._topics_ready = False
-        self._lock = threading.Lock()
+        self._lock = Semaphore()
+        self._in_flight = 0
+        self._wake = Event()
 
-    def _ready_producer(self) -> KafkaProducer:
+    def _ready_producer(self) -> Producer:
         with self._lock:
             if not self._topics_ready:
-                ensure_topics(self._settings)
+                try:
+                    ensure_topics(self._settings)
+                except (KafkaError, OSError) as exc:
+                    raise KafkaUnavailable(f"{type(exc).__name__}: {exc}") from exc
                 self._topics_ready = True
             if self._producer is None:
-                self._producer = KafkaProducer(**producer_options(self._settings))
+                self._producer = Producer(
+                    producer_config(self._settings), logger=logging.getLogger("kafka.producer")
+                )
+                eventlet.spawn_n(self._poll_while_open, self._producer)
             return self._producer
+
+    def _poll_while_open(self, producer: Producer) -> None:
+        """Hand out delivery reports while records are in flight; sleep while none are."""
+        last_report = time.monotonic()
+        while self._producer is producer:
+            if self._in_flight == 0:
+                self._wake.wait()
+                self._wake = Event()
+                last_report = time.monotonic()
+                continue
+            if producer.poll(0):
+                last_report = time.monotonic()
+            waited = time.monotonic() - last_report
+            eventlet.sleep(0 if waited < _SPIN_S else min(waited / 10, _POLL_MAX_S))
 
     def send(self, admitted: Admitted) -> float:
         """Produce admitted and wait for Kafka's acknowledgement; the seconds it took."""
         started = time.perf_counter()
+        producer = self._ready_producer()
+        delivered: Event = Event()  # sent (error,) by the delivery report
+        self._in_flight += 1
+        if not self._wake.ready():
+            self._wake.send(None)
         try:
-            producer = self._ready_producer()
-            future = producer.send(
-                admitted.topic,
-                key=admitted.key,
-                value=admitted.envelope.SerializeToString(),
-                headers=[("event_type", admitted.envelope.event_type.encode())],
-            )
-            future.get(timeout=self._settings.kafka_timeout_seconds)
-        except _REFUSALS as exc:
-            raise KafkaRefused(f"{type(exc).__name__}: {exc}") from exc
-        except (KafkaError, OSError) as exc:
-            # A broker that lost its topics (a restarted local one) gets them again next time.
-            self._topics_ready = False
-            raise KafkaUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            try:
+                producer.produce(
+                    admitted.topic,
+                    key=admitted.key,
+                    value=admitted.envelope.SerializeToString(),
+                    headers=[("event_type", admitted.envelope.event_type.encode())],
+                    on_delivery=lambda error, _message: delivered.send((error,)),
+                )
+            except KafkaException as exc:
+                error: object = exc.args[0]
+            except BufferError as exc:  # the producer's local queue is full: back off
+                raise KafkaUnavailable(f"local queue full: {exc}") from exc
+            else:
+                # A little beyond message.timeout.ms, after which the report says it failed.
+                report = delivered.wait(timeout=self._settings.kafka_timeout_seconds + 5)
+                error = report[0] if report is not None else TimeoutError()
+        finally:
+            self._in_flight -= 1
+        if error is not None:
+            self._raise_for(error)
         return time.perf_counter() - started
 
+    def _raise_for(self, error: object) -> None:
+        if isinstance(error, RdKafkaError) and error.code() in _REFUSALS:
+            raise KafkaRefused(error.str())
+        # A broker that lost its topics (a restarted local one) gets them again next time.
+        self._topics_ready = False
+        detail = error.str() if isinstance(error, RdKafkaError) else "no delivery report in time"
+        raise KafkaUnavailable(detail)
+
     def close(self) -> None:
-        """Flush and close the producer."""
+        """Flush what is still in flight and stop polling."""
         with self._lock:
-            if self._producer is not None:
-                self._producer.close(timeout=self._settings.kafka_timeout_seconds)
-                self._producer = None
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            if not self._wake.ready():
+                self._wake.send(None)
+            producer.flush(min(5.0, self._settings.kafka_timeout_seconds))
 
 
 class Kafka(DependencyProvider):
