@@ -128,8 +128,11 @@ class KafkaSink:
                 self._wake = Event()
                 last_report = time.monotonic()
                 continue
-            if producer.poll(0):
-                last_report = time.monotonic()
+            try:
+                if producer.poll(0):
+                    last_report = time.monotonic()
+            except Exception:  # the poller must outlive anything a report brings
+                log.exception("polling Kafka delivery reports failed")
             waited = time.monotonic() - last_report
             eventlet.sleep(0 if waited < _SPIN_S else min(waited / 10, _POLL_MAX_S))
 
