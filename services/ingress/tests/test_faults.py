@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,24 @@ def test_a_message_survives_kafka_down_and_a_killed_bridge_and_lands_once(
         for process in bridges:
             process.stop()
         kafka.stop()
+
+
+def test_sigterm_stops_the_bridge_cleanly(server_workdir: Path, amqp_url: str, kafka_server):
+    with temporary_vhost(amqp_url, "ssg-test-ingress-stop") as vhost:
+        producer = vhost.add_user("t-pm-system")
+        bridge = start_bridge(
+            server_workdir, vhost.url(), kafka_server.bootstrap, {producer: [ROUTING_KEY]}
+        )
+        message_id = publish(
+            vhost.url(producer), ROUTING_KEY, body_of(ROUTING_KEY), user_id=producer
+        )
+        wait_for(
+            lambda: envelopes_with(kafka_server.bootstrap, TOPIC, event_id(producer, message_id)),
+            "a message forwarded before the stop",
+        )
+        process = bridge.process.process
+        assert process is not None
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0
+        # Nothing was left unacknowledged: the queue is empty once the bridge is gone.
+        assert ready_in_queue(vhost.url()) == 0
