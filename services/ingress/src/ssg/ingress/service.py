@@ -82,7 +82,9 @@ class IngressBridge:
             metrics.KAFKA_SECONDS.labels(type_).observe(seconds)
             metrics.END_TO_END_SECONDS.labels(type_).observe(_since(message))
             metrics.ACCEPTED.labels(producer, type_).inc()
-            log.info(
+            # Counted by the metric; a line per forwarded message only when asked for (DEBUG):
+            # rejections, duplicates and outages are the lines an operator needs.
+            log.debug(
                 "message forwarded",
                 extra={
                     **_fields(message),
