@@ -7,6 +7,7 @@ by test_bridge.py); the admission rules and the recent ids are the real objects.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -132,3 +133,35 @@ def test_a_record_kafka_refuses_for_good_is_dead_lettered_not_retried():
     assert service.receive(incoming("m-1")) is Outcome.REJECTED
     assert dead.published[0][1].reason is Reason.KAFKA_REFUSED
     assert kafka.produced == []
+
+
+class BrokenAdmission(Admission):
+    """Admission with a bug: every message makes it raise."""
+
+    def admit(self, message: Incoming) -> Admitted:
+        raise RuntimeError("bug")
+
+
+def test_a_bug_in_admission_parks_the_message_instead_of_redelivering_it():
+    kafka, dead = MemoryKafka(), MemoryDeadLetters()
+    policy = ProducerPolicy.from_config({"pm-system": sorted(CATALOGUE)}, CATALOGUE)
+    service = worker_factory(
+        IngressBridge,
+        admission=BrokenAdmission(policy, Origin("ingress", "global", "t"), 4096),
+        recent=RecentIds(100),
+        kafka=kafka,
+        dead_letters=dead,
+    )
+    assert service.receive(incoming()) is Outcome.REJECTED
+    assert dead.published[0][1].reason is Reason.INTERNAL_ERROR
+    assert kafka.produced == []
+
+
+def test_the_trace_id_of_a_message_is_kept_and_a_bad_one_replaced():
+    service, kafka, dead = bridge()
+    good = replace(incoming("m-1"), trace_id="trace-0123456789")
+    bad = replace(incoming("m-2", user_id="nobody"), trace_id="not a trace id")
+    service.receive(good)
+    service.receive(bad)
+    assert kafka.produced[0].envelope.trace_id == "trace-0123456789"
+    assert dead.published[0][0].trace_id not in (None, "not a trace id")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -17,7 +18,7 @@ from ssg.ingress.domain.catalogue import CATALOGUE
 from ssg.ingress.events.kafka_sink import Kafka, KafkaRefused, KafkaSink, KafkaUnavailable
 from ssg.ingress.events.recent import RecentIds, RecentMessages
 from ssg.platform.events.envelope import Origin
-from ssg.platform.tracing import bound_trace_id
+from ssg.platform.tracing import accept_trace_id, bound_trace_id
 
 log = logging.getLogger("ssg.ingress")
 
@@ -60,39 +61,49 @@ class IngressBridge:
         known = message.routing_key in CATALOGUE
         type_ = metrics.type_label(message.routing_key, known)
         metrics.RECEIVED.labels(type_).inc()
+        # One trace id for the logs and the envelope: the producer's when well formed.
+        message = replace(message, trace_id=accept_trace_id(message.trace_id))
+        with bound_trace_id(message.trace_id or ""):
+            return self._forward(message, type_)
+
+    def _forward(self, message: Incoming, type_: str) -> Outcome:
         try:
             admitted = self.admission.admit(message)
         except Rejected as rejected:
             return self._reject(message, rejected, type_)
-        with bound_trace_id(admitted.envelope.trace_id):
-            producer = admitted.producer
-            if admitted.envelope.event_id in self.recent:
-                metrics.DUPLICATES.labels(producer, type_).inc()
-                log.info("duplicate message acknowledged", extra=_fields(message))
-                return Outcome.DUPLICATE
-            try:
-                seconds = self.kafka.send(admitted)
-            except KafkaRefused as exc:
-                return self._reject(message, Rejected(Reason.KAFKA_REFUSED, str(exc)), type_)
-            except KafkaUnavailable as exc:
-                metrics.REQUEUED.labels(type_, "kafka").inc()
-                log.warning("Kafka unavailable, message goes back", extra={"error": str(exc)})
-                raise
-            self.recent.add(admitted.envelope.event_id)
-            metrics.KAFKA_SECONDS.labels(type_).observe(seconds)
-            metrics.END_TO_END_SECONDS.labels(type_).observe(_since(message))
-            metrics.ACCEPTED.labels(producer, type_).inc()
-            # Counted by the metric; a line per forwarded message only when asked for (DEBUG):
-            # rejections, duplicates and outages are the lines an operator needs.
-            log.debug(
-                "message forwarded",
-                extra={
-                    **_fields(message),
-                    "topic": admitted.topic,
-                    "event_id": admitted.envelope.event_id,
-                },
-            )
-            return Outcome.ACCEPTED
+        except Exception as exc:
+            # A bug must not turn one message into an endless redelivery: park it with a reason.
+            log.exception("admission failed unexpectedly", extra=_fields(message))
+            failed = Rejected(Reason.INTERNAL_ERROR, f"{type(exc).__name__} in the bridge")
+            return self._reject(message, failed, type_)
+        producer = admitted.producer
+        if admitted.envelope.event_id in self.recent:
+            metrics.DUPLICATES.labels(producer, type_).inc()
+            log.info("duplicate message acknowledged", extra=_fields(message))
+            return Outcome.DUPLICATE
+        try:
+            seconds = self.kafka.send(admitted)
+        except KafkaRefused as exc:
+            return self._reject(message, Rejected(Reason.KAFKA_REFUSED, str(exc)), type_)
+        except KafkaUnavailable as exc:
+            metrics.REQUEUED.labels(type_, "kafka").inc()
+            log.warning("Kafka unavailable, message goes back", extra={"error": str(exc)})
+            raise
+        self.recent.add(admitted.envelope.event_id)
+        metrics.KAFKA_SECONDS.labels(type_).observe(seconds)
+        metrics.END_TO_END_SECONDS.labels(type_).observe(_since(message))
+        metrics.ACCEPTED.labels(producer, type_).inc()
+        # Counted by the metric; a line per forwarded message only when asked for (DEBUG):
+        # rejections, duplicates and outages are the lines an operator needs.
+        log.debug(
+            "message forwarded",
+            extra={
+                **_fields(message),
+                "topic": admitted.topic,
+                "event_id": admitted.envelope.event_id,
+            },
+        )
+        return Outcome.ACCEPTED
 
     def _reject(self, message: Incoming, rejected: Rejected, type_: str) -> Outcome:
         try:

@@ -48,6 +48,8 @@ class Reason(StrEnum):
     INVALID = "invalid"
     # Valid here, but Kafka refused the record for good (e.g. larger than the broker allows).
     KAFKA_REFUSED = "kafka_refused"
+    # The bridge failed on this message (a bug); parked rather than redelivered forever.
+    INTERNAL_ERROR = "internal_error"
 
 
 class Rejected(Exception):
