@@ -54,9 +54,11 @@ class MemoryDeadLetters:
         self.published.append((message, rejected))
 
 
-def bridge() -> tuple[IngressBridge, MemoryKafka, MemoryDeadLetters]:
+def bridge(
+    kafka: MemoryKafka | None = None,
+) -> tuple[IngressBridge, MemoryKafka, MemoryDeadLetters]:
     policy = ProducerPolicy.from_config({"pm-system": sorted(CATALOGUE)}, CATALOGUE)
-    kafka, dead = MemoryKafka(), MemoryDeadLetters()
+    kafka, dead = kafka or MemoryKafka(), MemoryDeadLetters()
     service = worker_factory(
         IngressBridge,
         admission=Admission(policy, Origin("ingress", "global", "t"), 4096),
@@ -125,6 +127,50 @@ def test_recent_ids_forget_the_oldest_beyond_capacity():
     disabled = RecentIds(0)
     disabled.add("a")
     assert "a" not in disabled
+    assert disabled.claim("a") and disabled.claim("a")
+
+
+def test_a_claim_holds_while_the_first_copy_is_in_flight_and_a_release_frees_it():
+    recent = RecentIds(10)
+    assert recent.claim("e1")
+    assert not recent.claim("e1")
+    recent.release("e1")
+    assert recent.claim("e1")
+
+
+def test_a_repeat_arriving_while_the_first_copy_is_produced_is_not_produced():
+    repeats: list[Outcome] = []
+
+    class ReentrantKafka(MemoryKafka):
+        """Delivers the repeat while the first copy is still being produced."""
+
+        def send(self, admitted: Admitted) -> float:
+            if not repeats:
+                repeats.append(service.receive(incoming("m-1")))
+            return super().send(admitted)
+
+    reentrant = ReentrantKafka()
+    service, _, _ = bridge(reentrant)
+    assert service.receive(incoming("m-1")) is Outcome.ACCEPTED
+    assert repeats == [Outcome.DUPLICATE]
+    assert len(reentrant.produced) == 1
+
+
+def test_an_unexpected_produce_failure_releases_the_claim():
+    class Exploding(MemoryKafka):
+        """Raises something unexpected once, then works."""
+
+        def send(self, admitted: Admitted) -> float:
+            if not self.produced and not getattr(self, "exploded", False):
+                self.exploded = True
+                raise ValueError("unexpected")
+            return super().send(admitted)
+
+    service, kafka, _ = bridge(Exploding())
+    with pytest.raises(ValueError):
+        service.receive(incoming("m-1"))
+    assert service.receive(incoming("m-1")) is Outcome.ACCEPTED
+    assert len(kafka.produced) == 1
 
 
 def test_a_record_kafka_refuses_for_good_is_dead_lettered_not_retried():

@@ -77,19 +77,23 @@ class IngressBridge:
             failed = Rejected(Reason.INTERNAL_ERROR, f"{type(exc).__name__} in the bridge")
             return self._reject(message, failed, type_)
         producer = admitted.producer
-        if admitted.envelope.event_id in self.recent:
+        event_id = admitted.envelope.event_id
+        if not self.recent.claim(event_id):
             metrics.DUPLICATES.labels(producer, type_).inc()
             log.info("duplicate message acknowledged", extra=_fields(message))
             return Outcome.DUPLICATE
         try:
             seconds = self.kafka.send(admitted)
         except KafkaRefused as exc:
+            self.recent.release(event_id)
             return self._reject(message, Rejected(Reason.KAFKA_REFUSED, str(exc)), type_)
-        except KafkaUnavailable as exc:
-            metrics.REQUEUED.labels(type_, "kafka").inc()
-            log.warning("Kafka unavailable, message goes back", extra={"error": str(exc)})
+        except BaseException as exc:
+            # Whatever failed, the message goes back and its redelivery must be produced.
+            self.recent.release(event_id)
+            if isinstance(exc, KafkaUnavailable):
+                metrics.REQUEUED.labels(type_, "kafka").inc()
+                log.warning("Kafka unavailable, message goes back", extra={"error": str(exc)})
             raise
-        self.recent.add(admitted.envelope.event_id)
         metrics.KAFKA_SECONDS.labels(type_).observe(seconds)
         metrics.END_TO_END_SECONDS.labels(type_).observe(_since(message))
         metrics.ACCEPTED.labels(producer, type_).inc()
@@ -100,7 +104,7 @@ class IngressBridge:
             extra={
                 **_fields(message),
                 "topic": admitted.topic,
-                "event_id": admitted.envelope.event_id,
+                "event_id": event_id,
             },
         )
         return Outcome.ACCEPTED

@@ -40,6 +40,24 @@ class RecentIds:
             while len(self._ids) > self._capacity:
                 self._ids.popitem(last=False)
 
+    def claim(self, event_id: str) -> bool:
+        """Remember event_id and return True, or False when it is already remembered.
+
+        Claiming before producing (not after) also catches a repeat that arrives while the
+        first copy is still on its way to Kafka; ``release`` undoes a claim whose produce failed.
+        """
+        with self._lock:
+            if event_id in self._ids:
+                self._ids.move_to_end(event_id)
+                return False
+        self.add(event_id)
+        return self._capacity == 0 or event_id in self._ids
+
+    def release(self, event_id: str) -> None:
+        """Forget event_id (its produce failed: a redelivery must be produced)."""
+        with self._lock:
+            self._ids.pop(event_id, None)
+
     def __len__(self) -> int:
         return len(self._ids)
 
