@@ -169,6 +169,16 @@ def test_the_bridge_reconnects_after_its_connection_is_dropped(
         lambda: envelopes_with(kafka_server.bootstrap, topic, event_id(producer, message_id)),
         "the envelope published after the reconnection",
     )
+    # The dead-letter publisher's pooled connection was dropped too: it reconnects as well.
+    assert vhost.close_connections() >= 1
+    refused = publish(
+        vhost.url(producers.experts_only),
+        "funding.opportunity",
+        body_of("funding.opportunity"),
+        user_id=producers.experts_only,
+    )
+    headers = wait_for(lambda: dead_letter_of(vhost.url(), refused), "a dead letter after it")
+    assert headers["x-ssg-reason"] == "type_not_allowed"
     assert bridge.process.alive()
 
 
