@@ -55,13 +55,13 @@ class MemoryDeadLetters:
 
 
 def bridge(
-    kafka: MemoryKafka | None = None,
+    kafka: MemoryKafka | None = None, admission: type[Admission] = Admission
 ) -> tuple[IngressBridge, MemoryKafka, MemoryDeadLetters]:
     policy = ProducerPolicy.from_config({"pm-system": sorted(CATALOGUE)}, CATALOGUE)
     kafka, dead = kafka or MemoryKafka(), MemoryDeadLetters()
     service = worker_factory(
         IngressBridge,
-        admission=Admission(policy, Origin("ingress", "global", "t"), 4096),
+        admission=admission(policy, Origin("ingress", "global", "t"), 4096),
         recent=RecentIds(100),
         kafka=kafka,
         dead_letters=dead,
@@ -189,15 +189,7 @@ class BrokenAdmission(Admission):
 
 
 def test_a_bug_in_admission_parks_the_message_instead_of_redelivering_it():
-    kafka, dead = MemoryKafka(), MemoryDeadLetters()
-    policy = ProducerPolicy.from_config({"pm-system": sorted(CATALOGUE)}, CATALOGUE)
-    service = worker_factory(
-        IngressBridge,
-        admission=BrokenAdmission(policy, Origin("ingress", "global", "t"), 4096),
-        recent=RecentIds(100),
-        kafka=kafka,
-        dead_letters=dead,
-    )
+    service, kafka, dead = bridge(admission=BrokenAdmission)
     assert service.receive(incoming()) is Outcome.REJECTED
     assert dead.published[0][1].reason is Reason.INTERNAL_ERROR
     assert kafka.produced == []
