@@ -40,10 +40,12 @@ _REFUSALS = {
     RdKafkaError.RECORD_LIST_TOO_LARGE,
     RdKafkaError.INVALID_RECORD,
 }
-# While records are in flight the poller only yields to other green threads (a report usually
-# comes within a millisecond, and eventlet cannot sleep for less); after this long without a
-# report it sleeps between polls, up to _POLL_MAX_S (Kafka down: records wait for their timeout).
+# While records are in flight the poller polls every half millisecond (a report usually comes
+# within one; yielding without a pause spent more CPU on hub switches than it saved, see
+# docs/benchmarks.md); after _SPIN_S without a report it backs off, up to _POLL_MAX_S between
+# polls (Kafka down: records wait for their timeout).
 _SPIN_S = 0.005
+_SPIN_PAUSE_S = 0.0005
 _POLL_MAX_S = 0.01
 
 
@@ -134,7 +136,7 @@ class KafkaSink:
             except Exception:  # the poller must outlive anything a report brings
                 log.exception("polling Kafka delivery reports failed")
             waited = time.monotonic() - last_report
-            eventlet.sleep(0 if waited < _SPIN_S else min(waited / 10, _POLL_MAX_S))
+            eventlet.sleep(_SPIN_PAUSE_S if waited < _SPIN_S else min(waited / 10, _POLL_MAX_S))
 
     def send(self, admitted: Admitted) -> float:
         """Produce admitted and wait for Kafka's acknowledgement; the seconds it took."""
