@@ -18,7 +18,8 @@ from ssg.platform.events.envelope import unpack_payload
 
 from .helpers import body_of, dead_letter_of, envelopes_with, publish, wait_for
 
-pytestmark = pytest.mark.timeout(180)
+# Generous: the module fixtures run rabbitmqctl (an Erlang VM per call) and start two servers.
+pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.mark.parametrize("routing_key", sorted(CATALOGUE))
