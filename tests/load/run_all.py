@@ -23,6 +23,7 @@ BENCHES = [
     "bench_registration",
     "bench_catalog",
     "bench_notifications",
+    "bench_ingress",
 ]
 
 

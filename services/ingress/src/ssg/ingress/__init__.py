@@ -1,0 +1,1 @@
+"""AMQP ingress bridge: internal systems publish records over RabbitMQ; validated onto Kafka."""

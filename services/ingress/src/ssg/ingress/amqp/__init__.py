@@ -1,0 +1,1 @@
+"""The RabbitMQ side: topology, the consuming entrypoint, the dead-letter publisher."""

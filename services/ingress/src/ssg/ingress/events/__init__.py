@@ -1,0 +1,1 @@
+"""The Kafka side: producing admitted envelopes, remembering recent message ids."""
