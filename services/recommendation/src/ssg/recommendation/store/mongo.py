@@ -25,10 +25,10 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, MongoClient, UpdateOne
 from pymongo.client_session import ClientSession
+from pymongo.collection import Collection
 from pymongo.database import Database
 
 from ssg.platform.errors import VersionConflict
-from ssg.platform.events.consumer import apply_if_newer
 from ssg.platform.events.outbox import Outbox, next_seq
 from ssg.recommendation.domain.decay import boosted, value_at
 from ssg.recommendation.domain.matches import SUCCESSFUL, Match
@@ -106,12 +106,12 @@ class MongoStore:
     def apply_item(self, item: Item, session: ClientSession | None = None) -> bool:
         """Store item unless a newer version is stored; True when written."""
         doc = {**item_doc(item), "stored_at": next_seq()}
-        return apply_if_newer(self.items, item.id, item.version, doc, session=session)
+        return _apply_if_newer(self.items, item.id, item.version, doc, session)
 
     def apply_organization(self, org: Organization, session: ClientSession | None = None) -> bool:
         """Store org unless a newer version is stored; True when written."""
-        return apply_if_newer(
-            self.organizations, org.id, org.version, organization_doc(org), session=session
+        return _apply_if_newer(
+            self.organizations, org.id, org.version, organization_doc(org), session
         )
 
     def get_item(self, item_id: str, session: ClientSession | None = None) -> Item | None:
@@ -280,6 +280,23 @@ class MongoStore:
         for d in self.matches.find(query, {"provider_organization_id": 1}):
             counts[d["provider_organization_id"]] += 1
         return dict(counts)
+
+
+def _apply_if_newer(
+    collection: Collection[Doc], id: str, version: int, doc: Doc, session: ClientSession | None
+) -> bool:
+    """Write doc as _id=id unless a stored aggregate_version is >= version; True when written.
+
+    Unlike ``ssg.platform.events.consumer.apply_if_newer`` this reads first: inside the
+    consumer's transaction a duplicate-key upsert would abort the whole transaction.
+    """
+    stored = collection.find_one({"_id": id}, {"aggregate_version": 1}, session=session)
+    if stored is not None and stored.get("aggregate_version", 0) >= version:
+        return False
+    collection.update_one(
+        {"_id": id}, {"$set": {**doc, "aggregate_version": version}}, upsert=True, session=session
+    )
+    return True
 
 
 def decayed(raw: Mapping[str, float], now: datetime, half_life: timedelta) -> dict[str, float]:
