@@ -287,3 +287,22 @@ async def test_record_interaction_writes_its_event_to_the_outbox(served, catalog
     row = served.store.db["outbox"].find_one({"key": "carla"})
     assert row is not None and row["topic"] == "activity.interaction-events.v1"
     assert row["event_type"] == "recommendation.InteractionRecorded"
+
+
+async def test_suggest_sdgs_learns_from_the_catalog(served, catalog):
+    reply = await served.stub.SuggestSdgs(
+        pb.SuggestSdgsRequest(
+            text="village boreholes and hand pumps need repair committees", max_suggestions=2
+        ),
+        timeout=30,
+    )
+    assert reply.suggestions[0].sdg == sdg_pb2.SDG_CLEAN_WATER_AND_SANITATION
+    assert 0 < reply.suggestions[0].confidence <= 1
+    for text, limit, field in (("", 1, "text"), ("water", 18, "max_suggestions")):
+        exc = await call_error(
+            served.stub.SuggestSdgs(
+                pb.SuggestSdgsRequest(text=text, max_suggestions=limit), timeout=10
+            )
+        )
+        assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert field in rich_violations(exc)

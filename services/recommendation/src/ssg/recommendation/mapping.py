@@ -6,11 +6,13 @@ from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from ssg.contracts.common.v1 import sdg_pb2
 from ssg.contracts.recommendation.v1 import interaction_pb2, match_pb2, reason_pb2
 from ssg.contracts.recommendation.v1 import recommendation_service_pb2 as svc
 from ssg.recommendation.domain.matches import Match, MatchStatus
 from ssg.recommendation.domain.matching import SolutionMatch
 from ssg.recommendation.domain.model import InteractionKind, ItemKind, Reason, Scored
+from ssg.recommendation.domain.suggest import SdgSuggestion
 
 
 def timestamp(at: datetime) -> Timestamp:
@@ -107,4 +109,16 @@ def match_to_proto(m: Match) -> match_pb2.Match:
         version=m.version,
         create_time=timestamp(m.create_time),
         update_time=timestamp(m.update_time),
+    )
+
+
+def sdg_suggestion_to_proto(s: SdgSuggestion) -> svc.SdgSuggestion:
+    """An SdgSuggestion message (the Sdg enum value is the goal number)."""
+    return svc.SdgSuggestion(
+        sdg=sdg_pb2.Sdg.ValueType(s.sdg),
+        confidence=s.confidence,
+        targets=[
+            svc.TargetSuggestion(target=sdg_pb2.SdgTarget(code=t.code), confidence=t.confidence)
+            for t in s.targets
+        ],
     )

@@ -6,6 +6,7 @@ publishes goes through the outbox in the same transaction (``atomically``).
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from ssg.recommendation.domain.matching import Matcher, NeedSpec, SolutionMatch
 from ssg.recommendation.domain.model import ItemKind, Scored
 from ssg.recommendation.domain.profile import Profile, organization_key, user_key
 from ssg.recommendation.domain.scoring import Filter, Recommender, Signals, Weights
+from ssg.recommendation.domain.suggest import Labelled, SdgSuggester, SdgSuggestion
 from ssg.recommendation.events.publisher import EventFactory
 from ssg.recommendation.snapshot import SnapshotCache
 from ssg.recommendation.store.mongo import MongoStore, decayed
@@ -34,6 +36,7 @@ MAX_PAGE = 100
 DEFAULT_PAGE = 10
 MAX_TITLE = 300
 MAX_PROBLEM = 10_000
+MAX_SUGGEST_TEXT = 20_000
 # History items whose co-interaction neighbours are read per request.
 NEIGHBOUR_SOURCES = 20
 STAFF = frozenset({Role.OPERATOR})
@@ -79,6 +82,8 @@ class RecommendationService:
         self.instance = instance
         self.weights = weights or Weights()
         self.clock = clock
+        self._suggester: tuple[object, SdgSuggester] | None = None
+        self._suggester_lock = threading.Lock()
 
     # -- behaviour ------------------------------------------------------------------------------
 
@@ -329,3 +334,33 @@ class RecommendationService:
         return await self._change(
             match_id, lambda m: matches.advance(m, who, to, note, self.clock())
         )
+
+    # -- SDG suggestions ------------------------------------------------------------------------
+
+    def _current_suggester(self) -> SdgSuggester:
+        """Blocking: the classifier of the current snapshot, fitted when the items changed."""
+        index = self.cache.current().index
+        with self._suggester_lock:
+            if self._suggester is None or self._suggester[0] is not index:
+                corpus = [
+                    Labelled(f"{i.title}\n{i.text}", i.sdgs, i.targets)
+                    for i in index.items
+                    if i.active and i.kind in (ItemKind.SOLUTION, ItemKind.KNOWLEDGE_PRODUCT)
+                ]
+                self._suggester = (index, SdgSuggester(corpus))
+            return self._suggester[1]
+
+    async def suggest_sdgs(self, text: str, limit: int) -> list[SdgSuggestion]:
+        """SDGs and targets for a submission text."""
+        v = Violations()
+        v.check(
+            len(text.strip()) > 0 and len(text) <= MAX_SUGGEST_TEXT,
+            "text",
+            f"1 to {MAX_SUGGEST_TEXT} characters",
+        )
+        if limit == 0:
+            limit = 3
+        v.check(1 <= limit <= 17, "max_suggestions", "must be 1 to 17")
+        v.raise_if_any()
+        suggester = await run_sync(self._current_suggester)
+        return await run_sync(suggester.suggest, text, limit)

@@ -122,3 +122,12 @@ class RecommendationServicer(pb_grpc.RecommendationServiceServicer):
             current_identity(), request.id, request.status, request.note
         )
         return pb.AdvanceMatchResponse(match=mapping.match_to_proto(match))
+
+    async def SuggestSdgs(
+        self, request: pb.SuggestSdgsRequest, context: Context
+    ) -> pb.SuggestSdgsResponse:
+        """SDG and target suggestions for a text."""
+        found = await self.service.suggest_sdgs(request.text, request.max_suggestions)
+        return pb.SuggestSdgsResponse(
+            suggestions=[mapping.sdg_suggestion_to_proto(s) for s in found]
+        )

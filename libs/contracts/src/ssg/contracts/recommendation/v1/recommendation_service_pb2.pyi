@@ -572,3 +572,102 @@ class AdvanceMatchResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AdvanceMatchResponse: _TypeAlias = AdvanceMatchResponse  # noqa: Y015
+
+@_typing.final
+class SuggestSdgsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEXT_FIELD_NUMBER: _builtins.int
+    MAX_SUGGESTIONS_FIELD_NUMBER: _builtins.int
+    text: _builtins.str
+    """The submission's text (title, summary, ...), 1 to 20,000 characters."""
+    max_suggestions: _builtins.int
+    """How many goals at most, 1 to 17 (default 3)."""
+    def __init__(
+        self,
+        *,
+        text: _builtins.str = ...,
+        max_suggestions: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_suggestions", b"max_suggestions", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuggestSdgsRequest: _TypeAlias = SuggestSdgsRequest  # noqa: Y015
+
+@_typing.final
+class TargetSuggestion(_message.Message):
+    """TargetSuggestion is one SDG target with its confidence in [0, 1]."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TARGET_FIELD_NUMBER: _builtins.int
+    CONFIDENCE_FIELD_NUMBER: _builtins.int
+    confidence: _builtins.float
+    @_builtins.property
+    def target(self) -> _sdg_pb2.SdgTarget: ...
+    def __init__(
+        self,
+        *,
+        target: _sdg_pb2.SdgTarget | None = ...,
+        confidence: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["target", b"target"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["confidence", b"confidence", "target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TargetSuggestion: _TypeAlias = TargetSuggestion  # noqa: Y015
+
+@_typing.final
+class SdgSuggestion(_message.Message):
+    """SdgSuggestion is one goal with its confidence in [0, 1] and its likely targets."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SDG_FIELD_NUMBER: _builtins.int
+    CONFIDENCE_FIELD_NUMBER: _builtins.int
+    TARGETS_FIELD_NUMBER: _builtins.int
+    sdg: _sdg_pb2.Sdg.ValueType
+    confidence: _builtins.float
+    @_builtins.property
+    def targets(self) -> _containers.RepeatedCompositeFieldContainer[Global___TargetSuggestion]: ...
+    def __init__(
+        self,
+        *,
+        sdg: _sdg_pb2.Sdg.ValueType = ...,
+        confidence: _builtins.float = ...,
+        targets: _abc.Iterable[Global___TargetSuggestion] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["confidence", b"confidence", "sdg", b"sdg", "targets", b"targets"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SdgSuggestion: _TypeAlias = SdgSuggestion  # noqa: Y015
+
+@_typing.final
+class SuggestSdgsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUGGESTIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def suggestions(self) -> _containers.RepeatedCompositeFieldContainer[Global___SdgSuggestion]:
+        """Best first; at least one."""
+
+    def __init__(
+        self,
+        *,
+        suggestions: _abc.Iterable[Global___SdgSuggestion] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["suggestions", b"suggestions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuggestSdgsResponse: _TypeAlias = SuggestSdgsResponse  # noqa: Y015

@@ -89,6 +89,11 @@ class RecommendationServiceStub:
                 request_serializer=ssg_dot_recommendation_dot_v1_dot_recommendation__service__pb2.AdvanceMatchRequest.SerializeToString,
                 response_deserializer=ssg_dot_recommendation_dot_v1_dot_recommendation__service__pb2.AdvanceMatchResponse.FromString,
                 _registered_method=True)
+        self.SuggestSdgs = channel.unary_unary(
+                '/ssg.recommendation.v1.RecommendationService/SuggestSdgs',
+                request_serializer=ssg_dot_recommendation_dot_v1_dot_recommendation__service__pb2.SuggestSdgsRequest.SerializeToString,
+                response_deserializer=ssg_dot_recommendation_dot_v1_dot_recommendation__service__pb2.SuggestSdgsResponse.FromString,
+                _registered_method=True)
 
 
 class RecommendationServiceServicer:
@@ -170,6 +175,14 @@ class RecommendationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SuggestSdgs(self, request, context):
+        """SuggestSdgs suggests SDGs and targets for a submission text, each with a confidence,
+        learnt from the published catalog's tags.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RecommendationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -217,6 +230,11 @@ def add_RecommendationServiceServicer_to_server(servicer, server):
                     servicer.AdvanceMatch,
                     request_deserializer=ssg_dot_recommendation_dot_v1_dot_recommendation__service__pb2.AdvanceMatchRequest.FromString,
                     response_serializer=ssg_dot_recommendation_dot_v1_dot_recommendation__service__pb2.AdvanceMatchResponse.SerializeToString,
+            ),
+            'SuggestSdgs': grpc.unary_unary_rpc_method_handler(
+                    servicer.SuggestSdgs,
+                    request_deserializer=ssg_dot_recommendation_dot_v1_dot_recommendation__service__pb2.SuggestSdgsRequest.FromString,
+                    response_serializer=ssg_dot_recommendation_dot_v1_dot_recommendation__service__pb2.SuggestSdgsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -472,6 +490,33 @@ class RecommendationService:
             '/ssg.recommendation.v1.RecommendationService/AdvanceMatch',
             ssg_dot_recommendation_dot_v1_dot_recommendation__service__pb2.AdvanceMatchRequest.SerializeToString,
             ssg_dot_recommendation_dot_v1_dot_recommendation__service__pb2.AdvanceMatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SuggestSdgs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ssg.recommendation.v1.RecommendationService/SuggestSdgs',
+            ssg_dot_recommendation_dot_v1_dot_recommendation__service__pb2.SuggestSdgsRequest.SerializeToString,
+            ssg_dot_recommendation_dot_v1_dot_recommendation__service__pb2.SuggestSdgsResponse.FromString,
             options,
             channel_credentials,
             insecure,

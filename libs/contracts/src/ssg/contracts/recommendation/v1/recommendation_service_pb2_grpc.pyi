@@ -67,6 +67,10 @@ class RecommendationServiceStub:
     """DeclineMatch ends a match not yet implemented, with a reason."""
     AdvanceMatch: _grpc.UnaryUnaryMultiCallable[_recommendation_service_pb2.AdvanceMatchRequest, _recommendation_service_pb2.AdvanceMatchResponse]
     """AdvanceMatch moves an accepted match to AGREED, then IMPLEMENTED, then RESULTS_RECORDED."""
+    SuggestSdgs: _grpc.UnaryUnaryMultiCallable[_recommendation_service_pb2.SuggestSdgsRequest, _recommendation_service_pb2.SuggestSdgsResponse]
+    """SuggestSdgs suggests SDGs and targets for a submission text, each with a confidence,
+    learnt from the published catalog's tags.
+    """
 
 @_typing.type_check_only
 class RecommendationServiceAsyncStub(RecommendationServiceStub):
@@ -107,6 +111,10 @@ class RecommendationServiceAsyncStub(RecommendationServiceStub):
     """DeclineMatch ends a match not yet implemented, with a reason."""
     AdvanceMatch: _aio.UnaryUnaryMultiCallable[_recommendation_service_pb2.AdvanceMatchRequest, _recommendation_service_pb2.AdvanceMatchResponse]  # type: ignore[assignment]
     """AdvanceMatch moves an accepted match to AGREED, then IMPLEMENTED, then RESULTS_RECORDED."""
+    SuggestSdgs: _aio.UnaryUnaryMultiCallable[_recommendation_service_pb2.SuggestSdgsRequest, _recommendation_service_pb2.SuggestSdgsResponse]  # type: ignore[assignment]
+    """SuggestSdgs suggests SDGs and targets for a submission text, each with a confidence,
+    learnt from the published catalog's tags.
+    """
 
 class RecommendationServiceServicer(metaclass=_abc_1.ABCMeta):
     """RecommendationService learns what people and organizations care about from their
@@ -198,5 +206,15 @@ class RecommendationServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_recommendation_service_pb2.AdvanceMatchResponse, _abc.Awaitable[_recommendation_service_pb2.AdvanceMatchResponse]]:
         """AdvanceMatch moves an accepted match to AGREED, then IMPLEMENTED, then RESULTS_RECORDED."""
+
+    @_abc_1.abstractmethod
+    def SuggestSdgs(
+        self,
+        request: _recommendation_service_pb2.SuggestSdgsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_recommendation_service_pb2.SuggestSdgsResponse, _abc.Awaitable[_recommendation_service_pb2.SuggestSdgsResponse]]:
+        """SuggestSdgs suggests SDGs and targets for a submission text, each with a confidence,
+        learnt from the published catalog's tags.
+        """
 
 def add_RecommendationServiceServicer_to_server(servicer: RecommendationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
