@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ssg.contracts.catalog.v1 import events_pb2 as cat
 from ssg.contracts.catalog.v1 import need_pb2, solution_pb2
@@ -20,11 +21,11 @@ def solution(
     id: str,
     title: str,
     summary: str,
-    sdgs: list[int],
+    sdgs: list[Any],
     org: str = "o-prov",
     *,
     countries: tuple[str, ...] = ("KEN",),
-    regions: tuple[int, ...] = (geography_pb2.REGION_AFRICA,),
+    regions: tuple[Any, ...] = (geography_pb2.REGION_AFRICA,),
     age_days: int = 30,
     targets: tuple[str, ...] = (),
     language: str = "en",
@@ -47,7 +48,7 @@ def solution(
     return s
 
 
-def solution_event(kind: type, s: solution_pb2.Solution, version: int) -> envelope_pb2.Envelope:
+def solution_event(kind: Any, s: solution_pb2.Solution, version: int) -> envelope_pb2.Envelope:
     """A catalog solution envelope of kind carrying s."""
     return build_envelope(
         CATALOG, f"catalog.{kind.DESCRIPTOR.name}", s.id, version, kind(solution=s)
@@ -58,7 +59,7 @@ def need_event(
     id: str,
     title: str,
     problem: str,
-    sdgs: list[int],
+    sdgs: list[Any],
     seeker: str,
     country: str = "TCD",
     version: int = 1,
@@ -81,7 +82,7 @@ def organization_event(
     id: str,
     verified: bool,
     version: int = 2,
-    regions: tuple[int, ...] = (geography_pb2.REGION_AFRICA,),
+    regions: tuple[Any, ...] = (geography_pb2.REGION_AFRICA,),
     languages: tuple[str, ...] = ("en",),
 ) -> envelope_pb2.Envelope:
     """An organization envelope (verified or pending) with its full state."""

@@ -190,7 +190,10 @@ async def test_bad_inputs_are_invalid_argument_naming_the_field(served, catalog,
         ),
         (
             stub.Recommend(
-                pb.RecommendRequest(user_id="me", filter=pb.ItemFilter(kinds=[0])),
+                pb.RecommendRequest(
+                    user_id="me",
+                    filter=pb.ItemFilter(kinds=[interaction_pb2.ITEM_KIND_UNSPECIFIED]),
+                ),
                 metadata=me,
                 timeout=10,
             ),
@@ -246,7 +249,9 @@ async def test_personal_data_is_the_owners_and_unknown_items_are_not_found(serve
         stub.RecordInteraction(
             pb.RecordInteractionRequest(
                 interaction=interaction_pb2.Interaction(
-                    user_id="alice", item_id=catalog["water1"], kind=1
+                    user_id="alice",
+                    item_id=catalog["water1"],
+                    kind=interaction_pb2.INTERACTION_KIND_VIEW,
                 )
             ),
             metadata=auth("bob"),
@@ -257,7 +262,9 @@ async def test_personal_data_is_the_owners_and_unknown_items_are_not_found(serve
     exc = await call_error(
         stub.RecordInteraction(
             pb.RecordInteractionRequest(
-                interaction=interaction_pb2.Interaction(item_id="missing", kind=1)
+                interaction=interaction_pb2.Interaction(
+                    item_id="missing", kind=interaction_pb2.INTERACTION_KIND_VIEW
+                )
             ),
             metadata=auth("bob"),
             timeout=10,

@@ -196,7 +196,7 @@ async def test_two_workers_and_a_restart_keep_exact_counts(settings, mongodb_ser
             id=uuid.uuid4().hex,
             user_id=rng.choice(users),
             item_id=rng.choice(items),
-            kind=rng.randint(1, 6),
+            kind=interaction_pb2.InteractionKind.ValueType(rng.randint(1, 6)),
         )
         at = start + timedelta(seconds=n)
         i.occur_time.FromDatetime(at)
