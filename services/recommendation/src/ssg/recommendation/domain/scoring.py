@@ -102,17 +102,23 @@ class Recommender:
         scores = self._combine(profile, comps)
         item_filter = item_filter or Filter()
         allowed = index.active.copy()
-        for i, item in enumerate(index.items):
-            if allowed[i] and (item.id in profile.seen or not item_filter.allows(item)):
-                allowed[i] = False
+        seen = [p for i in profile.seen if (p := index.position.get(i)) is not None]
+        allowed[seen] = False
+        if item_filter != Filter():
+            for i, item in enumerate(index.items):
+                if allowed[i] and not item_filter.allows(item):
+                    allowed[i] = False
         candidates = np.flatnonzero(allowed)
         if not len(candidates):
             return []
         pool_size = min(len(candidates), max(5 * k, 50))
         pool = candidates[np.argsort(-scores[candidates], kind="stable")[:pool_size]]
+        # Text cosines of the whole pool in one sparse product (MMR asks for many pairs).
+        rows = index.matrix[pool]
+        text = np.asarray((rows @ rows.T).toarray())
         order = mmr(
             [float(scores[p]) for p in pool],
-            lambda a, b: self._item_similarity(int(pool[a]), int(pool[b])),
+            lambda a, b: self._item_similarity(int(pool[a]), int(pool[b]), float(text[a, b])),
             k,
             w.mmr_lambda,
         )
@@ -219,14 +225,10 @@ class Recommender:
             + w.fresh * c.fresh
         )
 
-    def _item_similarity(self, a: int, b: int) -> float:
-        """How alike two items are for diversity: text, SDGs and kind."""
+    def _item_similarity(self, a: int, b: int, text: float) -> float:
+        """How alike two items are for diversity: text cosine, SDGs and kind."""
         x, y = self.index.items[a], self.index.items[b]
-        return (
-            0.5 * self.index.cosine(a, b)
-            + 0.3 * jaccard(x.sdgs, y.sdgs)
-            + 0.2 * (1.0 if x.kind == y.kind else 0.0)
-        )
+        return 0.5 * text + 0.3 * jaccard(x.sdgs, y.sdgs) + 0.2 * (1.0 if x.kind == y.kind else 0.0)
 
     def _scored(self, profile: Profile, signals: Signals, c: _Components, at: int) -> Scored:
         item, w = self.index.items[at], self.weights
@@ -282,15 +284,18 @@ class Recommender:
 
     def _closest_history(self, profile: Profile, at: int) -> Item | None:
         """The profile item whose content contributes most to at's text similarity."""
-        best, best_value = None, 0.0
-        for item_id, weight in profile.items.items():
-            p = self.index.position.get(item_id)
-            if p is None or p == at:
-                continue
-            value = weight * self.index.cosine(p, at)
-            if value > best_value:
-                best, best_value = self.index.items[p], value
-        return best
+        positions = [
+            (p, w)
+            for item_id, w in profile.items.items()
+            if (p := self.index.position.get(item_id)) is not None and p != at
+        ]
+        if not positions:
+            return None
+        rows = self.index.matrix[[p for p, _ in positions]]
+        cosines = np.asarray((rows @ self.index.matrix[at].T).toarray()).ravel()
+        values = cosines * np.array([w for _, w in positions])
+        best = int(np.argmax(values))
+        return self.index.items[positions[best][0]] if values[best] > 0 else None
 
     def _co_source(self, profile: Profile, signals: Signals, item_id: str) -> Item | None:
         best, best_value = None, 0.0
