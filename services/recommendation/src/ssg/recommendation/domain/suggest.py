@@ -22,6 +22,44 @@ from sklearn.preprocessing import MultiLabelBinarizer
 from ssg.platform.reference.sdg import GOAL_NAMES, goal_of_target
 
 GOALS = tuple(range(1, 18))
+# The goals' official statements (public text) with the themes of their targets, so that
+# every goal can be suggested from its own words before the catalog has examples of it.
+GOAL_TEXTS: dict[int, str] = {
+    1: "End poverty in all its forms everywhere. Extreme poverty, social protection systems, "
+    "equal rights to economic resources, land ownership, basic services, resilience of the poor.",
+    2: "End hunger, achieve food security and improved nutrition and promote sustainable "
+    "agriculture. Malnutrition, stunting, smallholder farmers, crop yields, seeds, food prices.",
+    3: "Ensure healthy lives and promote well-being for all at all ages. Maternal mortality, "
+    "newborn and child deaths, epidemics, malaria, tuberculosis, vaccines, health coverage.",
+    4: "Ensure inclusive and equitable quality education and promote lifelong learning "
+    "opportunities for all. Primary and secondary school, early childhood, literacy, teachers.",
+    5: "Achieve gender equality and empower all women and girls. Discrimination, violence "
+    "against women, child marriage, unpaid care work, women's leadership and land rights.",
+    6: "Ensure availability and sustainable management of water and sanitation for all. Safe "
+    "drinking water, sanitation and hygiene, wastewater, water-use efficiency, watersheds.",
+    7: "Ensure access to affordable, reliable, sustainable and modern energy for all. "
+    "Electricity access, renewable energy, solar, clean cooking, energy efficiency.",
+    8: "Promote sustained, inclusive and sustainable economic growth, full and productive "
+    "employment and decent work for all. Jobs, small enterprises, youth employment, wages.",
+    9: "Build resilient infrastructure, promote inclusive and sustainable industrialization and "
+    "foster innovation. Roads, industry, small manufacturers, research, internet access.",
+    10: "Reduce inequality within and among countries. Income growth of the poorest, social and "
+    "economic inclusion, migration, remittances, equal opportunity.",
+    11: "Make cities and human settlements inclusive, safe, resilient and sustainable. Housing, "
+    "slums, public transport, urban planning, disaster risk, waste, air quality.",
+    12: "Ensure sustainable consumption and production patterns. Natural resources, food waste, "
+    "chemicals, recycling, reuse, sustainable public procurement.",
+    13: "Take urgent action to combat climate change and its impacts. Climate adaptation, "
+    "resilience to climate hazards, early warning, emissions, climate education.",
+    14: "Conserve and sustainably use the oceans, seas and marine resources. Marine pollution, "
+    "coastal ecosystems, overfishing, small-scale fishers, marine protected areas.",
+    15: "Protect, restore and promote sustainable use of terrestrial ecosystems, sustainably "
+    "manage forests, combat desertification, halt land degradation and biodiversity loss.",
+    16: "Promote peaceful and inclusive societies, provide access to justice for all and build "
+    "effective, accountable and inclusive institutions. Violence, corruption, legal identity.",
+    17: "Strengthen the means of implementation and revitalize the global partnership for "
+    "sustainable development. Finance, technology transfer, capacity building, trade, data.",
+}
 # Neighbours whose targets are considered.
 TARGET_NEIGHBOURS = 15
 
@@ -56,7 +94,9 @@ class SdgSuggester:
     """A classifier fitted once on a labelled corpus."""
 
     def __init__(self, corpus: Sequence[Labelled]) -> None:
-        floor = [Labelled(f"{name}. SDG {g}.", (g,)) for g, name in GOAL_NAMES.items()]
+        floor = [
+            Labelled(f"{name}. SDG {g}. {GOAL_TEXTS[g]}", (g,)) for g, name in GOAL_NAMES.items()
+        ]
         docs = [*floor, *(d for d in corpus if d.sdgs and d.text.strip())]
         self._docs = docs
         self._vectorizer = TfidfVectorizer(
