@@ -61,7 +61,7 @@ def test_confidences_are_ordered_and_bounded(suggester):
 
 
 def test_goals_without_examples_are_known_by_their_names(suggester):
-    probs = suggester.probabilities("life below water: oceans and fisheries")
+    probs = suggester.probabilities("marine protected areas against overfishing by coastal fishers")
     assert set(probs) == set(range(1, 18))
     assert max(probs, key=lambda g: probs[g]) == 14
 
