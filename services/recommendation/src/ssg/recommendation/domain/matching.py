@@ -86,12 +86,37 @@ class Matcher:
         k: int,
         min_score: float = 0.0,
     ) -> list[SolutionMatch]:
-        """The k best active solutions for need with a score of at least min_score."""
-        index = self.index
-        text = index.similarities(index.text_vector(f"{need.title}\n{need.problem}"))
+        """The k best active solutions for need with a score of at least min_score.
+
+        Solutions are visited best first by text and SDG overlap (computed for all at once);
+        the visit stops when even the rest of the score at its maximum could not lift the next
+        one above the k-th best, so most solutions are never scored one by one.
+        """
+        index, w = self.index, self.weights
+        if not len(index):
+            return []
+        text = np.clip(index.similarities(index.text_vector(f"{need.title}\n{need.problem}")), 0, 1)
+        overlap = np.zeros(len(index))
+        for g in set(need.sdgs):
+            found = index.by_sdg.get(g)
+            if found is not None:
+                overlap[found] += 1.0 / len(set(need.sdgs))
+        rough = w.text * text + w.sdg * overlap
+        rest = (
+            w.target
+            + w.region
+            + w.language
+            + w.development
+            + w.country
+            + w.verified
+            + w.track_record
+        )
         seeker = organizations.get(need.seeker_organization_id)
         results: list[SolutionMatch] = []
-        for i, item in enumerate(index.items):
+        for i in np.argsort(-rough, kind="stable"):
+            if len(results) >= k and rough[i] + rest < results[k - 1].scored.score:
+                break
+            item = index.items[int(i)]
             if item.kind is not ItemKind.SOLUTION or not item.active:
                 continue
             if need.seeker_organization_id and item.organization_id == need.seeker_organization_id:
@@ -102,8 +127,9 @@ class Matcher:
             scored = self.score(need, item, float(text[i]), seeker, provider, track_record)
             if scored.score >= min_score and scored.score > 0:
                 results.append(SolutionMatch(scored, provider))
-        results.sort(key=lambda m: (-m.scored.score, m.scored.item.id))
-        return results[:k]
+                results.sort(key=lambda m: (-m.scored.score, m.scored.item.id))
+                del results[k:]
+        return results
 
     def score(
         self,
