@@ -22,6 +22,7 @@ from ssg.platform.reference.sdg import TARGETS
 from ssg.platform.validation import check_id
 from ssg.recommendation import mapping
 from ssg.recommendation.domain import matches
+from ssg.recommendation.domain.decay import value_at
 from ssg.recommendation.domain.matches import Match, MatchStatus
 from ssg.recommendation.domain.matching import Matcher, NeedSpec, SolutionMatch
 from ssg.recommendation.domain.model import ItemKind, Scored
@@ -30,7 +31,7 @@ from ssg.recommendation.domain.scoring import Filter, Recommender, Signals, Weig
 from ssg.recommendation.domain.suggest import Labelled, SdgSuggester, SdgSuggestion
 from ssg.recommendation.events.publisher import EventFactory
 from ssg.recommendation.snapshot import SnapshotCache
-from ssg.recommendation.store.mongo import MongoStore, decayed
+from ssg.recommendation.store.mongo import MongoStore
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 10
@@ -160,8 +161,10 @@ class RecommendationService:
         profile = self.store.read_profile(subject.key, now)
         strongest = sorted(profile.items, key=lambda i: -profile.items[i])[:NEIGHBOUR_SOURCES]
         signals = Signals(
-            popularity=decayed(snapshot.raw_popularity, now, self.store.popularity_half_life),
             neighbours=self.store.neighbours(strongest),
+            # One decay factor for every item: value_at is linear in the stored sum.
+            popularity_by_position=snapshot.raw_popularity_array
+            * value_at(1.0, now, self.store.popularity_half_life),
         )
         return Recommender(snapshot.index, self.weights), profile, signals
 

@@ -13,7 +13,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ssg.recommendation.domain.index import ItemIndex
+import numpy as np
+
+from ssg.recommendation.domain.index import ItemIndex, Vector
 from ssg.recommendation.store.mongo import MongoStore
 
 
@@ -23,6 +25,8 @@ class Snapshot:
 
     index: ItemIndex
     raw_popularity: dict[str, float] = field(default_factory=dict)
+    # raw_popularity in index order.
+    raw_popularity_array: Vector = field(default_factory=lambda: np.zeros(0))
 
 
 class SnapshotCache:
@@ -54,6 +58,7 @@ class SnapshotCache:
                 if self._snapshot is not None and marker == self._marker
                 else ItemIndex(self._store.all_items())
             )
-            self._snapshot = Snapshot(index, self._store.raw_popularity())
+            raw = self._store.raw_popularity()
+            self._snapshot = Snapshot(index, raw, index.aligned(raw))
             self._marker, self._loaded_at = marker, now
             return self._snapshot

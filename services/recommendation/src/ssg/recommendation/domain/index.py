@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 import numpy as np
@@ -44,6 +44,13 @@ class ItemIndex:
         self.by_region = self._positions(lambda item: item.regions)
         self.by_country = self._positions(lambda item: item.countries)
         self.active = np.array([item.active for item in self.items], dtype=bool)
+        self._published_days = np.array(
+            [
+                item.published_at.timestamp() / 86400 if item.published_at else np.nan
+                for item in self.items
+            ],
+            dtype=np.float64,
+        )
 
     def _positions(self, values: object) -> dict[object, Positions]:
         found: dict[object, list[int]] = defaultdict(list)
@@ -88,13 +95,12 @@ class ItemIndex:
 
     def freshness(self, now: datetime, half_life_days: float) -> Vector:
         """2 ** (-age / half_life) per item from its publication time (0.5 when unknown)."""
-        ages = [
-            (now - item.published_at).total_seconds() / 86400 if item.published_at else None
-            for item in self.items
-        ]
-        return np.array(
-            [0.5 if a is None else 2.0 ** (-max(a, 0.0) / half_life_days) for a in ages]
-        )
+        ages = np.maximum(now.timestamp() / 86400 - self._published_days, 0.0)
+        return np.where(np.isnan(ages), 0.5, 2.0 ** (-ages / half_life_days))
+
+    def aligned(self, values: Mapping[str, float]) -> Vector:
+        """values by item id as an array in index order (0 where missing)."""
+        return np.array([values.get(item.id, 0.0) for item in self.items], dtype=np.float64)
 
 
 def jaccard(a: Sequence[object], b: Sequence[object]) -> float:

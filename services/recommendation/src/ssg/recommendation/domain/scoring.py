@@ -67,6 +67,8 @@ class Signals:
 
     popularity: Mapping[str, float] = field(default_factory=dict)
     neighbours: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    # The same popularity already in index order (``ItemIndex.aligned``): wins when given.
+    popularity_by_position: Vector | None = None
 
 
 @dataclass
@@ -175,7 +177,11 @@ class Recommender:
     def _components(self, profile: Profile, signals: Signals, now: datetime) -> _Components:
         index, n = self.index, len(self.index)
         zeros = np.zeros(n)
-        popularity = np.array([signals.popularity.get(item.id, 0.0) for item in index.items])
+        popularity = (
+            signals.popularity_by_position
+            if signals.popularity_by_position is not None
+            else index.aligned(signals.popularity)
+        )
         top = float(popularity.max(initial=0.0))
         popular = np.log1p(popularity) / math.log1p(top) if top > 0 else zeros
         fresh = index.freshness(now, self.weights.fresh_half_life_days)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,7 +30,7 @@ from pymongo.database import Database
 
 from ssg.platform.errors import VersionConflict
 from ssg.platform.events.outbox import Outbox, next_seq
-from ssg.recommendation.domain.decay import boosted, value_at
+from ssg.recommendation.domain.decay import boosted
 from ssg.recommendation.domain.matches import SUCCESSFUL, Match
 from ssg.recommendation.domain.model import InteractionKind, Item, ItemKind, Organization
 from ssg.recommendation.domain.profile import (
@@ -297,8 +297,3 @@ def _apply_if_newer(
         {"_id": id}, {"$set": {**doc, "aggregate_version": version}}, upsert=True, session=session
     )
     return True
-
-
-def decayed(raw: Mapping[str, float], now: datetime, half_life: timedelta) -> dict[str, float]:
-    """Stored sums decayed to now."""
-    return {k: value_at(v, now, half_life) for k, v in raw.items()}
