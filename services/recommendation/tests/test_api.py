@@ -313,3 +313,23 @@ async def test_suggest_sdgs_learns_from_the_catalog(served, catalog):
         )
         assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert field in rich_violations(exc)
+
+
+async def test_an_organization_learns_from_its_members(served, catalog, auth):
+    org = f"org-{uuid.uuid4().hex[:6]}"
+    served.store.record_interaction(
+        InteractionFacts(
+            "member-1", org, catalog["water1"], InteractionKind.DOWNLOAD, datetime.now(UTC)
+        ),
+        served.store.get_item(catalog["water1"]),
+    )
+    reply = await served.stub.Recommend(
+        pb.RecommendRequest(organization_id=org, page_size=3),
+        metadata=auth("member-2", Role.MEMBER, org=org),
+        timeout=10,
+    )
+    assert not reply.cold_start
+    ids = [r.item_id for r in reply.recommendations]
+    assert catalog["water1"] not in ids
+    assert ids[0] in {catalog["water2"], catalog["water3"]}
+    assert "sdg_focus" in {r.code for r in reply.recommendations[0].reasons}

@@ -97,6 +97,27 @@ async def test_catalog_events_keep_items_by_version_and_poison_goes_to_the_dlq(
             40,
         )
         assert item.title == "Solar pumps v2" and not item.active and item.sdgs == (6, 7)
+        # An interaction that names no person cannot be applied: dead-lettered with the reason.
+        complete = interaction_pb2.Interaction(
+            id=uuid.uuid4().hex,
+            user_id=f"nobody-{s1}",
+            item_id=s1,
+            kind=interaction_pb2.INTERACTION_KIND_VIEW,
+        )
+        bad = EventFactory(Origin("recommendation", "africa", "test")).interaction_recorded(
+            complete, datetime.now(UTC)
+        )
+        complete.user_id = ""
+        bad.envelope.payload.Pack(ev.InteractionRecorded(interaction=complete))
+        await produce(kafka_server.bootstrap, INTERACTION_TOPIC, [bad.envelope])
+        dead_interaction = await read_topic(
+            kafka_server.bootstrap,
+            dlq_topic(INTERACTION_TOPIC),
+            lambda m: m.key == f"nobody-{s1}".encode(),
+            1,
+        )
+        assert dead_interaction, "the incomplete interaction was not dead-lettered"
+        assert b"without user_id" in dict(dead_interaction[0].headers)["dlq-reason"]
         dead = await read_topic(
             kafka_server.bootstrap, dlq_topic(SOLUTION_TOPIC), lambda m: m.value == poison, 1
         )
