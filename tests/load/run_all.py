@@ -24,6 +24,7 @@ BENCHES = [
     "bench_catalog",
     "bench_notifications",
     "bench_ingress",
+    "bench_recommendation",
 ]
 
 

@@ -1,0 +1,1 @@
+"""Recommendation service: interest profiles, recommendations with reasons, matchmaking."""

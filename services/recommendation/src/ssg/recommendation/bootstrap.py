@@ -1,0 +1,80 @@
+"""The composition root: builds the store, snapshot cache, service and servicer from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from pymongo import MongoClient
+
+from ssg.contracts.recommendation.v1 import recommendation_service_pb2_grpc
+from ssg.platform.events.envelope import Origin
+from ssg.platform.grpc.interceptors import MethodPolicy
+from ssg.platform.grpc.server import ServicerRegistration
+from ssg.platform.health import HealthCheck, mongodb_check
+from ssg.platform.mongo import Doc, default_database, make_client
+from ssg.recommendation.api.servicer import RecommendationServicer
+from ssg.recommendation.events.publisher import EventFactory
+from ssg.recommendation.service import RecommendationService
+from ssg.recommendation.settings import RecommendationSettings
+from ssg.recommendation.snapshot import SnapshotCache
+from ssg.recommendation.store.mongo import MongoStore
+
+# Reads of public content are open; the personal and party rules need the record or the
+# subject, so the service layer decides those (UNAUTHENTICATED / PERMISSION_DENIED).
+POLICY: MethodPolicy = {}
+
+
+@dataclass
+class App:
+    """Everything a recommendation API process runs."""
+
+    settings: RecommendationSettings
+    service: RecommendationService
+    servicer: RecommendationServicer
+    store: MongoStore
+    client: MongoClient[Doc] | None = None
+
+    def registrations(self) -> list[ServicerRegistration]:
+        """The (add function, servicer) pairs for the platform server."""
+        return [
+            (
+                recommendation_service_pb2_grpc.add_RecommendationServiceServicer_to_server,
+                self.servicer,
+            )
+        ]
+
+    def health_checks(self) -> dict[str, HealthCheck]:
+        """SERVING only while MongoDB answers."""
+        if not self.settings.mongodb_uri:
+            return {}
+        return {"mongodb": mongodb_check(self.settings.mongodb_uri)}
+
+    def close(self) -> None:
+        """Release the database client."""
+        if self.client is not None:
+            self.client.close()
+
+
+def build_store(settings: RecommendationSettings, client: MongoClient[Doc]) -> MongoStore:
+    """The store on the settings' database with the configured half-lives."""
+    return MongoStore(
+        client,
+        default_database(client),
+        profile_half_life=timedelta(days=settings.profile_half_life_days),
+        popularity_half_life=timedelta(days=settings.popularity_half_life_days),
+        co_history=settings.co_interaction_history,
+    )
+
+
+def bootstrap(settings: RecommendationSettings) -> App:
+    """Wire the whole API on MongoDB (SSG_MONGODB_URI)."""
+    client = make_client(settings)
+    store = build_store(settings, client)
+    service = RecommendationService(
+        store,
+        SnapshotCache(store, settings.index_refresh_seconds),
+        EventFactory(Origin(settings.service, settings.instance, settings.instance_id)),
+        instance=settings.instance,
+    )
+    return App(settings, service, RecommendationServicer(service), store, client)

@@ -1,0 +1,320 @@
+"""Hybrid scoring: content similarity to the profile, co-interaction, popularity, freshness.
+
+Each component is in [0, 1]; the score is their weighted sum and each non-zero term becomes a
+reason with its weight, so an explanation adds up to the score it explains. A profile with no
+history is scored on popularity and freshness alone (cold start). The top of the ranking is
+re-ordered by MMR so one SDG or one kind of record does not fill the list.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from ssg.platform.reference.sdg import GOAL_NAMES
+from ssg.recommendation.domain.diversity import DEFAULT_LAMBDA, mmr
+from ssg.recommendation.domain.index import ItemIndex, Positions, Vector, jaccard
+from ssg.recommendation.domain.model import INTERACTION_VERBS, Item, ItemKind, Reason, Scored
+from ssg.recommendation.domain.profile import COUNTRY, REGION, SDG, Profile
+
+# Below this a component is noise and gives no reason.
+MIN_REASON_WEIGHT = 1e-3
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How much each component counts (each set sums to 1)."""
+
+    # Chosen on a validation window of the synthetic world (tests/load/bench_recommendation.py:
+    # train days 0-120, validate 120-150), never on its test window.
+    text: float = 0.10
+    sdg: float = 0.30
+    place: float = 0.05
+    co: float = 0.15
+    popular: float = 0.30
+    fresh: float = 0.10
+    cold_popular: float = 0.65
+    cold_fresh: float = 0.35
+    fresh_half_life_days: float = 180.0
+    mmr_lambda: float = DEFAULT_LAMBDA
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Optional restrictions; empty means everything."""
+
+    sdgs: frozenset[int] = frozenset()
+    regions: frozenset[str] = frozenset()
+    kinds: frozenset[ItemKind] = frozenset()
+
+    def allows(self, item: Item) -> bool:
+        """True when item passes every restriction."""
+        return (
+            (not self.sdgs or bool(self.sdgs.intersection(item.sdgs)))
+            and (not self.regions or bool(self.regions.intersection(item.regions)))
+            and (not self.kinds or item.kind in self.kinds)
+        )
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Behaviour of everyone: decayed popularity per item, and co-interaction neighbours of
+    the profile's items as cosine similarities (users in common / sqrt(users of each))."""
+
+    popularity: Mapping[str, float] = field(default_factory=dict)
+    neighbours: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    # The same popularity already in index order (``ItemIndex.aligned``): wins when given.
+    popularity_by_position: Vector | None = None
+
+
+@dataclass
+class _Components:
+    """Per-item component arrays and what each reason needs."""
+
+    text: Vector
+    sdg: Vector
+    place: Vector
+    co: Vector
+    popular: Vector
+    fresh: Vector
+
+
+class Recommender:
+    """Scores the items of one index for profiles."""
+
+    def __init__(self, index: ItemIndex, weights: Weights | None = None) -> None:
+        self.index = index
+        self.weights = weights or Weights()
+
+    def recommend(
+        self,
+        profile: Profile,
+        signals: Signals,
+        now: datetime,
+        k: int,
+        item_filter: Filter | None = None,
+    ) -> list[Scored]:
+        """The k best unseen active items for profile, diversified, each with its reasons."""
+        index, w = self.index, self.weights
+        if not len(index):
+            return []
+        comps = self._components(profile, signals, now)
+        scores = self._combine(profile, comps)
+        item_filter = item_filter or Filter()
+        allowed = index.active.copy()
+        seen = [p for i in profile.seen if (p := index.position.get(i)) is not None]
+        allowed[seen] = False
+        if item_filter != Filter():
+            for i, item in enumerate(index.items):
+                if allowed[i] and not item_filter.allows(item):
+                    allowed[i] = False
+        candidates = np.flatnonzero(allowed)
+        if not len(candidates):
+            return []
+        pool_size = min(len(candidates), max(5 * k, 50))
+        pool = candidates[np.argsort(-scores[candidates], kind="stable")[:pool_size]]
+        # Text cosines of the whole pool in one sparse product (MMR asks for many pairs).
+        rows = index.matrix[pool]
+        text = np.asarray((rows @ rows.T).toarray())
+        order = mmr(
+            [float(scores[p]) for p in pool],
+            lambda a, b: self._item_similarity(int(pool[a]), int(pool[b]), float(text[a, b])),
+            k,
+            w.mmr_lambda,
+        )
+        return [self._scored(profile, signals, comps, int(pool[o])) for o in order]
+
+    def explain(self, profile: Profile, signals: Signals, now: datetime, item_id: str) -> Scored:
+        """item_id scored for profile with every reason (seen or inactive items too)."""
+        at = self.index.position.get(item_id)
+        if at is None:
+            raise KeyError(item_id)
+        return self._scored(profile, signals, self._components(profile, signals, now), at)
+
+    def similar(self, item_id: str, k: int) -> list[Scored]:
+        """The k active items most like item_id by text and SDGs."""
+        index = self.index
+        at = index.position.get(item_id)
+        if at is None:
+            raise KeyError(item_id)
+        item = index.items[at]
+        text = index.similarities(index.matrix[at])
+        results: list[Scored] = []
+        sdg = np.array([jaccard(item.sdgs, other.sdgs) for other in index.items])
+        total = 0.7 * text + 0.3 * sdg
+        total[at] = -1.0
+        total[~index.active] = -1.0
+        for p in np.argsort(-total, kind="stable")[:k]:
+            if total[p] <= 0:
+                break
+            other = index.items[int(p)]
+            reasons = []
+            if text[p] * 0.7 >= MIN_REASON_WEIGHT:
+                reasons.append(
+                    Reason(
+                        "text_similarity",
+                        f"similar in content to '{item.title}'",
+                        0.7 * float(text[p]),
+                        item.id,
+                    )
+                )
+            shared = sorted(set(item.sdgs) & set(other.sdgs))
+            if shared:
+                reasons.append(
+                    Reason(
+                        "shared_sdgs",
+                        "shares " + ", ".join(f"SDG {g}" for g in shared),
+                        0.3 * float(sdg[p]),
+                    )
+                )
+            results.append(Scored(other, float(total[p]), tuple(reasons)))
+        return results
+
+    def _components(self, profile: Profile, signals: Signals, now: datetime) -> _Components:
+        index, n = self.index, len(self.index)
+        zeros = np.zeros(n)
+        popularity = (
+            signals.popularity_by_position
+            if signals.popularity_by_position is not None
+            else index.aligned(signals.popularity)
+        )
+        top = float(popularity.max(initial=0.0))
+        popular = np.log1p(popularity) / math.log1p(top) if top > 0 else zeros
+        fresh = index.freshness(now, self.weights.fresh_half_life_days)
+        if profile.cold:
+            return _Components(zeros, zeros, zeros, zeros, popular, fresh)
+        history = {index.position[i]: w for i, w in profile.items.items() if i in index.position}
+        text = np.clip(index.similarities(index.weighted_centroid(history)), 0.0, 1.0)
+        sdg = self._affinity(profile.shares(SDG), index.by_sdg, int)
+        place = np.maximum(
+            self._affinity(profile.shares(REGION), index.by_region, str),
+            self._affinity(profile.shares(COUNTRY), index.by_country, str),
+        )
+        co = zeros.copy()
+        total = sum(profile.items.values()) or 1.0
+        for source, neighbours in signals.neighbours.items():
+            share = profile.items.get(source, 0.0) / total
+            for other, cosine in neighbours.items():
+                at = index.position.get(other)
+                if at is not None:
+                    co[at] += share * cosine
+        return _Components(text, sdg, place, np.clip(co, 0.0, 1.0), popular, fresh)
+
+    def _affinity(
+        self, shares: Mapping[str, float], positions: Mapping[object, Positions], cast: type
+    ) -> Vector:
+        """Per item, the largest share among its values of one feature family, scaled so the
+        profile's strongest value counts 1."""
+        result = np.zeros(len(self.index))
+        strongest = max(shares.values(), default=0.0)
+        for value, share in shares.items():
+            try:
+                found = positions.get(cast(value))
+            except ValueError:
+                continue
+            if found is not None:
+                result[found] = np.maximum(result[found], share / strongest)
+        return result
+
+    def _combine(self, profile: Profile, c: _Components) -> Vector:
+        w = self.weights
+        if profile.cold:
+            return w.cold_popular * c.popular + w.cold_fresh * c.fresh
+        return (
+            w.text * c.text
+            + w.sdg * c.sdg
+            + w.place * c.place
+            + w.co * c.co
+            + w.popular * c.popular
+            + w.fresh * c.fresh
+        )
+
+    def _item_similarity(self, a: int, b: int, text: float) -> float:
+        """How alike two items are for diversity: text cosine, SDGs and kind."""
+        x, y = self.index.items[a], self.index.items[b]
+        return 0.5 * text + 0.3 * jaccard(x.sdgs, y.sdgs) + 0.2 * (1.0 if x.kind == y.kind else 0.0)
+
+    def _scored(self, profile: Profile, signals: Signals, c: _Components, at: int) -> Scored:
+        item, w = self.index.items[at], self.weights
+        reasons: list[Reason] = []
+
+        def add(code: str, text: str, weight: float, ref: str = "") -> None:
+            if weight >= MIN_REASON_WEIGHT:
+                reasons.append(Reason(code, text, float(weight), ref))
+
+        if profile.cold:
+            add("popular", "popular on the platform right now", w.cold_popular * c.popular[at])
+            add("fresh", "recently published", w.cold_fresh * c.fresh[at])
+        else:
+            source = self._closest_history(profile, at)
+            if source is not None:
+                verb = (
+                    INTERACTION_VERBS[profile.strongest[source.id]]
+                    if source.id in profile.strongest
+                    else "used"
+                )
+                add(
+                    "similar_to",
+                    f"similar to '{source.title}' you {verb}",
+                    w.text * c.text[at],
+                    source.id,
+                )
+            else:
+                add("text_similarity", "close to what you read", w.text * c.text[at])
+            sdg_shares = profile.shares(SDG)
+            focus = max(item.sdgs, key=lambda g: sdg_shares.get(str(g), 0.0), default=None)
+            if focus is not None:
+                add(
+                    "sdg_focus",
+                    f"matches your SDG {focus} focus ({GOAL_NAMES[focus]})",
+                    w.sdg * c.sdg[at],
+                    str(focus),
+                )
+            place = self._place(profile, item)
+            add("region", f"about {place}, where your interests lie", w.place * c.place[at], place)
+            peer = self._co_source(profile, signals, item.id)
+            add(
+                "co_interaction",
+                f"people who used '{peer.title}' also used it"
+                if peer
+                else "used by people with your interests",
+                w.co * c.co[at],
+                peer.id if peer else "",
+            )
+            add("popular", "popular on the platform right now", w.popular * c.popular[at])
+            add("fresh", "recently published", w.fresh * c.fresh[at])
+        reasons.sort(key=lambda r: -r.weight)
+        return Scored(item, sum(r.weight for r in reasons), tuple(reasons))
+
+    def _closest_history(self, profile: Profile, at: int) -> Item | None:
+        """The profile item whose content contributes most to at's text similarity."""
+        positions = [
+            (p, w)
+            for item_id, w in profile.items.items()
+            if (p := self.index.position.get(item_id)) is not None and p != at
+        ]
+        if not positions:
+            return None
+        rows = self.index.matrix[[p for p, _ in positions]]
+        cosines = np.asarray((rows @ self.index.matrix[at].T).toarray()).ravel()
+        values = cosines * np.array([w for _, w in positions])
+        best = int(np.argmax(values))
+        return self.index.items[positions[best][0]] if values[best] > 0 else None
+
+    def _co_source(self, profile: Profile, signals: Signals, item_id: str) -> Item | None:
+        best, best_value = None, 0.0
+        for source, neighbours in signals.neighbours.items():
+            value = profile.items.get(source, 0.0) * neighbours.get(item_id, 0.0)
+            if value > best_value and (found := self.index.get(source)) is not None:
+                best, best_value = found, value
+        return best
+
+    def _place(self, profile: Profile, item: Item) -> str:
+        regions, countries = profile.shares(REGION), profile.shares(COUNTRY)
+        options = [(regions.get(r, 0.0), r) for r in item.regions]
+        options += [(countries.get(c, 0.0), c) for c in item.countries]
+        return max(options, default=(0.0, ""))[1]

@@ -1,0 +1,28 @@
+"""Settings of the recommendation service (``SSG_*`` on top of the platform's)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from ssg.platform.settings import PlatformSettings
+
+
+class RecommendationSettings(PlatformSettings):
+    """What the recommendation processes read from their environment."""
+
+    service: str = Field(default="recommendation", pattern=r"^[a-z][a-z0-9-]*$")
+    # Consumer group of the worker (catalog, registration and interaction events).
+    worker_group: str = "recommendation-worker"
+    # Interest profiles halve their weights this often.
+    profile_half_life_days: float = Field(default=30.0, gt=0)
+    # Item popularity halves this often (a soft sliding window).
+    popularity_half_life_days: float = Field(default=7.0, gt=0)
+    # A new item of a person is counted together with at most this many of their earlier
+    # items (the strongest) in the co-interaction counts.
+    co_interaction_history: int = Field(default=50, ge=1, le=1000)
+    # How old the in-memory item index and popularity may get before a request reloads them.
+    index_refresh_seconds: float = Field(default=2.0, ge=0)
+    # A need and a solution scoring at least this become a MatchProposed.
+    proposal_threshold: float = Field(default=0.45, ge=0, le=1)
+    # At most this many proposals per posted need or published solution.
+    proposals_per_event: int = Field(default=5, ge=1, le=100)

@@ -1,0 +1,299 @@
+"""The recommendation datastore on MongoDB (database ``recommendation``).
+
+Collections:
+  items          catalog records kept from catalog events (conditional on aggregate_version)
+  organizations  provider/seeker facts kept from registration events (same)
+  profiles       one per person (``user:<id>``) and organization (``org:<id>``): decayed sums of
+                 feature and item weights (``domain.decay``), the strongest interaction per item
+  item_stats     per item: decayed popularity, interactions, distinct people
+  co_counts      ``<a>|<b>``: how many people used both a and b (both directions stored)
+  matches        proposed partnerships and their lifecycle
+  outbox, processed_events  (``ssg.platform.events``)
+
+Every write of an event handler goes through the consumer's transaction (``session``), together
+with the processed-event mark, so a redelivered event changes no count twice.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, MongoClient, UpdateOne
+from pymongo.client_session import ClientSession
+from pymongo.collection import Collection
+from pymongo.database import Database
+
+from ssg.platform.errors import VersionConflict
+from ssg.platform.events.outbox import Outbox, next_seq
+from ssg.recommendation.domain.decay import boosted
+from ssg.recommendation.domain.matches import SUCCESSFUL, Match
+from ssg.recommendation.domain.model import InteractionKind, Item, ItemKind, Organization
+from ssg.recommendation.domain.profile import (
+    Profile,
+    interaction_delta,
+    organization_key,
+    stronger,
+    user_key,
+)
+from ssg.recommendation.store.documents import (
+    Doc,
+    item_doc,
+    item_from_doc,
+    match_doc,
+    match_from_doc,
+    organization_doc,
+    organization_from_doc,
+)
+
+# Neighbours read per history item for the co-interaction signal.
+NEIGHBOURS_PER_ITEM = 200
+
+
+@dataclass(frozen=True)
+class InteractionFacts:
+    """One recorded interaction, as the worker applies it."""
+
+    user_id: str
+    organization_id: str
+    item_id: str
+    kind: InteractionKind
+    at: datetime
+
+
+class MongoStore:
+    """The service's collections on one database."""
+
+    def __init__(
+        self,
+        client: MongoClient[Doc],
+        db: Database[Doc],
+        *,
+        profile_half_life: timedelta = timedelta(days=30),
+        popularity_half_life: timedelta = timedelta(days=7),
+        co_history: int = 50,
+    ) -> None:
+        self.client = client
+        self.db = db
+        self.items = db["items"]
+        self.organizations = db["organizations"]
+        self.profiles = db["profiles"]
+        self.item_stats = db["item_stats"]
+        self.co_counts = db["co_counts"]
+        self.matches = db["matches"]
+        self.outbox = Outbox(db)
+        self.profile_half_life = profile_half_life
+        self.popularity_half_life = popularity_half_life
+        self.co_history = co_history
+
+    def ensure_indexes(self) -> None:
+        """Create the indexes the queries need; safe at every start."""
+        self.items.create_index([("stored_at", DESCENDING)], name="stored_at")
+        self.items.create_index([("kind", ASCENDING), ("active", ASCENDING)], name="kind_active")
+        self.co_counts.create_index([("a", ASCENDING), ("n", DESCENDING)], name="a_n")
+        self.matches.create_index([("need_id", ASCENDING)], name="need_id")
+        self.matches.create_index(
+            [("provider_organization_id", ASCENDING), ("status", ASCENDING)], name="provider_status"
+        )
+        self.outbox.ensure_indexes()
+
+    # Read models kept from catalog and registration events.
+
+    def apply_item(self, item: Item, session: ClientSession | None = None) -> bool:
+        """Store item unless a newer version is stored; True when written."""
+        doc = {**item_doc(item), "stored_at": next_seq()}
+        return _apply_if_newer(self.items, item.id, item.version, doc, session)
+
+    def apply_organization(self, org: Organization, session: ClientSession | None = None) -> bool:
+        """Store org unless a newer version is stored; True when written."""
+        return _apply_if_newer(
+            self.organizations, org.id, org.version, organization_doc(org), session
+        )
+
+    def get_item(self, item_id: str, session: ClientSession | None = None) -> Item | None:
+        """One item, or None."""
+        doc = self.items.find_one({"_id": item_id}, session=session)
+        return item_from_doc(doc) if doc else None
+
+    def all_items(self) -> list[Item]:
+        """Every stored item (active or not)."""
+        return [item_from_doc(d) for d in self.items.find({}, {"stored_at": 0})]
+
+    def items_marker(self) -> tuple[int, int]:
+        """Changes whenever an item is written: (count, latest stored_at)."""
+        latest = self.items.find_one({}, {"stored_at": 1}, sort=[("stored_at", DESCENDING)])
+        return self.items.estimated_document_count(), int(latest["stored_at"]) if latest else 0
+
+    def organizations_by_id(self, ids: Iterable[str] | None = None) -> dict[str, Organization]:
+        """Organizations by id (all when ids is None)."""
+        query: Doc = {} if ids is None else {"_id": {"$in": list(set(ids))}}
+        return {d["_id"]: organization_from_doc(d) for d in self.organizations.find(query)}
+
+    def open_needs(self) -> list[Item]:
+        """Needs still open."""
+        query = {"kind": ItemKind.NEED.value, "active": True}
+        return [item_from_doc(d) for d in self.items.find(query)]
+
+    # Behaviour.
+
+    def record_interaction(
+        self, facts: InteractionFacts, item: Item | None, session: ClientSession | None = None
+    ) -> None:
+        """Apply one interaction to the person's and organization's profiles, the item's
+        popularity and (for a person's first use of the item) the co-interaction counts."""
+        keys = [user_key(facts.user_id)]
+        if facts.organization_id:
+            keys.append(organization_key(facts.organization_id))
+        known = item or Item(facts.item_id, ItemKind.SOLUTION, "", "")
+        delta = interaction_delta(known, facts.kind, facts.at, self.profile_half_life)
+        features = delta.features if item is not None else {}
+        first_use = False
+        history: dict[str, float] = {}
+        for n, key in enumerate(keys):
+            doc = self.profiles.find_one(
+                {"_id": key}, {"items": 1, f"strongest.{facts.item_id}": 1}, session=session
+            )
+            items = (doc or {}).get("items", {})
+            before = (doc or {}).get("strongest", {}).get(facts.item_id)
+            if n == 0:
+                first_use = facts.item_id not in items
+                history = items
+            inc: dict[str, Any] = {f"features.{f}": w for f, w in features.items()}
+            inc[f"items.{facts.item_id}"] = delta.item_weight
+            inc["interactions"] = 1
+            strongest = stronger(InteractionKind(before) if before else None, facts.kind)
+            self.profiles.update_one(
+                {"_id": key},
+                {"$inc": inc, "$set": {f"strongest.{facts.item_id}": strongest.value}},
+                upsert=True,
+                session=session,
+            )
+        self.item_stats.update_one(
+            {"_id": facts.item_id},
+            {
+                "$inc": {
+                    "popularity": boosted(1.0, facts.at, self.popularity_half_life),
+                    "interactions": 1,
+                    "people": 1 if first_use else 0,
+                }
+            },
+            upsert=True,
+            session=session,
+        )
+        if first_use and history:
+            earlier = sorted(history, key=lambda i: -history[i])[: self.co_history]
+            ops = []
+            for other in earlier:
+                for a, b in ((facts.item_id, other), (other, facts.item_id)):
+                    ops.append(
+                        UpdateOne(
+                            {"_id": f"{a}|{b}"},
+                            {"$inc": {"n": 1}, "$setOnInsert": {"a": a, "b": b}},
+                            upsert=True,
+                        )
+                    )
+            self.co_counts.bulk_write(ops, ordered=False, session=session)
+
+    def read_profile(self, key: str, now: datetime) -> Profile:
+        """The profile under key decayed to now (empty when unknown)."""
+        doc = self.profiles.find_one({"_id": key}) or {}
+        items = doc.get("items", {})
+        return Profile.read(
+            key,
+            doc.get("features", {}),
+            items,
+            {i: InteractionKind(k) for i, k in doc.get("strongest", {}).items()},
+            frozenset(items),
+            now,
+            self.profile_half_life,
+        )
+
+    def raw_popularity(self) -> dict[str, float]:
+        """Stored (boosted) popularity sums per item."""
+        return {
+            d["_id"]: d.get("popularity", 0.0) for d in self.item_stats.find({}, {"popularity": 1})
+        }
+
+    def item_counts(self, item_id: str) -> tuple[int, int]:
+        """(interactions, distinct people) of an item."""
+        doc = self.item_stats.find_one({"_id": item_id}) or {}
+        return int(doc.get("interactions", 0)), int(doc.get("people", 0))
+
+    def co_count(self, a: str, b: str) -> int:
+        """People who used both a and b."""
+        doc = self.co_counts.find_one({"_id": f"{a}|{b}"})
+        return int(doc["n"]) if doc else 0
+
+    def neighbours(self, item_ids: Iterable[str]) -> dict[str, dict[str, float]]:
+        """For each item, its co-interaction neighbours with the cosine of their user sets."""
+        sources = list(item_ids)
+        if not sources:
+            return {}
+        counts: dict[str, dict[str, int]] = defaultdict(dict)
+        for source in sources:
+            for d in (
+                self.co_counts.find({"a": source}).sort("n", DESCENDING).limit(NEIGHBOURS_PER_ITEM)
+            ):
+                counts[source][d["b"]] = int(d["n"])
+        wanted = set(sources) | {b for found in counts.values() for b in found}
+        people = {
+            d["_id"]: max(int(d.get("people", 0)), 1)
+            for d in self.item_stats.find({"_id": {"$in": list(wanted)}}, {"people": 1})
+        }
+        return {
+            a: {b: n / math.sqrt(people.get(a, 1) * people.get(b, 1)) for b, n in found.items()}
+            for a, found in counts.items()
+        }
+
+    # Matches.
+
+    def get_match(self, match_id: str, session: ClientSession | None = None) -> Match | None:
+        """One match, or None."""
+        doc = self.matches.find_one({"_id": match_id}, session=session)
+        return match_from_doc(doc) if doc else None
+
+    def insert_match_if_absent(self, match: Match, session: ClientSession | None = None) -> bool:
+        """Store a new match unless one with its id exists; True when inserted."""
+        if self.matches.find_one({"_id": match.id}, {"_id": 1}, session=session):
+            return False
+        self.matches.insert_one(match_doc(match), session=session)
+        return True
+
+    def save_match(self, match: Match, session: ClientSession | None = None) -> None:
+        """Replace a match read at version - 1; VersionConflict if it changed meanwhile."""
+        result = self.matches.replace_one(
+            {"_id": match.id, "version": match.version - 1}, match_doc(match), session=session
+        )
+        if result.matched_count != 1:
+            raise VersionConflict(f"match {match.id} changed meanwhile; read it again")
+
+    def track_record(self, providers: Iterable[str] | None = None) -> dict[str, int]:
+        """Per provider organization, its matches that were implemented."""
+        query: Doc = {"status": {"$in": [s.value for s in SUCCESSFUL]}}
+        if providers is not None:
+            query["provider_organization_id"] = {"$in": list(set(providers))}
+        counts: dict[str, int] = defaultdict(int)
+        for d in self.matches.find(query, {"provider_organization_id": 1}):
+            counts[d["provider_organization_id"]] += 1
+        return dict(counts)
+
+
+def _apply_if_newer(
+    collection: Collection[Doc], id: str, version: int, doc: Doc, session: ClientSession | None
+) -> bool:
+    """Write doc as _id=id unless a stored aggregate_version is >= version; True when written.
+
+    Unlike ``ssg.platform.events.consumer.apply_if_newer`` this reads first: inside the
+    consumer's transaction a duplicate-key upsert would abort the whole transaction.
+    """
+    stored = collection.find_one({"_id": id}, {"aggregate_version": 1}, session=session)
+    if stored is not None and stored.get("aggregate_version", 0) >= version:
+        return False
+    collection.update_one(
+        {"_id": id}, {"$set": {**doc, "aggregate_version": version}}, upsert=True, session=session
+    )
+    return True

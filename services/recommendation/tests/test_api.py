@@ -1,0 +1,335 @@
+"""Through real gRPC on a real MongoDB: cold start for unknown people, recommendations shaped by
+stored behaviour, similar items, explanations, MatchNeed, and INVALID_ARGUMENT / PERMISSION_DENIED
+/ NOT_FOUND for bad calls. Items are stored as the worker stores them (catalog messages)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2, status_pb2
+
+from ssg.contracts.common.v1 import sdg_pb2
+from ssg.contracts.recommendation.v1 import interaction_pb2
+from ssg.contracts.recommendation.v1 import recommendation_service_pb2 as pb
+from ssg.platform.auth.tokens import Role
+from ssg.recommendation.domain.model import InteractionKind, Organization
+from ssg.recommendation.events.catalog import solution_item
+from ssg.recommendation.store.mongo import InteractionFacts
+
+from .builders import solution
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def catalog(served):
+    """Six solutions on three SDGs, one provider verified; ids by topic."""
+    store = served.store
+    ids = {}
+    rows = [
+        (
+            "water1",
+            "Solar water pumps",
+            "solar pumps bring irrigation water to smallholder farmers",
+            [6, 7],
+        ),
+        (
+            "water2",
+            "Rainwater harvesting tanks",
+            "villages store rainwater in tanks for dry season water",
+            [6],
+        ),
+        (
+            "water3",
+            "Borehole repair committees",
+            "village water committees repair boreholes and hand pumps",
+            [6],
+        ),
+        (
+            "health1",
+            "Community health workers",
+            "health workers visit mothers and newborns at home",
+            [3],
+        ),
+        (
+            "health2",
+            "Mobile vaccine clinics",
+            "mobile clinics bring vaccines to remote districts",
+            [3],
+        ),
+        (
+            "school1",
+            "Radio schooling",
+            "radio lessons keep children learning when schools close",
+            [4],
+        ),
+    ]
+    for key, title, text, sdgs in rows:
+        item_id = f"{key}-{uuid.uuid4().hex[:8]}"
+        ids[key] = item_id
+        store.apply_item(solution_item(solution(item_id, title, text, sdgs), 1))
+    store.apply_organization(
+        Organization("o-prov", "Sahel Water", verified=True, regions=("AFRICA",), version=2)
+    )
+    return ids
+
+
+def rich_violations(exc: grpc.aio.AioRpcError) -> dict[str, str]:
+    """field -> description of the BadRequest detail of an INVALID_ARGUMENT error."""
+    for key, value in exc.trailing_metadata() or ():
+        if key == "grpc-status-details-bin":
+            status = status_pb2.Status.FromString(value)
+            for detail in status.details:
+                bad = error_details_pb2.BadRequest()
+                if detail.Unpack(bad):
+                    return {v.field: v.description for v in bad.field_violations}
+    return {}
+
+
+async def call_error(coro) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await coro
+    return err.value
+
+
+async def test_an_unknown_person_gets_cold_start_results(served, catalog, auth):
+    served.store.record_interaction(
+        InteractionFacts(
+            "someone", "", catalog["health2"], InteractionKind.VIEW, datetime.now(UTC)
+        ),
+        served.store.get_item(catalog["health2"]),
+    )
+    reply = await served.stub.Recommend(
+        pb.RecommendRequest(user_id="newcomer", page_size=3), metadata=auth("newcomer"), timeout=10
+    )
+    assert reply.cold_start
+    assert len(reply.recommendations) == 3
+    top = reply.recommendations[0]
+    assert top.item_id == catalog["health2"]
+    assert {r.code for r in top.reasons} == {"popular", "fresh"}
+    assert top.score == pytest.approx(sum(r.weight for r in top.reasons))
+
+
+async def test_stored_behaviour_shapes_recommendations_and_explanations(served, catalog, auth):
+    user = f"u-{uuid.uuid4().hex[:6]}"
+    now = datetime.now(UTC)
+    for key, kind in (("water1", InteractionKind.SAVE), ("water2", InteractionKind.VIEW)):
+        served.store.record_interaction(
+            InteractionFacts(user, "", catalog[key], kind, now), served.store.get_item(catalog[key])
+        )
+    reply = await served.stub.Recommend(
+        pb.RecommendRequest(user_id=user, page_size=3), metadata=auth(user), timeout=10
+    )
+    assert not reply.cold_start
+    ids = [r.item_id for r in reply.recommendations]
+    assert ids[0] == catalog["water3"]
+    assert catalog["water1"] not in ids and catalog["water2"] not in ids
+    reasons = {r.code: r for r in reply.recommendations[0].reasons}
+    assert reasons["sdg_focus"].text.startswith("matches your SDG 6 focus")
+
+    explained = await served.stub.ExplainRecommendation(
+        pb.ExplainRecommendationRequest(user_id=user, item_id=catalog["water3"]),
+        metadata=auth(user),
+        timeout=10,
+    )
+    assert explained.recommendation.score == pytest.approx(reply.recommendations[0].score)
+    similar = next(r for r in explained.recommendation.reasons if r.code == "similar_to")
+    assert similar.ref in {catalog["water1"], catalog["water2"]}
+
+    only_health = await served.stub.Recommend(
+        pb.RecommendRequest(
+            user_id=user,
+            page_size=5,
+            filter=pb.ItemFilter(sdgs=[sdg_pb2.SDG_GOOD_HEALTH_AND_WELL_BEING]),
+        ),
+        metadata=auth(user),
+        timeout=10,
+    )
+    assert {r.item_id for r in only_health.recommendations} == {
+        catalog["health1"],
+        catalog["health2"],
+    }
+
+
+async def test_similar_items_and_match_need(served, catalog):
+    similar = await served.stub.SimilarItems(
+        pb.SimilarItemsRequest(item_id=catalog["water3"], page_size=2), timeout=10
+    )
+    assert similar.items[0].item_id in {catalog["water1"], catalog["water2"]}
+
+    reply = await served.stub.MatchNeed(
+        pb.MatchNeedRequest(
+            need=pb.NeedDescription(
+                title="Broken hand pumps",
+                problem_statement="our village boreholes and hand pumps break; we need repair committees",
+                sdgs=[sdg_pb2.SDG_CLEAN_WATER_AND_SANITATION],
+                country="TCD",
+            ),
+            page_size=3,
+        ),
+        timeout=10,
+    )
+    best = reply.matches[0]
+    assert best.solution_id == catalog["water3"]
+    assert best.provider_verified and best.provider_name == "Sahel Water"
+    assert {"text_similarity", "sdg_overlap", "verified_provider"} <= {r.code for r in best.reasons}
+
+
+async def test_bad_inputs_are_invalid_argument_naming_the_field(served, catalog, auth):
+    stub, me = served.stub, auth("me")
+    cases = [
+        (stub.Recommend(pb.RecommendRequest(page_size=3), metadata=me, timeout=10), "user_id"),
+        (
+            stub.Recommend(
+                pb.RecommendRequest(user_id="me", page_size=1000), metadata=me, timeout=10
+            ),
+            "page_size",
+        ),
+        (
+            stub.Recommend(
+                pb.RecommendRequest(
+                    user_id="me",
+                    filter=pb.ItemFilter(kinds=[interaction_pb2.ITEM_KIND_UNSPECIFIED]),
+                ),
+                metadata=me,
+                timeout=10,
+            ),
+            "filter.kinds[0]",
+        ),
+        (stub.SimilarItems(pb.SimilarItemsRequest(item_id="not an id!"), timeout=10), "item_id"),
+        (
+            stub.RecordInteraction(
+                pb.RecordInteractionRequest(
+                    interaction=interaction_pb2.Interaction(item_id=catalog["water1"])
+                ),
+                metadata=me,
+                timeout=10,
+            ),
+            "interaction.kind",
+        ),
+        (stub.MatchNeed(pb.MatchNeedRequest(page_size=3), timeout=10), "need_id"),
+        (
+            stub.MatchNeed(
+                pb.MatchNeedRequest(
+                    need=pb.NeedDescription(title="x", problem_statement="y", country="XX")
+                ),
+                timeout=10,
+            ),
+            "need.country",
+        ),
+        (stub.DeclineMatch(pb.DeclineMatchRequest(id=""), metadata=me, timeout=10), "id"),
+    ]
+    for call, field in cases:
+        exc = await call_error(call)
+        assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT, field
+        assert field in rich_violations(exc), (field, rich_violations(exc))
+
+
+async def test_personal_data_is_the_owners_and_unknown_items_are_not_found(served, catalog, auth):
+    stub = served.stub
+    exc = await call_error(
+        stub.Recommend(pb.RecommendRequest(user_id="alice"), metadata=auth("bob"), timeout=10)
+    )
+    assert exc.code() == grpc.StatusCode.PERMISSION_DENIED
+    exc = await call_error(stub.Recommend(pb.RecommendRequest(user_id="alice"), timeout=10))
+    assert exc.code() == grpc.StatusCode.UNAUTHENTICATED
+    # An operator may look at anyone's; an organization's members at their organization's.
+    await stub.Recommend(
+        pb.RecommendRequest(user_id="alice"), metadata=auth("op", Role.OPERATOR), timeout=10
+    )
+    await stub.Recommend(
+        pb.RecommendRequest(organization_id="o-1"),
+        metadata=auth("m", Role.MEMBER, org="o-1"),
+        timeout=10,
+    )
+    exc = await call_error(
+        stub.RecordInteraction(
+            pb.RecordInteractionRequest(
+                interaction=interaction_pb2.Interaction(
+                    user_id="alice",
+                    item_id=catalog["water1"],
+                    kind=interaction_pb2.INTERACTION_KIND_VIEW,
+                )
+            ),
+            metadata=auth("bob"),
+            timeout=10,
+        )
+    )
+    assert exc.code() == grpc.StatusCode.PERMISSION_DENIED
+    exc = await call_error(
+        stub.RecordInteraction(
+            pb.RecordInteractionRequest(
+                interaction=interaction_pb2.Interaction(
+                    item_id="missing", kind=interaction_pb2.INTERACTION_KIND_VIEW
+                )
+            ),
+            metadata=auth("bob"),
+            timeout=10,
+        )
+    )
+    assert exc.code() == grpc.StatusCode.NOT_FOUND
+    exc = await call_error(stub.SimilarItems(pb.SimilarItemsRequest(item_id="missing"), timeout=10))
+    assert exc.code() == grpc.StatusCode.NOT_FOUND
+    exc = await call_error(
+        stub.GetMatch(pb.GetMatchRequest(id="missing"), metadata=auth("bob"), timeout=10)
+    )
+    assert exc.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_record_interaction_writes_its_event_to_the_outbox(served, catalog, auth):
+    reply = await served.stub.RecordInteraction(
+        pb.RecordInteractionRequest(
+            interaction=interaction_pb2.Interaction(
+                item_id=catalog["school1"], kind=interaction_pb2.INTERACTION_KIND_SHARE
+            )
+        ),
+        metadata=auth("carla", Role.MEMBER, org="o-9"),
+        timeout=10,
+    )
+    recorded = reply.interaction
+    assert recorded.user_id == "carla" and recorded.organization_id == "o-9" and recorded.id
+    row = served.store.db["outbox"].find_one({"key": "carla"})
+    assert row is not None and row["topic"] == "activity.interaction-events.v1"
+    assert row["event_type"] == "recommendation.InteractionRecorded"
+
+
+async def test_suggest_sdgs_learns_from_the_catalog(served, catalog):
+    reply = await served.stub.SuggestSdgs(
+        pb.SuggestSdgsRequest(
+            text="village boreholes and hand pumps need repair committees", max_suggestions=2
+        ),
+        timeout=30,
+    )
+    assert reply.suggestions[0].sdg == sdg_pb2.SDG_CLEAN_WATER_AND_SANITATION
+    assert 0 < reply.suggestions[0].confidence <= 1
+    for text, limit, field in (("", 1, "text"), ("water", 18, "max_suggestions")):
+        exc = await call_error(
+            served.stub.SuggestSdgs(
+                pb.SuggestSdgsRequest(text=text, max_suggestions=limit), timeout=10
+            )
+        )
+        assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert field in rich_violations(exc)
+
+
+async def test_an_organization_learns_from_its_members(served, catalog, auth):
+    org = f"org-{uuid.uuid4().hex[:6]}"
+    served.store.record_interaction(
+        InteractionFacts(
+            "member-1", org, catalog["water1"], InteractionKind.DOWNLOAD, datetime.now(UTC)
+        ),
+        served.store.get_item(catalog["water1"]),
+    )
+    reply = await served.stub.Recommend(
+        pb.RecommendRequest(organization_id=org, page_size=3),
+        metadata=auth("member-2", Role.MEMBER, org=org),
+        timeout=10,
+    )
+    assert not reply.cold_start
+    ids = [r.item_id for r in reply.recommendations]
+    assert catalog["water1"] not in ids
+    assert ids[0] in {catalog["water2"], catalog["water3"]}
+    assert "sdg_focus" in {r.code for r in reply.recommendations[0].reasons}
