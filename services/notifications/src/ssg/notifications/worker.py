@@ -176,6 +176,9 @@ async def run_worker(worker: Worker, stop: asyncio.Event) -> None:
         done, _ = await asyncio.wait([stopped, *parts], return_when=asyncio.FIRST_COMPLETED)
         for part in done - {stopped}:
             failure = failure or part.exception()
+            # Parts that watch stop may finish before the stop.wait() task has run.
+            if failure is None and stop.is_set():
+                continue
             if failure is None:
                 failure = RuntimeError("a worker part ended before the worker was stopped")
             log.error("worker part ended", exc_info=failure)
