@@ -1,3 +1,5 @@
+# Proto enum fields take plain ints here; the generated stubs type them as NewTypes.
+# mypy: disable-error-code="arg-type,list-item"
 """Envelopes of registration and catalog events, as their services publish them."""
 
 from __future__ import annotations
@@ -24,10 +26,17 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def envelope(domain: str, aggregate_id: str, version: int, payload: Message) -> envelope_pb2.Envelope:
+def envelope(
+    domain: str, aggregate_id: str, version: int, payload: Message
+) -> envelope_pb2.Envelope:
     """The envelope of payload about version of aggregate_id."""
     return build_envelope(
-        ORIGIN, f"{domain}.{payload.DESCRIPTOR.name}", aggregate_id, version, payload, occurred_at=NOW
+        ORIGIN,
+        f"{domain}.{payload.DESCRIPTOR.name}",
+        aggregate_id,
+        version,
+        payload,
+        occurred_at=NOW,
     )
 
 
@@ -56,7 +65,9 @@ def organization(
     return org
 
 
-def org_event(org: organization_pb2.Organization, version: int, kind: type[Message] = reg.OrganizationVerified) -> envelope_pb2.Envelope:
+def org_event(
+    org: organization_pb2.Organization, version: int, kind: type[Message] = reg.OrganizationVerified
+) -> envelope_pb2.Envelope:
     """An organization event carrying org."""
     return envelope("registration", org.id, version, kind(organization=org))
 
@@ -96,7 +107,9 @@ def solution(
     return s
 
 
-def solution_event(s: solution_pb2.Solution, version: int, kind: type[Message] = cat.SolutionPublished) -> envelope_pb2.Envelope:
+def solution_event(
+    s: solution_pb2.Solution, version: int, kind: type[Message] = cat.SolutionPublished
+) -> envelope_pb2.Envelope:
     """A solution event (published by default) carrying s."""
     return envelope("catalog", s.id, version, kind(solution=s))
 
@@ -135,7 +148,9 @@ def knowledge(id: str, **fields: object) -> knowledge_product_pb2.KnowledgeProdu
     )
 
 
-def funding(id: str, status: int = funding_pb2.FUNDING_STATUS_OPEN) -> funding_pb2.FundingOpportunity:
+def funding(
+    id: str, status: int = funding_pb2.FUNDING_STATUS_OPEN
+) -> funding_pb2.FundingOpportunity:
     """A funding opportunity message."""
     return funding_pb2.FundingOpportunity(
         id=id,

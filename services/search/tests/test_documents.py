@@ -103,7 +103,9 @@ def test_needs_and_funding_are_found_while_open():
 
 def test_knowledge_products_keep_their_year_and_language():
     k = ev.knowledge("k1")
-    action = action_for(ev.catalog_event(cat.KnowledgeProductPublished(knowledge_product=k), "k1", 1))
+    action = action_for(
+        ev.catalog_event(cat.KnowledgeProductPublished(knowledge_product=k), "k1", 1)
+    )
     assert isinstance(action, Upsert)
     assert (action.document["year"], action.document["languages"]) == (2023, ["es"])
     assert "toolkit" in action.document["tags"]
@@ -119,7 +121,7 @@ def test_events_without_content_are_not_indexed():
 def test_unusable_events_are_refused_with_a_reason():
     wrong_payload = ev.envelope("catalog", "s1", 1, EchoRequest(message="x"))
     wrong_payload.event_type = "catalog.SolutionPublished"
-    with pytest.raises(UnindexableEvent, match="expected ssg.catalog.v1.SolutionPublished"):
+    with pytest.raises(UnindexableEvent, match=r"expected ssg\.catalog\.v1\.SolutionPublished"):
         action_for(wrong_payload)
     other_id = ev.solution_event(ev.solution("s1"), 1)
     other_id.aggregate_id = "s2"
@@ -150,4 +152,8 @@ def test_provider_state_is_copied_onto_content():
 
 
 def test_a_tombstone_holds_no_content():
-    assert tombstone(EntityType.EXPERT, "e1") == {"entity_type": "expert", "id": "e1", "hidden": True}
+    assert tombstone(EntityType.EXPERT, "e1") == {
+        "entity_type": "expert",
+        "id": "e1",
+        "hidden": True,
+    }

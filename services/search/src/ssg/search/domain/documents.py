@@ -151,7 +151,9 @@ def _sdgs(values: Iterable[int]) -> list[str]:
 
 def _regions(values: Iterable[int]) -> list[str]:
     return [
-        _name(geography_pb2.Region, v, "REGION_") for v in values if v != geography_pb2.REGION_UNSPECIFIED
+        _name(geography_pb2.Region, v, "REGION_")
+        for v in values
+        if v != geography_pb2.REGION_UNSPECIFIED
     ]
 
 
@@ -399,7 +401,9 @@ def _registry() -> dict[str, _Mapper]:
         cat.NeedClosed: _hidden(EntityType.NEED, lambda p: p.need.id),
         cat.FundingPublished: funding,
         cat.FundingUpdated: funding,
-        cat.FundingClosed: _hidden(EntityType.FUNDING_OPPORTUNITY, lambda p: p.funding_opportunity.id),
+        cat.FundingClosed: _hidden(
+            EntityType.FUNDING_OPPORTUNITY, lambda p: p.funding_opportunity.id
+        ),
     }
     out: dict[str, _Mapper] = {}
     for payload_type, mapper in table.items():

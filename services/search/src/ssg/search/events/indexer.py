@@ -118,7 +118,7 @@ def create_indexer_app(
 
     @app.agent(topic, name="index")
     async def index(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(
+        async for events in stream.take_events(  # type: ignore[attr-defined]
             settings.bulk_batch_size, within=settings.bulk_flush_seconds
         ):
             report = await indexer.index(events)

@@ -88,7 +88,11 @@ def bulk_body(prefix: str, actions: Sequence[IndexAction]) -> list[dict[str, Any
             "version": action.version,
             "version_type": "external",
         }
-        doc = action.document if isinstance(action, Upsert) else tombstone(action.entity_type, action.id)
+        doc = (
+            action.document
+            if isinstance(action, Upsert)
+            else tombstone(action.entity_type, action.id)
+        )
         lines.append({"index": meta})
         lines.append(doc)
     return lines
