@@ -3,19 +3,28 @@ client, indices under a prefix of the test's own, and a producer of source event
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
+import grpc
 import pytest
 from aiokafka import AIOKafkaProducer
 from opensearchpy import AsyncOpenSearch
+from prometheus_client import CollectorRegistry
 
 from ssg.contracts.events.v1 import envelope_pb2
-from ssg.platform.auth.tokens import DEV_SECRET
+from ssg.contracts.search.v1 import search_service_pb2_grpc as pb_grpc
+from ssg.platform.auth.tokens import DEV_SECRET, TokenVerifier
 from ssg.platform.events.kafka import producer_options
+from ssg.platform.grpc.server import PlatformServer, build_server
 from ssg.platform.settings import load_settings
+from ssg.search.bootstrap import POLICY, App, bootstrap
 from ssg.search.settings import SearchSettings
 from ssg.search.store.indices import ensure_indices
+from ssg.testing.waiting import eventually
 
 
 def search_settings(kafka_server, opensearch_url: str, **overrides: object) -> SearchSettings:
@@ -83,3 +92,47 @@ async def produce(
             await producer.send_and_wait(topic, value=raw, key=k)
     finally:
         await producer.stop()
+
+
+@dataclass(frozen=True)
+class Served:
+    """A running search API and what a test needs to talk to it."""
+
+    app: App
+    server: PlatformServer
+    stub: pb_grpc.SearchServiceStub
+    prefix: str
+
+
+@asynccontextmanager
+async def serving(settings: SearchSettings) -> AsyncIterator[Served]:
+    """The search API on 127.0.0.1:0 with the real interceptor stack, until the block ends."""
+    app = bootstrap(settings)
+    await ensure_indices(app.client, settings.index_prefix)
+    stop = asyncio.Event()
+    activity = asyncio.create_task(app.activity.run(stop)) if app.activity else None
+    server = build_server(
+        settings,
+        app.registrations(),
+        app.health_checks(),
+        POLICY,
+        TokenVerifier(DEV_SECRET),
+        registry=CollectorRegistry(),
+        access_log=False,
+    )
+    await server.start()
+    channel = grpc.aio.insecure_channel(
+        server.address, options=[("grpc.max_send_message_length", 32 * 1024 * 1024)]
+    )
+    try:
+        if (publisher := app.activity) is not None:
+            await eventually(lambda: publisher.connected, "the activity producer")
+        yield Served(app, server, pb_grpc.SearchServiceStub(channel), settings.index_prefix)
+    finally:
+        await channel.close()
+        await server.stop(0)
+        stop.set()
+        if activity is not None:
+            await activity
+        await app.client.indices.delete(index=f"{settings.index_prefix}-*")
+        await app.client.close()

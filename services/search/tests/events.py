@@ -86,22 +86,24 @@ def solution(
     **fields: object,
 ) -> solution_pb2.Solution:
     """A solution message."""
+    values: dict[str, object] = {
+        "summary": "Farmers share solar pumps to irrigate fields in the dry season.",
+        "approach": "Village committees run the pumps and collect small fees.",
+        "implementing_countries": ["KEN"],
+        "regions": [geography_pb2.REGION_AFRICA],
+        "modality": solution_pb2.COOPERATION_MODALITY_SOUTH_SOUTH,
+        "language": "en",
+        "tags": ["irrigation", "solar"],
+        "period": solution_pb2.Period(start_date="2021-03-01"),
+        **fields,
+    }
     s = solution_pb2.Solution(
         id=id,
         title=title,
-        summary="Farmers share solar pumps to irrigate fields in the dry season.",
-        approach="Village committees run the pumps and collect small fees.",
         sdgs=list(sdgs),
-        sdg_targets=[],
-        implementing_countries=["KEN"],
-        regions=[geography_pb2.REGION_AFRICA],
-        modality=solution_pb2.COOPERATION_MODALITY_SOUTH_SOUTH,
-        language="en",
-        tags=["irrigation", "solar"],
         organization_id=organization_id or new_id(),
         status=status,
-        period=solution_pb2.Period(start_date="2021-03-01"),
-        **fields,
+        **values,
     )
     s.publish_time.FromDatetime(NOW)
     return s
@@ -116,16 +118,16 @@ def solution_event(
 
 def need(id: str, status: int = need_pb2.NEED_STATUS_OPEN, **fields: object) -> need_pb2.Need:
     """A need message."""
+    values: dict[str, object] = {"seeker_organization_id": new_id(), **fields}
     n = need_pb2.Need(
         id=id,
         title="Drip irrigation know-how for arid districts",
         problem_statement="Our farmers lose half the water they pump.",
-        seeker_organization_id=new_id(),
         sdgs=[2, 6],
         country="NER",
         support_kinds=[need_pb2.SUPPORT_KIND_TECHNICAL_ASSISTANCE],
         status=status,
-        **fields,
+        **values,
     )
     n.create_time.FromDatetime(NOW)
     return n

@@ -41,8 +41,8 @@ def _names(
 
 def entity_types(v: Violations, path: str, values: Iterable[int]) -> tuple[EntityType, ...]:
     """EntityType enum values as domain entity types."""
-    names = _names(v, path, values, _ENTITY, "ENTITY_TYPE_")
-    return checks.check_values(v, path, [n.lower() for n in names])  # type: ignore[return-value]
+    names = checks.check_values(v, path, _names(v, path, values, _ENTITY, "ENTITY_TYPE_"))
+    return tuple(EntityType(n.lower()) for n in names)
 
 
 def entity_type_of(v: Violations, path: str, value: int) -> EntityType | None:

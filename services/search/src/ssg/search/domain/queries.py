@@ -214,10 +214,12 @@ def ranked(query: dict[str, Any], filters: Filters, ranking: Ranking) -> dict[st
     boosts: list[dict[str, Any]] = [
         {"filter": {"term": {"verified_provider": True}}, "weight": ranking.verified_boost}
     ]
-    if filters.sdgs:
-        boosts.append(
-            {"filter": {"terms": {"sdgs": list(filters.sdgs)}}, "weight": ranking.sdg_match_boost}
-        )
+    # Every result has one of the filtered SDGs (post_filter): each further one it shares
+    # multiplies its score again, so the closest matches lead.
+    boosts.extend(
+        {"filter": {"term": {"sdgs": sdg}}, "weight": ranking.sdg_match_boost}
+        for sdg in filters.sdgs
+    )
     return {
         "function_score": {
             "query": freshness,
