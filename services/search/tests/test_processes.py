@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from functools import partial
 from pathlib import Path
 
 import grpc
@@ -17,6 +18,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opensearchpy import AsyncOpenSearch
 
+from ssg.contracts.common.v1 import paging_pb2
 from ssg.contracts.search.v1 import search_service_pb2 as pb
 from ssg.contracts.search.v1 import search_service_pb2_grpc as pb_grpc
 from ssg.platform.auth.tokens import DEV_SECRET
@@ -71,8 +73,13 @@ async def stop(proc: asyncio.subprocess.Process, log: Path) -> None:
     except TimeoutError:
         proc.kill()
         await proc.wait()
-        raise AssertionError(f"did not stop on SIGTERM: {log.read_text()[-3000:]}") from None
-    assert code == 0, log.read_text()[-3000:]
+        raise AssertionError(f"did not stop on SIGTERM: {tail(log)}") from None
+    assert code == 0, tail(log)
+
+
+def tail(log: Path) -> str:
+    """The end of a process's log, for a failure message."""
+    return log.read_text()[-3000:]
 
 
 # Three processes start on a shared machine: allow for a slow start.
@@ -118,7 +125,7 @@ async def test_end_to_end_and_a_killed_worker_loses_nothing(kafka_server, opense
     try:
         await eventually(lambda: serving(channel), "the API SERVING", within=120)
         for name in ("a", "b"):
-            await eventually(lambda n=name: healthz(ports[n]), f"worker {name} healthy", within=120)
+            await eventually(partial(healthz, ports[name]), f"worker {name} healthy", within=120)
         stub = pb_grpc.SearchServiceStub(channel)
 
         # End to end: catalog and registration events to a Search hit.
@@ -174,7 +181,9 @@ async def test_end_to_end_and_a_killed_worker_loses_nothing(kafka_server, opense
             return all(d.get("found") and d["_version"] == 2 for d in reply["docs"])
 
         await eventually(all_at_version_2, "every solution at version 2", within=90)
-        reply = await stub.Search(pb.SearchRequest(query=many, page={"page_size": 100}), timeout=5)
+        reply = await stub.Search(
+            pb.SearchRequest(query=many, page=paging_pb2.PageRequest(page_size=100)), timeout=5
+        )
         assert sorted(h.id for h in reply.hits) == sorted(ids)
         assert {h.title for h in reply.hits} == {f"Kiln {many} two"}
     finally:
