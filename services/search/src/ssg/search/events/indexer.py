@@ -6,7 +6,7 @@ and writes the batch with one bulk request per step:
 
 1. organizations first, so that content of the same batch sees its provider's new state;
 2. then everything else, each document carrying its provider's verification (looked up in
-   the organizations index with one mget per batch).
+   the organizations index with one mget per batch): ``store.writer.write_batch``.
 
 A message that is not an envelope, an event search cannot use, and a document OpenSearch
 rejects go to ``<topic>.dlq`` with the reason; the agent carries on. Offsets are acknowledged
@@ -27,17 +27,10 @@ from prometheus_client import Counter
 
 from ssg.platform.events.envelope import EnvelopeError
 from ssg.platform.events.faust_app import create_faust_app, dead_letter, decode_envelope
-from ssg.search.domain.documents import (
-    EntityType,
-    IndexAction,
-    UnindexableEvent,
-    action_for,
-    provider_ids,
-    with_provider,
-)
+from ssg.search.domain.documents import IndexAction, UnindexableEvent, action_for
 from ssg.search.events.topics import SOURCE_TOPICS
 from ssg.search.settings import SearchSettings
-from ssg.search.store.writer import BulkWriter, WriteResult
+from ssg.search.store.writer import BulkWriter, WriteResult, write_batch
 
 log = logging.getLogger(__name__)
 
@@ -81,26 +74,18 @@ class Indexer:
                 EVENTS_INDEXED.labels(message.topic, "skipped").inc()
                 continue
             actions.append((message, action))
-        organizations = [p for p in actions if p[1].entity_type is EntityType.ORGANIZATION]
-        content = [p for p in actions if p[1].entity_type is not EntityType.ORGANIZATION]
-        if organizations:
-            await self._write(organizations, report)
-        if content:
-            providers = await self.writer.providers(provider_ids(a for _, a in content))
-            await self._write([(m, with_provider(a, providers)) for m, a in content], report)
+        if actions:
+            result: WriteResult[Message] = await write_batch(self.writer, actions)
+            report.written += result.written
+            report.stale += result.stale
+            rejected = {id(r.key) for r in result.rejected}
+            for message, _ in actions:
+                if id(message) not in rejected:
+                    # Written or stale (the writer counts those by entity type).
+                    EVENTS_INDEXED.labels(message.topic, "written").inc()
+            for r in result.rejected:
+                await self._dead_letter(r.key, f"document rejected: {r.reason}", report)
         return report
-
-    async def _write(self, items: list[tuple[Message, IndexAction]], report: BatchReport) -> None:
-        result: WriteResult[Message] = await self.writer.write(items)
-        report.written += result.written
-        report.stale += result.stale
-        rejected = {id(r.key) for r in result.rejected}
-        for message, _ in items:
-            if id(message) not in rejected:
-                # Written or stale (the writer counts those by entity type).
-                EVENTS_INDEXED.labels(message.topic, "written").inc()
-        for r in result.rejected:
-            await self._dead_letter(r.key, f"document rejected: {r.reason}", report)
 
     async def _dead_letter(self, message: Message, reason: str, report: BatchReport) -> None:
         await dead_letter(self.app, message, reason)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -34,7 +34,9 @@ from ssg.search.domain.documents import (
     IndexAction,
     Provider,
     Upsert,
+    provider_ids,
     tombstone,
+    with_provider,
 )
 from ssg.search.domain.indices import alias_name
 
@@ -77,13 +79,22 @@ class WriteResult(Generic[K]):
     stale: int = 0
     rejected: list[Rejected[K]] = field(default_factory=list)
 
+    def add(self, other: WriteResult[K]) -> None:
+        """Count other's outcomes in this result too."""
+        self.written += other.written
+        self.stale += other.stale
+        self.rejected.extend(other.rejected)
 
-def bulk_body(prefix: str, actions: Sequence[IndexAction]) -> list[dict[str, Any]]:
-    """The ``_bulk`` lines of actions: meta line and document for each."""
+
+def bulk_body(
+    prefix: str, actions: Sequence[IndexAction], targets: Mapping[EntityType, str] | None = None
+) -> list[dict[str, Any]]:
+    """The ``_bulk`` lines of actions: meta line and document for each (into the alias of
+    each entity type, or the index targets names for it)."""
     lines: list[dict[str, Any]] = []
     for action in actions:
         meta = {
-            "_index": alias_name(prefix, action.entity_type),
+            "_index": _target(prefix, action.entity_type, targets),
             "_id": action.id,
             "version": action.version,
             "version_type": "external",
@@ -109,9 +120,12 @@ class BulkWriter:
         *,
         refresh: bool = False,
         stop: asyncio.Event | None = None,
+        targets: Mapping[EntityType, str] | None = None,
     ) -> None:
         self.client = client
         self.prefix = prefix
+        # Concrete indices to write instead of the aliases (a reindex fills new versions).
+        self.targets = dict(targets or {})
         self.retry = retry
         self.refresh = refresh
         self._stop = stop or asyncio.Event()
@@ -151,7 +165,7 @@ class BulkWriter:
 
     async def _bulk(self, actions: Sequence[IndexAction]) -> dict[str, Any]:
         """One _bulk request, retried until OpenSearch takes it (an outage is waited out)."""
-        body = bulk_body(self.prefix, actions)
+        body = bulk_body(self.prefix, actions, self.targets)
         outages = 0
         while True:
             try:
@@ -185,7 +199,7 @@ class BulkWriter:
         if not ids:
             return {}
         response = await self.client.mget(
-            index=alias_name(self.prefix, EntityType.ORGANIZATION),
+            index=_target(self.prefix, EntityType.ORGANIZATION, self.targets),
             body={"ids": sorted(ids)},
             params={"_source_includes": "hidden,organization_types,regions"},
         )
@@ -200,6 +214,26 @@ class BulkWriter:
                 verified=True, type=types[0], regions=tuple(source.get("regions") or ())
             )
         return found
+
+
+async def write_batch(writer: BulkWriter, items: Sequence[tuple[K, IndexAction]]) -> WriteResult[K]:
+    """Write a batch: its organizations first, then everything else with its provider's
+    verification (so content of the batch sees its provider's new state)."""
+    organizations = [p for p in items if p[1].entity_type is EntityType.ORGANIZATION]
+    content = [p for p in items if p[1].entity_type is not EntityType.ORGANIZATION]
+    result: WriteResult[K] = WriteResult()
+    if organizations:
+        result.add(await writer.write(organizations))
+    if content:
+        providers = await writer.providers(provider_ids(a for _, a in content))
+        result.add(await writer.write([(k, with_provider(a, providers)) for k, a in content]))
+    return result
+
+
+def _target(prefix: str, entity_type: EntityType, targets: Mapping[EntityType, str] | None) -> str:
+    if targets and entity_type in targets:
+        return targets[entity_type]
+    return alias_name(prefix, entity_type)
 
 
 def _count(action: IndexAction, outcome: str) -> None:
