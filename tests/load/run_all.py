@@ -17,7 +17,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 OUTPUT = HERE.parent.parent / "docs" / "benchmarks.md"
-BENCHES = ["bench_grpc", "bench_outbox", "bench_registration", "bench_catalog"]
+BENCHES = ["bench_grpc", "bench_outbox", "bench_registration", "bench_catalog", "bench_search"]
 
 
 def machine() -> str:
