@@ -9,8 +9,6 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 from aiokafka import AIOKafkaConsumer
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from ssg.contracts.catalog.v1 import events_pb2 as cat
 from ssg.contracts.catalog.v1 import solution_pb2
@@ -26,6 +24,7 @@ from ssg.search.domain.documents import action_for, provider_ids, with_provider
 from ssg.search.events.topics import SEARCH_EVENTS_TOPIC
 from ssg.search.service import ZERO_RESULTS
 from ssg.search.store.writer import BulkWriter
+from ssg.testing.status import field_violations
 
 from . import events as ev
 from .conftest import Served, search_settings, serving
@@ -119,19 +118,6 @@ async def served(kafka_server, opensearch_url) -> AsyncIterator[Served]:
         )
         assert not result.rejected
         yield running
-
-
-def field_violations(error: grpc.aio.AioRpcError) -> set[str]:
-    """Field paths of the BadRequest detail of an INVALID_ARGUMENT."""
-    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    status = rpc_status.from_call(error)
-    assert status is not None
-    found: set[str] = set()
-    for detail in status.details:
-        request = error_details_pb2.BadRequest()
-        if detail.Unpack(request):
-            found |= {v.field for v in request.field_violations}
-    return found
 
 
 async def search(served: Served, query: str = "", **fields) -> pb.SearchResponse:
