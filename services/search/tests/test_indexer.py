@@ -13,15 +13,17 @@ from opensearchpy.exceptions import NotFoundError
 
 from ssg.contracts.catalog.v1 import events_pb2 as cat
 from ssg.contracts.diagnostics.v1.diagnostics_pb2 import EchoRequest
+from ssg.contracts.registration.v1 import events_pb2 as reg
+from ssg.contracts.registration.v1 import organization_pb2
 from ssg.platform.events.consumer import RetryPolicy
 from ssg.platform.events.envelope import dlq_topic
 from ssg.platform.events.faust_app import ensure_faust_topics
-from ssg.search.domain.documents import EntityType, Hide, Upsert
+from ssg.search.domain.documents import EntityType, Hide, Upsert, action_for
 from ssg.search.domain.indices import alias_name
 from ssg.search.events.indexer import create_indexer_app
 from ssg.search.events.topics import NEED_TOPIC, ORGANIZATION_TOPIC, SOLUTION_TOPIC, SOURCE_TOPICS
 from ssg.search.settings import SearchSettings
-from ssg.search.store.writer import BULK_RETRIES, BulkWriter
+from ssg.search.store.writer import BULK_RETRIES, BulkWriter, write_batch
 from ssg.testing.waiting import eventually
 
 from . import events as ev
@@ -219,3 +221,34 @@ async def test_writer_waits_out_an_unreachable_opensearch_until_stopped():
             raise AssertionError("the write should have been abandoned")
     finally:
         await client.close()
+
+
+async def test_a_change_of_verification_reflags_the_providers_content(
+    settings, opensearch, indices
+):
+    writer = BulkWriter(opensearch, indices, RETRY, refresh=True)
+    org_id, sol_id = ev.new_id(), ev.new_id()
+
+    async def apply(*envelopes):
+        actions = [action_for(e) for e in envelopes]
+        return await write_batch(writer, [(n, a) for n, a in enumerate(actions) if a is not None])
+
+    async def flag():
+        doc = await get(opensearch, indices, EntityType.SOLUTION, sol_id)
+        return doc["_version"], doc["_source"]["verified_provider"]
+
+    verified = ev.organization(org_id)
+    suspended = ev.organization(org_id, status=organization_pb2.ORGANIZATION_STATUS_SUSPENDED)
+    await apply(
+        ev.org_event(verified, 1), ev.solution_event(ev.solution(sol_id, organization_id=org_id), 4)
+    )
+    assert await flag() == (4, True)
+    await apply(ev.org_event(suspended, 2, reg.OrganizationSuspended))
+    # The solution keeps its version; only the flag follows its provider.
+    assert await flag() == (4, False)
+    # A replayed old "verified" event is stale: it changes no flag.
+    result = await apply(ev.org_event(verified, 1))
+    assert result.stale == 1
+    assert await flag() == (4, False)
+    await apply(ev.org_event(verified, 3))
+    assert await flag() == (4, True)

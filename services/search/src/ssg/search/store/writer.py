@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 from opensearchpy import AsyncOpenSearch
@@ -59,6 +60,8 @@ BULK_RETRIES = Counter(
 )
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+REFLAG_CHUNK = 200
+REFLAG_PAGE = 500
 MAX_OUTAGE_RETRY = 30
 
 
@@ -78,12 +81,15 @@ class WriteResult(Generic[K]):
     written: int = 0
     stale: int = 0
     rejected: list[Rejected[K]] = field(default_factory=list)
+    # The actions that were written (neither stale nor rejected).
+    applied: list[IndexAction] = field(default_factory=list)
 
     def add(self, other: WriteResult[K]) -> None:
         """Count other's outcomes in this result too."""
         self.written += other.written
         self.stale += other.stale
         self.rejected.extend(other.rejected)
+        self.applied.extend(other.applied)
 
 
 def bulk_body(
@@ -145,6 +151,7 @@ class BulkWriter:
                     status = int(outcome.get("status", 500))
                     if status < 300:
                         result.written += 1
+                        result.applied.append(action)
                         _count(action, "hidden" if isinstance(action, Hide) else "indexed")
                     elif status == 409:
                         result.stale += 1
@@ -166,13 +173,17 @@ class BulkWriter:
     async def _bulk(self, actions: Sequence[IndexAction]) -> dict[str, Any]:
         """One _bulk request, retried until OpenSearch takes it (an outage is waited out)."""
         body = bulk_body(self.prefix, actions, self.targets)
+        return await self._call(lambda: self.client.bulk(body=body, params=self._params()))
+
+    def _params(self) -> dict[str, str] | None:
+        return {"refresh": "true"} if self.refresh else None
+
+    async def _call(self, request: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        """request() retried while OpenSearch is unreachable or overloaded (429/5xx)."""
         outages = 0
         while True:
             try:
-                response: dict[str, Any] = await self.client.bulk(
-                    body=body, params={"refresh": "true"} if self.refresh else None
-                )
-                return response
+                return await request()
             except (OSConnectionError, TransportError) as exc:
                 status = exc.status_code if isinstance(exc.status_code, int) else 0
                 if not isinstance(exc, OSConnectionError) and status not in RETRYABLE_STATUS:
@@ -181,7 +192,7 @@ class BulkWriter:
                 BULK_RETRIES.labels("request").inc()
                 delay = self.retry.delay(min(outages, MAX_OUTAGE_RETRY))
                 log.warning(
-                    "bulk request failed; retrying",
+                    "opensearch request failed; retrying",
                     extra={"error": str(exc), "retry_in": round(delay, 3), "attempt": outages},
                 )
                 await self._wait(delay)
@@ -194,14 +205,84 @@ class BulkWriter:
             return
         raise asyncio.CancelledError("stop requested while retrying a bulk write")
 
+    async def reflag(self, verified: Mapping[str, bool]) -> int:
+        """Set verified_provider on the indexed content of organizations whose verification
+        is now verified[id]; the documents rewritten.
+
+        Each is rewritten at its own version (``external_gte``): a newer event written
+        meanwhile wins, and a replay of the content's event later recomputes the flag.
+        """
+        if not verified:
+            return 0
+        indices = ",".join(
+            _target(self.prefix, t, self.targets)
+            for t in EntityType
+            if t is not EntityType.ORGANIZATION
+        )
+        rewritten = 0
+        ids = sorted(verified)
+        for start in range(0, len(ids), REFLAG_CHUNK):
+            chunk = ids[start : start + REFLAG_CHUNK]
+            should = [
+                {
+                    "bool": {
+                        "filter": [{"term": {"organization_id": org_id}}],
+                        "must_not": [{"term": {"verified_provider": verified[org_id]}}],
+                    }
+                }
+                for org_id in chunk
+            ]
+            query = {
+                "bool": {
+                    "filter": [{"term": {"hidden": False}}],
+                    "should": should,
+                    "minimum_should_match": 1,
+                }
+            }
+            after: list[Any] | None = None
+            while True:
+                body: dict[str, Any] = {
+                    "query": query,
+                    "size": REFLAG_PAGE,
+                    "sort": [{"id": "asc"}],
+                    "version": True,
+                }
+                if after is not None:
+                    body["search_after"] = after
+                found = await self._call(partial(self.client.search, index=indices, body=body))
+                hits = found["hits"]["hits"]
+                if not hits:
+                    break
+                lines: list[dict[str, Any]] = []
+                for hit in hits:
+                    source = dict(hit["_source"])
+                    source["verified_provider"] = verified[source["organization_id"]]
+                    meta = {
+                        "_index": hit["_index"],
+                        "_id": hit["_id"],
+                        "version": hit["_version"],
+                        "version_type": "external_gte",
+                    }
+                    lines.extend([{"index": meta}, source])
+                response = await self._call(
+                    partial(self.client.bulk, body=lines, params=self._params())
+                )
+                rewritten += sum(
+                    1 for item in response["items"] if int(item["index"].get("status", 500)) < 300
+                )
+                after = hits[-1]["sort"]
+        return rewritten
+
     async def providers(self, ids: set[str]) -> dict[str, Provider]:
         """The indexed state of organizations ids (absent or hidden: not verified)."""
         if not ids:
             return {}
-        response = await self.client.mget(
-            index=_target(self.prefix, EntityType.ORGANIZATION, self.targets),
-            body={"ids": sorted(ids)},
-            params={"_source_includes": "hidden,organization_types,regions"},
+        response = await self._call(
+            lambda: self.client.mget(
+                index=_target(self.prefix, EntityType.ORGANIZATION, self.targets),
+                body={"ids": sorted(ids)},
+                params={"_source_includes": "hidden,organization_types,regions"},
+            )
         )
         found: dict[str, Provider] = {}
         for doc in response["docs"]:
@@ -223,7 +304,10 @@ async def write_batch(writer: BulkWriter, items: Sequence[tuple[K, IndexAction]]
     content = [p for p in items if p[1].entity_type is not EntityType.ORGANIZATION]
     result: WriteResult[K] = WriteResult()
     if organizations:
-        result.add(await writer.write(organizations))
+        written = await writer.write(organizations)
+        result.add(written)
+        # Only organizations whose new state was written: a stale event must not flip flags.
+        await writer.reflag({a.id: isinstance(a, Upsert) for a in written.applied})
     if content:
         providers = await writer.providers(provider_ids(a for _, a in content))
         result.add(await writer.write([(k, with_provider(a, providers)) for k, a in content]))
