@@ -17,7 +17,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 OUTPUT = HERE.parent.parent / "docs" / "benchmarks.md"
-BENCHES = ["bench_grpc", "bench_outbox", "bench_registration", "bench_catalog", "bench_search"]
+BENCHES = [
+    "bench_grpc",
+    "bench_outbox",
+    "bench_registration",
+    "bench_catalog",
+    "bench_search",
+    "bench_search_perf",
+]
 
 
 def machine() -> str:
