@@ -98,11 +98,13 @@ async def produce(
     producer = AIOKafkaProducer(**producer_options(settings))
     await producer.start()
     try:
-        sent = [
-            await producer.send(topic, value=e.SerializeToString(), key=e.aggregate_id.encode())
-            for e in events
-        ]
-        await asyncio.gather(*sent)
+        # In chunks: a loaded machine must not time out a send buffered behind thousands.
+        for start in range(0, len(events), 200):
+            sent = [
+                await producer.send(topic, value=e.SerializeToString(), key=e.aggregate_id.encode())
+                for e in events[start : start + 200]
+            ]
+            await asyncio.gather(*sent)
     finally:
         await producer.stop()
 
