@@ -25,6 +25,8 @@ BENCHES = [
     "bench_notifications",
     "bench_ingress",
     "bench_recommendation",
+    "bench_search",
+    "bench_search_perf",
 ]
 
 

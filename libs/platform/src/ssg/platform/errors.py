@@ -64,6 +64,10 @@ class FailedPrecondition(DomainError):
     """The system is not in the state the operation needs (e.g. publishing an unreviewed item)."""
 
 
+class Unavailable(DomainError):
+    """A dependency the operation needs (a datastore) does not answer; the caller may retry."""
+
+
 class Violations:
     """Collects field violations while validating a request, then raises them all at once."""
 

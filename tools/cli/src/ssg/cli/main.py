@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ssg.cli import catalog, expert, org, seed
+from ssg.cli import catalog, expert, org, search, seed
 from ssg.cli.config import StackConfigError, load_stack_config
 from ssg.cli.status import check_all, format_result
 from ssg.platform.auth.tokens import DevTokenIssuer, Role
@@ -23,6 +23,7 @@ app.add_typer(org.app, name="org")
 app.add_typer(expert.app, name="expert")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(seed.app, name="seed")
+app.add_typer(search.app, name="search")
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 

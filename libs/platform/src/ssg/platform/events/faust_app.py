@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import faust
-from faust.types import StreamT
+from faust.types import Message, StreamT
 
 from ssg.platform.events.consumer import dead_letter_headers
 from ssg.platform.events.envelope import Envelope, EnvelopeError, dlq_topic, parse_envelope
@@ -121,7 +121,11 @@ async def _dead_letter(app: faust.App, stream: StreamT[bytes], reason: str) -> N
     if event is None:
         # Cannot happen inside iteration; refuse to drop the message without a word.
         raise RuntimeError(f"invalid message outside of an event: {reason}")
-    message = event.message
+    await dead_letter(app, event.message, reason)
+
+
+async def dead_letter(app: faust.App, message: Message, reason: str) -> None:
+    """Send message to ``<topic>.dlq`` with the reason and its origin in ``dlq-*`` headers."""
     # faust's consumer group is the app id.
     headers = dead_letter_headers(
         reason, message.topic, message.partition, message.offset, app.conf.id

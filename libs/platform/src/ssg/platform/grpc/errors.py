@@ -17,6 +17,7 @@ from ssg.platform.errors import (
     NotFound,
     PermissionDenied,
     Unauthenticated,
+    Unavailable,
     ValidationError,
     VersionConflict,
 )
@@ -33,6 +34,7 @@ STATUS_BY_ERROR: dict[type[DomainError], grpc.StatusCode] = {
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
     # A bare business-rule violation that no subclass above describes.
     DomainError: grpc.StatusCode.FAILED_PRECONDITION,
 }

@@ -1,0 +1,1 @@
+"""Search service: one faceted search over everything published, fed by events."""

@@ -1,0 +1,1 @@
+"""The gRPC edge: servicers translate requests to domain calls and back."""

@@ -1,0 +1,1 @@
+"""Search rules without I/O: documents from events, queries from requests, ranking."""

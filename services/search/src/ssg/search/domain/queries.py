@@ -1,0 +1,307 @@
+"""Search requests as OpenSearch query bodies (no I/O): text, filters, facets, ranking, sort,
+pages.
+
+User text only ever reaches OpenSearch as the ``query`` of ``multi_match`` queries, which
+analyse it as plain words: no operator, quote, wildcard or field name in it has a meaning, so
+no text can make the query fail or reach another field.
+
+Facets are counted with every filter applied except their own (aggregations under a
+``filter`` of the other facets' clauses), while the hits get all filters as a
+``post_filter``: a user sees how many results each other value of a facet would give.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ssg.search.domain.documents import EntityType
+
+MAX_QUERY_CHARS = 500
+MAX_FILTER_VALUES = 20
+MIN_YEAR, MAX_YEAR = 1900, 2100
+FACET_SIZE = 20
+# Relevance pages resume after the last (score, id); ids that tied on the last score are
+# carried in the token (at most this many) so that no hit is shown twice.
+MAX_TIED_IDS = 10
+
+# Searched fields and their weights: titles and tags count more than bodies; each text is
+# searched with the folding analyser and the English, French and Spanish ones.
+_LANGS = ("", ".en", ".fr", ".es")
+TEXT_FIELDS = (
+    *(f"title{s}^3" for s in _LANGS),
+    *(f"tags{s}^2" for s in _LANGS),
+    *(f"body{s}" for s in _LANGS),
+)
+HIGHLIGHT_FIELDS = ("title", "body")
+
+# Facet name (as the API reports it) -> document field.
+FACETS: Mapping[str, str] = {
+    "entity_type": "entity_type",
+    "sdg": "sdgs",
+    "sdg_target": "sdg_targets",
+    "region": "regions",
+    "country": "countries",
+    "organization_type": "organization_types",
+    "modality": "modalities",
+    "year": "year",
+    "verified": "verified_provider",
+    "language": "languages",
+}
+
+
+class Sort(enum.StrEnum):
+    """Result orders."""
+
+    RELEVANCE = "relevance"
+    NEWEST = "newest"
+    RECENTLY_REVIEWED = "recently_reviewed"
+
+
+_SORT_FIELD = {Sort.NEWEST: "published_at", Sort.RECENTLY_REVIEWED: "reviewed_at"}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a search is narrowed to; values are document facet values (e.g. sdg "6")."""
+
+    entity_types: tuple[EntityType, ...] = ()
+    sdgs: tuple[str, ...] = ()
+    sdg_targets: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
+    organization_types: tuple[str, ...] = ()
+    modalities: tuple[str, ...] = ()
+    year_from: int | None = None
+    year_to: int | None = None
+    verified_only: bool = False
+    languages: tuple[str, ...] = ()
+
+    def clauses(self) -> dict[str, dict[str, Any]]:
+        """One filter clause per facet that is narrowed, keyed by facet name."""
+        out: dict[str, dict[str, Any]] = {}
+        terms = {
+            "entity_type": [t.value for t in self.entity_types],
+            "sdg": list(self.sdgs),
+            "sdg_target": list(self.sdg_targets),
+            "region": list(self.regions),
+            "country": list(self.countries),
+            "organization_type": list(self.organization_types),
+            "modality": list(self.modalities),
+            "language": list(self.languages),
+        }
+        for facet, values in terms.items():
+            if values:
+                out[facet] = {"terms": {FACETS[facet]: values}}
+        if self.year_from is not None or self.year_to is not None:
+            bounds = {"gte": self.year_from, "lte": self.year_to}
+            out["year"] = {"range": {"year": {k: v for k, v in bounds.items() if v is not None}}}
+        if self.verified_only:
+            out["verified"] = {"term": {"verified_provider": True}}
+        return out
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Weights of the relevance order (from settings, not code)."""
+
+    verified_boost: float = 1.5
+    sdg_match_boost: float = 1.3
+    freshness_scale_days: int = 365
+    freshness_decay: float = 0.5
+    freshness_weight: float = 0.3
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where the next page starts: the last hit's sort values and, for relevance, the ids
+    that tied with it on the score."""
+
+    after: tuple[Any, ...]
+    tied: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The cursor as a page token body."""
+        return {"a": list(self.after), "t": list(self.tied)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], sort: Sort) -> Cursor:
+        """A cursor from a decoded page token; ValueError when it does not fit sort."""
+        after, tied = data.get("a"), data.get("t", [])
+        if not isinstance(after, list) or len(after) != 2 or not isinstance(after[1], str):
+            raise ValueError("page_token is malformed")
+        first = after[0]
+        if sort is Sort.RELEVANCE:
+            ok = isinstance(first, int | float) and not isinstance(first, bool)
+            ok = ok and math.isfinite(first)
+        else:
+            ok = isinstance(first, int) and not isinstance(first, bool)
+        if not ok or not isinstance(tied, list) or not all(isinstance(t, str) for t in tied):
+            raise ValueError("page_token is malformed")
+        return cls((first, after[1]), tuple(tied[:MAX_TIED_IDS]))
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """One validated search."""
+
+    text: str = ""
+    filters: Filters = field(default_factory=Filters)
+    sort: Sort = Sort.RELEVANCE
+    size: int = 20
+    cursor: Cursor | None = None
+
+
+def text_query(text: str) -> dict[str, Any]:
+    """The scoring query for text: words in any language field (typos forgiven), phrases
+    matched in titles and bodies rank higher; everything when text is blank."""
+    words = " ".join(text.split())
+    if not words:
+        return {"match_all": {}}
+    return {
+        "bool": {
+            "should": [
+                {
+                    "multi_match": {
+                        "query": words,
+                        "type": "best_fields",
+                        "fields": list(TEXT_FIELDS),
+                        "fuzziness": "AUTO",
+                        "prefix_length": 1,
+                        "tie_breaker": 0.3,
+                    }
+                },
+                {
+                    "multi_match": {
+                        "query": words,
+                        "type": "phrase",
+                        "fields": ["title^2", "body"],
+                        "boost": 2.0,
+                    }
+                },
+            ],
+            "minimum_should_match": 1,
+        }
+    }
+
+
+def ranked(query: dict[str, Any], filters: Filters, ranking: Ranking) -> dict[str, Any]:
+    """query scored by relevance: text score x verified provider x SDG match x freshness."""
+    freshness = {
+        "function_score": {
+            "query": query,
+            # (1 - w) + w * decay: freshness moves at most a fraction w of the score.
+            "functions": [
+                {"weight": 1.0 - ranking.freshness_weight},
+                {
+                    "gauss": {
+                        "published_at": {
+                            "origin": "now",
+                            "scale": f"{ranking.freshness_scale_days}d",
+                            "decay": ranking.freshness_decay,
+                        }
+                    },
+                    "weight": ranking.freshness_weight,
+                },
+            ],
+            "score_mode": "sum",
+            "boost_mode": "multiply",
+        }
+    }
+    boosts: list[dict[str, Any]] = [
+        {"filter": {"term": {"verified_provider": True}}, "weight": ranking.verified_boost}
+    ]
+    # Every result has one of the filtered SDGs (post_filter): each further one it shares
+    # multiplies its score again, so the closest matches lead.
+    boosts.extend(
+        {"filter": {"term": {"sdgs": sdg}}, "weight": ranking.sdg_match_boost}
+        for sdg in filters.sdgs
+    )
+    return {
+        "function_score": {
+            "query": freshness,
+            "functions": boosts,
+            "score_mode": "multiply",
+            "boost_mode": "multiply",
+        }
+    }
+
+
+def visible(query: dict[str, Any]) -> dict[str, Any]:
+    """query restricted to documents that are not tombstones."""
+    return {"bool": {"must": [query], "filter": [{"term": {"hidden": False}}]}}
+
+
+def sort_clause(sort: Sort) -> list[Any]:
+    """The sort of an order, with the id as tie-breaker (search_after needs a total order)."""
+    if sort is Sort.RELEVANCE:
+        return ["_score", {"id": "asc"}]
+    return [{_SORT_FIELD[sort]: {"order": "desc", "missing": 0}}, {"id": "asc"}]
+
+
+def facet_aggregations(filters: Filters) -> dict[str, Any]:
+    """Per facet, its value counts under every other filter; plus the totals per type."""
+    clauses = filters.clauses()
+    aggs: dict[str, Any] = {}
+    for facet, doc_field in FACETS.items():
+        others = [c for name, c in clauses.items() if name != facet]
+        aggs[f"facet_{facet}"] = {
+            "filter": {"bool": {"filter": others}},
+            "aggs": {"values": {"terms": {"field": doc_field, "size": FACET_SIZE}}},
+        }
+    aggs["groups"] = {
+        "filter": {"bool": {"filter": list(clauses.values())}},
+        "aggs": {"types": {"terms": {"field": "entity_type", "size": len(EntityType)}}},
+    }
+    return aggs
+
+
+def search_body(q: SearchQuery, ranking: Ranking) -> dict[str, Any]:
+    """The ``_search`` body of q over the aliases of every entity type."""
+    scoring = text_query(q.text)
+    if q.sort is Sort.RELEVANCE:
+        scoring = ranked(scoring, q.filters, ranking)
+    post: list[dict[str, Any]] = list(q.filters.clauses().values())
+    body: dict[str, Any] = {
+        "query": visible(scoring),
+        "aggs": facet_aggregations(q.filters),
+        "sort": sort_clause(q.sort),
+        # One more than asked: tells whether there is a next page.
+        "size": q.size + 1,
+        "track_total_hits": True,
+        "highlight": {
+            "fields": {
+                f: {"number_of_fragments": 2, "fragment_size": 160} for f in HIGHLIGHT_FIELDS
+            },
+            "pre_tags": ["<em>"],
+            "post_tags": ["</em>"],
+        },
+        "_source": {"excludes": ["suggest"]},
+    }
+    if q.cursor is not None:
+        body["search_after"] = list(q.cursor.after)
+        if q.cursor.tied:
+            post.append({"bool": {"must_not": [{"ids": {"values": list(q.cursor.tied)}}]}})
+    if post:
+        body["post_filter"] = {"bool": {"filter": post}}
+    return body
+
+
+def next_cursor(
+    hits: Sequence[Mapping[str, Any]], size: int, sort: Sort, previous: Cursor | None
+) -> Cursor | None:
+    """Where the page after hits starts (None when hits hold no more than size)."""
+    if len(hits) <= size:
+        return None
+    page = hits[:size]
+    last = page[-1]
+    after = (last["sort"][0], last["sort"][1])
+    if sort is not Sort.RELEVANCE:
+        return Cursor(after)
+    tied = [h["_id"] for h in page if h["sort"][0] == after[0]]
+    if previous is not None and previous.after[0] == after[0]:
+        tied = [*previous.tied, *tied]
+    return Cursor(after, tuple(dict.fromkeys(tied))[-MAX_TIED_IDS:])

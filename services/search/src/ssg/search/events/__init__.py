@@ -1,0 +1,1 @@
+"""Event consumers (the indexer) and the activity publisher."""

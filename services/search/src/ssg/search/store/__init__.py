@@ -1,0 +1,1 @@
+"""The OpenSearch side: index definitions, bulk writes, queries."""

@@ -1,0 +1,186 @@
+"""Query bodies and pages built from search requests (no servers)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ssg.platform.errors import ValidationError, Violations
+from ssg.search.domain import requests as checks
+from ssg.search.domain.documents import EntityType
+from ssg.search.domain.queries import (
+    MAX_TIED_IDS,
+    Cursor,
+    Filters,
+    Ranking,
+    SearchQuery,
+    Sort,
+    facet_aggregations,
+    next_cursor,
+    search_body,
+)
+from ssg.search.domain.similar import similar_body
+from ssg.search.domain.suggest import suggest_body, suggestions
+
+RANKING = Ranking(
+    verified_boost=2.5,
+    sdg_match_boost=1.7,
+    freshness_scale_days=90,
+    freshness_decay=0.4,
+    freshness_weight=0.2,
+)
+
+
+def test_user_text_only_reaches_opensearch_as_multi_match_text():
+    text = 'solar) AND title:"x" OR *:*'
+    body = json.dumps(search_body(SearchQuery(text=text), RANKING))
+    assert "query_string" not in body and "simple_query_string" not in body
+    assert body.count(json.dumps(" ".join(text.split()))) == 2  # best_fields and phrase
+
+
+def test_ranking_weights_come_from_settings():
+    q = SearchQuery(text="water", filters=Filters(sdgs=("6", "7")))
+    body = search_body(q, RANKING)
+    outer = body["query"]["bool"]["must"][0]["function_score"]
+    weights = {json.dumps(f["filter"]): f["weight"] for f in outer["functions"]}
+    assert weights[json.dumps({"term": {"verified_provider": True}})] == 2.5
+    assert weights[json.dumps({"term": {"sdgs": "6"}})] == 1.7
+    assert weights[json.dumps({"term": {"sdgs": "7"}})] == 1.7
+    inner = outer["query"]["function_score"]
+    assert inner["functions"][0] == {"weight": pytest.approx(0.8)}
+    gauss = inner["functions"][1]
+    assert gauss["weight"] == 0.2
+    assert gauss["gauss"]["published_at"] == {"origin": "now", "scale": "90d", "decay": 0.4}
+    # No SDG filter: no SDG boost; other orders are not scored by ranking at all.
+    plain = search_body(SearchQuery(text="water"), RANKING)
+    assert len(plain["query"]["bool"]["must"][0]["function_score"]["functions"]) == 1
+    newest = search_body(SearchQuery(text="water", sort=Sort.NEWEST), RANKING)
+    assert "function_score" not in json.dumps(newest["query"])
+    assert newest["sort"][0] == {"published_at": {"order": "desc", "missing": 0}}
+
+
+def test_filters_go_to_post_filter_and_each_facet_ignores_its_own():
+    f = Filters(
+        entity_types=(EntityType.SOLUTION,), regions=("AFRICA",), year_from=2020, verified_only=True
+    )
+    body = search_body(SearchQuery(filters=f), RANKING)
+    post = body["post_filter"]["bool"]["filter"]
+    assert {"terms": {"entity_type": ["solution"]}} in post
+    assert {"range": {"year": {"gte": 2020}}} in post
+    aggs = facet_aggregations(f)
+    region_filters = aggs["facet_region"]["filter"]["bool"]["filter"]
+    assert {"terms": {"regions": ["AFRICA"]}} not in region_filters
+    assert {"terms": {"entity_type": ["solution"]}} in region_filters
+    assert len(aggs["groups"]["filter"]["bool"]["filter"]) == 4
+    # Tombstones never match.
+    assert body["query"]["bool"]["filter"] == [{"term": {"hidden": False}}]
+
+
+def hit(id, score, date=0):
+    return {"_id": id, "sort": [score, id]}
+
+
+def test_relevance_pages_carry_the_ids_tied_on_the_last_score():
+    hits = [hit("a", 2.0), hit("b", 1.5), hit("c", 1.5), hit("d", 1.0)]
+    cursor = next_cursor(hits, 3, Sort.RELEVANCE, None)
+    assert cursor == Cursor((1.5, "c"), ("b", "c"))
+    body = search_body(SearchQuery(cursor=cursor), RANKING)
+    assert body["search_after"] == [1.5, "c"]
+    assert {"bool": {"must_not": [{"ids": {"values": ["b", "c"]}}]}} in body["post_filter"]["bool"][
+        "filter"
+    ]
+    # The tie goes on into the next page: the ids add up, capped.
+    more = [hit(f"x{i}", 1.5) for i in range(MAX_TIED_IDS + 2)]
+    later = next_cursor(more, MAX_TIED_IDS + 1, Sort.RELEVANCE, cursor)
+    assert later is not None and len(later.tied) == MAX_TIED_IDS
+    assert next_cursor(hits, 4, Sort.RELEVANCE, None) is None
+    assert next_cursor([hit("a", 5), hit("b", 4)], 1, Sort.NEWEST, None) == Cursor((5, "a"))
+
+
+def test_cursor_tokens_are_checked_for_their_sort():
+    good = Cursor((1.25, "a"), ("a",)).to_json()
+    assert Cursor.from_json(good, Sort.RELEVANCE) == Cursor((1.25, "a"), ("a",))
+    cases: list[tuple[dict, Sort]] = [
+        ({"a": [1.25, "a"]}, Sort.NEWEST),  # a score where a date is expected
+        ({"a": ["x", "a"]}, Sort.RELEVANCE),
+        ({"a": [1]}, Sort.RELEVANCE),
+        ({"a": [1, 2]}, Sort.NEWEST),
+        ({"a": [1, "a"], "t": [3]}, Sort.NEWEST),
+        ({}, Sort.RELEVANCE),
+    ]
+    for bad, sort in cases:
+        with pytest.raises(ValueError):
+            Cursor.from_json(bad, sort)
+
+
+def test_input_checks_name_each_field():
+    v = Violations()
+    assert checks.check_query_text(v, "  solar  ") == "solar"
+    checks.check_query_text(v, "x" * 501)
+    checks.check_years(v, "filters", 2020, 1999)
+    checks.check_years(v, "filters", 1800, 0)
+    checks.check_sdg_targets(v, "filters.sdg_targets", ["6.4", "17.a", "18.1", "6"])
+    checks.check_values(v, "filters.countries", ["KEN"] * 21)
+    checks.check_limit(v, "limit", 51, 10, 50)
+    with pytest.raises(ValidationError) as caught:
+        v.raise_if_any()
+    assert [x.field for x in caught.value.violations] == [
+        "query",
+        "filters.year_to",
+        "filters.year_from",
+        "filters.sdg_targets[2]",
+        "filters.sdg_targets[3]",
+        "filters.countries",
+        "limit",
+    ]
+
+
+def test_suggest_body_and_merged_completions():
+    assert "fuzzy" not in suggest_body("so", 5)["suggest"]["complete"]["completion"]
+    assert suggest_body("sola", 5)["suggest"]["complete"]["completion"]["fuzzy"]["fuzziness"] == 1
+    response = {
+        "suggest": {
+            "complete": [
+                {
+                    "options": [
+                        {
+                            "text": "Solar A",
+                            "_score": 1.0,
+                            "_source": {"entity_type": "solution", "id": "a"},
+                        },
+                        {
+                            "text": "Solar B",
+                            "_score": 3.0,
+                            "_source": {"entity_type": "organization", "id": "b"},
+                        },
+                        {
+                            "text": "Solar A",
+                            "_score": 0.5,
+                            "_source": {"entity_type": "solution", "id": "a"},
+                        },
+                    ]
+                }
+            ]
+        }
+    }
+    found = suggestions(response, 5)
+    assert [(s.text, s.entity_type, s.id) for s in found] == [
+        ("Solar B", EntityType.ORGANIZATION, "b"),
+        ("Solar A", EntityType.SOLUTION, "a"),
+    ]
+    assert len(suggestions(response, 1)) == 1
+
+
+def test_similar_excludes_the_item_and_rewards_each_shared_sdg():
+    body = similar_body("ssg-solution-v1", "s1", {"sdgs": ["6", "7"]}, 5, RANKING)
+    query = body["query"]["bool"]["must"][0]["bool"]
+    assert query["must_not"] == [{"ids": {"values": ["s1"]}}]
+    assert query["should"][0]["more_like_this"]["like"] == [
+        {"_index": "ssg-solution-v1", "_id": "s1"}
+    ]
+    assert [s["constant_score"]["filter"] for s in query["should"][1:]] == [
+        {"term": {"sdgs": "6"}},
+        {"term": {"sdgs": "7"}},
+    ]
+    assert body["size"] == 5
