@@ -35,6 +35,8 @@ CUSTOM_KINDS = {
     "MongoDBCommunity",
     "OpenSearchCluster",
     "RabbitmqCluster",
+    "User",
+    "Permission",
     "PodMonitor",
     "PrometheusRule",
 }
@@ -586,6 +588,58 @@ def test_each_service_reads_the_secret_its_mongodb_operator_writes(docs: list[Do
         readers.add(mongo["metadata"]["name"])
     # Every replica set belongs to a service that reads it.
     assert readers == {m["metadata"]["name"] for m in of_kind(docs, "MongoDBCommunity")}
+
+
+def test_each_amqp_process_connects_as_its_services_rabbitmq_user(docs: list[Doc]) -> None:
+    users = {u["spec"]["importCredentialsSecret"]["name"]: u for u in of_kind(docs, "User")}
+    for deployment in deployments(docs):
+        env = {var["name"]: var for var in container(deployment).get("env", [])}
+        if "SSG_AMQP_URL" not in env:
+            continue
+        secret = env["SSG_AMQP_URL"]["valueFrom"]["secretKeyRef"]["name"]
+        user = users[secret]
+        assert user["metadata"]["name"] == pod_labels(deployment)["app.kubernetes.io/name"]
+        assert user["spec"]["rabbitmqClusterReference"]["name"] == "ssg-rabbitmq"
+
+
+def _permissions(docs: list[Doc], user: str) -> dict[str, re.Pattern[str]]:
+    (permission,) = [
+        p for p in of_kind(docs, "Permission") if p["spec"]["userReference"]["name"] == user
+    ]
+    return {k: re.compile(v) for k, v in permission["spec"]["permissions"].items()}
+
+
+def test_rabbitmq_permissions_cover_the_names_the_code_uses_and_no_others(
+    docs: list[Doc],
+) -> None:
+    from ssg.ingress.amqp import topology as ingress
+    from ssg.notifications.domain.retry import Backoff
+    from ssg.notifications.queues import Topology
+    from ssg.notifications.settings import NotificationsSettings
+
+    prefix = config_values(docs, named(docs, "Deployment", "notifications-delivery"))[
+        "SSG_QUEUE_PREFIX"
+    ]
+    defaults = NotificationsSettings.model_fields
+    backoff = Backoff(
+        *(
+            defaults[f].default
+            for f in ("retry_attempts", "retry_base_ms", "retry_multiplier", "retry_max_ms")
+        )
+    )
+    queues = [q.name for q in Topology(prefix, tuple(backoff.delays_ms())).queues()]
+    allowed = _permissions(docs, "notifications")
+    for name in queues:
+        assert all(allowed[op].fullmatch(name) for op in ("configure", "write", "read")), name
+    assert allowed["write"].fullmatch("amq.default")  # publishes through the default exchange
+    assert not allowed["configure"].fullmatch("ssg.ingress")
+
+    allowed = _permissions(docs, "ingress")
+    names = [q.name for q in ingress.consumed_queues()] + [ingress.DEAD_LETTER, ingress.UNROUTED]
+    names += [ingress.exchange.name, ingress.dead_letter_queue.name]
+    for name in names:
+        assert all(allowed[op].fullmatch(name) for op in ("configure", "write", "read")), name
+    assert not allowed["read"].fullmatch(queues[0])
 
 
 # --- infrastructure --------------------------------------------------------------------------
