@@ -720,6 +720,23 @@ def test_the_pod_monitor_scrapes_every_process(docs: list[Doc]) -> None:
         )
 
 
+def test_pods_get_the_service_and_process_labels_of_the_local_scrape(docs: list[Doc]) -> None:
+    """Rules and dashboards group by service and process: the PodMonitor takes them from the
+    pod labels, deploy/monitoring/prometheus-local.yml names them by hand; both must agree."""
+    local = yaml.safe_load((ROOT / "deploy/monitoring/prometheus-local.yml").read_text())
+    (job,) = [j for j in local["scrape_configs"] if j["job_name"] == "ssg-services"]
+    wanted = {
+        (target["labels"]["service"], target["labels"]["process"])
+        for target in job["static_configs"]
+        if target["labels"]["service"] != "diagnostics"  # a local tool, not deployed
+    }
+    deployed = {
+        (pod_labels(d)["app.kubernetes.io/name"], pod_labels(d)["app.kubernetes.io/component"])
+        for d in deployments(docs)
+    }
+    assert deployed == wanted
+
+
 def test_dashboards_are_provisioned_by_configmap(docs: list[Doc]) -> None:
     dashboards = named(docs, "ConfigMap", "ssg-dashboards")
     assert dashboards["metadata"]["labels"]["grafana_dashboard"] == "1"
