@@ -341,11 +341,15 @@ def test_grpc_processes_scale_on_an_hpa_and_consumers_on_keda(docs: list[Doc]) -
         assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
 
 
-def test_keda_never_scales_a_consumer_past_its_topics_partitions(docs: list[Doc]) -> None:
+def test_keda_never_scales_a_consumer_past_its_topics_partitions(
+    docs: list[Doc], overlay: str
+) -> None:
     partitions = {
         t["spec"]["topicName"]: t["spec"]["partitions"] for t in of_kind(docs, "KafkaTopic")
     }
     bootstrap = next(config_values(docs, d)["SSG_KAFKA_BOOTSTRAP"] for d in deployments(docs))
+    # KEDA's operator resolves it from its own namespace: fully qualified.
+    assert bootstrap.endswith(f".ssg-{overlay}.svc:9092"), bootstrap
     for scaled in _scaled_by(docs, "kafka"):
         target = named(docs, "Deployment", scaled["spec"]["scaleTargetRef"]["name"])
         assert 1 <= scaled["spec"]["minReplicaCount"] <= scaled["spec"]["maxReplicaCount"]
