@@ -6,9 +6,13 @@ Objects with a Kubernetes schema are validated by kubernetes-validate; the opera
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import os
 import re
+import tomllib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,8 @@ CUSTOM_KINDS = {
     "MongoDBCommunity",
     "OpenSearchCluster",
     "RabbitmqCluster",
+    "User",
+    "Permission",
     "PodMonitor",
     "PrometheusRule",
 }
@@ -43,7 +49,41 @@ ENTITY_TOPICS = {
     "catalog.knowledge-events.v1",
     "catalog.funding-events.v1",
 }
-SECRET_WORDS = re.compile(r"SECRET|PASSWORD|TOKEN|KEY|URI", re.I)
+SECRET_WORDS = re.compile(r"SECRET|PASSWORD|TOKEN|KEY|URI|AMQP_URL", re.I)
+# Addresses a pod sending out of the cluster (webhooks, SMTP) must never reach.
+PRIVATE_RANGES = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16"}
+
+
+@dataclass(frozen=True)
+class Process:
+    """What one process talks to (its service's README) and what scales it."""
+
+    egress: frozenset[str]  # mongodb (its own), kafka, rabbitmq, internet
+    scaler: str  # hpa (gRPC), kafka or rabbitmq (KEDA trigger), fixed (relay lease)
+
+
+def _process(scaler: str, *egress: str) -> Process:
+    return Process(frozenset(egress), scaler)
+
+
+# Every Deployment of an instance and the flows DESIGN.md and the services' READMEs give it.
+PROCESSES = {
+    "registration-api": _process("hpa", "mongodb"),
+    "registration-relay": _process("fixed", "mongodb", "kafka"),
+    "catalog-api": _process("hpa", "mongodb"),
+    "catalog-relay": _process("fixed", "mongodb", "kafka"),
+    "catalog-worker": _process("kafka", "mongodb", "kafka"),
+    "notifications-api": _process("hpa", "mongodb"),
+    # Matcher (Kafka), dispatcher and results consumer (RabbitMQ), delivery log (MongoDB).
+    "notifications-worker": _process("kafka", "mongodb", "kafka", "rabbitmq"),
+    # nameko: tasks from RabbitMQ, e-mail and webhooks out of the cluster; no MongoDB driver.
+    "notifications-delivery": _process("rabbitmq", "rabbitmq", "internet"),
+    "notifications-relay": _process("fixed", "mongodb", "kafka"),
+    "ingress-bridge": _process("rabbitmq", "rabbitmq", "kafka"),
+    "recommendation-api": _process("hpa", "mongodb"),
+    "recommendation-worker": _process("kafka", "mongodb", "kafka"),
+    "recommendation-relay": _process("fixed", "mongodb", "kafka"),
+}
 
 
 def of_kind(docs: list[Doc], kind: str) -> list[Doc]:
@@ -179,6 +219,53 @@ def test_each_process_runs_a_module_that_exists(docs: list[Doc]) -> None:
         assert importlib.util.find_spec(command[2]) is not None, command
 
 
+def test_every_process_of_the_local_stack_is_deployed_and_nothing_else(docs: list[Doc]) -> None:
+    """deploy/local/ports.toml lists every service process; each is one Deployment here."""
+    local = tomllib.loads((ROOT / "deploy/local/ports.toml").read_text())["services"]
+    wanted = {
+        (entry.get("service", name), entry["module"])
+        for name, entry in local.items()
+        if entry["module"] != "ssg.platform.diagnostics"  # a local tool, not a service
+    }
+    deployed = {
+        (
+            config_values(docs, d)["SSG_SERVICE"],
+            container(d).get(
+                "command", ["python", "-m", f"ssg.{pod_labels(d)['app.kubernetes.io/name']}"]
+            )[2],
+        )
+        for d in deployments(docs)
+    }
+    assert deployed == wanted
+    assert {d["metadata"]["name"] for d in deployments(docs)} == set(PROCESSES)
+
+
+def test_each_process_accepts_its_settings(
+    docs: list[Doc], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ConfigMaps' values and a value for every Secret reference load without error in the
+    service's settings class (a misspelt or out-of-range SSG_* fails here, not in the pod)."""
+    from ssg.platform.settings import PlatformSettings, load_settings
+
+    for deployment in deployments(docs):
+        service = pod_labels(deployment)["app.kubernetes.io/name"]
+        module = importlib.import_module(f"ssg.{service}.settings")
+        (settings_class,) = [
+            v
+            for v in vars(module).values()
+            if isinstance(v, type) and issubclass(v, PlatformSettings) and v is not PlatformSettings
+        ]
+        with monkeypatch.context() as env:
+            for key in [k for k in os.environ if k.startswith("SSG_")]:
+                env.delenv(key)
+            for key, value in config_values(docs, deployment).items():
+                env.setenv(key, value)
+            for var in container(deployment).get("env", []):
+                env.setenv(var["name"], "x" * 32 if "valueFrom" in var else var["value"])
+            settings = load_settings(settings_class)
+        assert settings.service == service
+
+
 def test_grpc_processes_probe_the_standard_health_service_on_their_port(docs: list[Doc]) -> None:
     apis = [d for d in deployments(docs) if _ports(d).get("grpc")]
     assert len(apis) >= 2
@@ -241,38 +328,75 @@ def _ports(deployment: Doc) -> dict[str, int]:
 
 def test_grpc_processes_scale_on_an_hpa_and_consumers_on_keda(docs: list[Doc]) -> None:
     hpas = {h["spec"]["scaleTargetRef"]["name"] for h in of_kind(docs, "HorizontalPodAutoscaler")}
-    keda = {s["spec"]["scaleTargetRef"]["name"] for s in of_kind(docs, "ScaledObject")}
-    names = {d["metadata"]["name"] for d in deployments(docs)}
-    apis = {d["metadata"]["name"] for d in deployments(docs) if _ports(d).get("grpc")}
-    workers = {
-        d["metadata"]["name"]
-        for d in deployments(docs)
-        if pod_labels(d)["app.kubernetes.io/component"] == "worker"
+    keda = {
+        s["spec"]["scaleTargetRef"]["name"]: {t["type"] for t in s["spec"]["triggers"]}
+        for s in of_kind(docs, "ScaledObject")
     }
-    assert hpas == apis
-    assert keda == workers and workers
-    assert hpas | keda <= names
+    apis = {d["metadata"]["name"] for d in deployments(docs) if _ports(d).get("grpc")}
+    assert hpas == apis == {n for n, p in PROCESSES.items() if p.scaler == "hpa"}
+    assert keda == {
+        n: {p.scaler} for n, p in PROCESSES.items() if p.scaler in ("kafka", "rabbitmq")
+    }
     for hpa in of_kind(docs, "HorizontalPodAutoscaler"):
         assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
 
 
-def test_keda_never_scales_a_consumer_past_its_topics_partitions(docs: list[Doc]) -> None:
+def test_keda_never_scales_a_consumer_past_its_topics_partitions(
+    docs: list[Doc], overlay: str
+) -> None:
     partitions = {
         t["spec"]["topicName"]: t["spec"]["partitions"] for t in of_kind(docs, "KafkaTopic")
     }
     bootstrap = next(config_values(docs, d)["SSG_KAFKA_BOOTSTRAP"] for d in deployments(docs))
-    for scaled in of_kind(docs, "ScaledObject"):
+    # KEDA's operator resolves it from its own namespace: fully qualified.
+    assert bootstrap.endswith(f".ssg-{overlay}.svc:9092"), bootstrap
+    for scaled in _scaled_by(docs, "kafka"):
         target = named(docs, "Deployment", scaled["spec"]["scaleTargetRef"]["name"])
         assert 1 <= scaled["spec"]["minReplicaCount"] <= scaled["spec"]["maxReplicaCount"]
+        groups = set()
         for trigger in scaled["spec"]["triggers"]:
-            assert trigger["type"] == "kafka"
             meta = trigger["metadata"]
             assert meta["topic"] in partitions, meta["topic"]
             assert scaled["spec"]["maxReplicaCount"] <= partitions[meta["topic"]]
             assert meta["bootstrapServers"] == bootstrap
             assert meta["consumerGroup"] and meta["consumerGroup"] != "set-by-the-service"
             assert int(meta["lagThreshold"]) > 0
+            groups.add(meta["consumerGroup"])
+        assert len(groups) == 1  # one consumer group per process
         assert target["spec"]["template"]["spec"]["containers"][0]["command"]
+
+
+def test_rabbitmq_consumers_scale_on_their_queues_reading_the_broker_from_a_secret(
+    docs: list[Doc],
+) -> None:
+    for scaled in _scaled_by(docs, "rabbitmq"):
+        target = named(docs, "Deployment", scaled["spec"]["scaleTargetRef"]["name"])
+        env = {var["name"]: var for var in container(target)["env"]}
+        assert 1 <= scaled["spec"]["minReplicaCount"] <= scaled["spec"]["maxReplicaCount"]
+        for trigger in scaled["spec"]["triggers"]:
+            meta = trigger["metadata"]
+            assert meta["mode"] == "QueueLength" and int(meta["value"]) > 0
+            assert meta["queueName"] and meta["queueName"] != "set-by-the-service"
+            # The address (with credentials) comes from the pod's own Secret reference.
+            assert env[meta["hostFromEnv"]]["valueFrom"]["secretKeyRef"]["name"]
+            assert meta["protocol"] == "amqp"
+
+
+def _scaled_by(docs: list[Doc], trigger: str) -> list[Doc]:
+    """ScaledObjects whose triggers are all of one type (and at least one)."""
+    found = [
+        s
+        for s in of_kind(docs, "ScaledObject")
+        if {t["type"] for t in s["spec"]["triggers"]} == {trigger}
+    ]
+    assert found, trigger
+    return found
+
+
+def _kafka_trigger(docs: list[Doc], name: str) -> tuple[set[str], set[str]]:
+    """(topics, consumer groups) of a Kafka-scaled process."""
+    triggers = [t["metadata"] for t in named(docs, "ScaledObject", name)["spec"]["triggers"]]
+    return {t["topic"] for t in triggers}, {t["consumerGroup"] for t in triggers}
 
 
 def test_catalog_worker_scales_its_real_consumer_group(docs: list[Doc]) -> None:
@@ -282,6 +406,50 @@ def test_catalog_worker_scales_its_real_consumer_group(docs: list[Doc]) -> None:
     trigger = named(docs, "ScaledObject", "catalog-worker")["spec"]["triggers"][0]["metadata"]
     assert trigger["consumerGroup"] == CatalogSettings.model_fields["organizations_group"].default
     assert trigger["topic"] == ORGANIZATION_TOPIC
+
+
+def test_notifications_worker_scales_on_every_topic_its_matcher_consumes(docs: list[Doc]) -> None:
+    from ssg.notifications.events.items import CONSUMED_TOPICS
+    from ssg.notifications.settings import NotificationsSettings
+
+    topics, groups = _kafka_trigger(docs, "notifications-worker")
+    assert topics == set(CONSUMED_TOPICS)
+    assert groups == {NotificationsSettings.model_fields["matcher_group"].default}
+
+
+def test_recommendation_worker_scales_on_every_topic_it_consumes(docs: list[Doc]) -> None:
+    from ssg.recommendation.settings import RecommendationSettings
+    from ssg.recommendation.worker import TOPICS
+
+    topics, groups = _kafka_trigger(docs, "recommendation-worker")
+    assert topics == set(TOPICS)
+    assert groups == {RecommendationSettings.model_fields["worker_group"].default}
+
+
+def test_delivery_scales_on_the_task_queue_the_dispatcher_fills(docs: list[Doc]) -> None:
+    from ssg.notifications.queues import Topology
+
+    delivery = named(docs, "Deployment", "notifications-delivery")
+    prefix = config_values(docs, delivery)["SSG_QUEUE_PREFIX"]
+    triggers = named(docs, "ScaledObject", "notifications-delivery")["spec"]["triggers"]
+    assert [t["metadata"]["queueName"] for t in triggers] == [Topology(prefix, ()).tasks]
+
+
+def test_the_ingress_bridge_scales_on_every_queue_it_consumes(docs: list[Doc]) -> None:
+    from ssg.ingress.amqp.topology import consumed_queues
+    from ssg.ingress.domain.catalogue import CATALOGUE
+
+    triggers = named(docs, "ScaledObject", "ingress-bridge")["spec"]["triggers"]
+    queues = [t["metadata"]["queueName"] for t in triggers]
+    assert sorted(queues) == sorted(q.name for q in consumed_queues())
+    # The topics it writes exist with the partition count it would create them with.
+    partitions = {
+        t["spec"]["topicName"]: t["spec"]["partitions"] for t in of_kind(docs, "KafkaTopic")
+    }
+    wanted = int(
+        config_values(docs, named(docs, "Deployment", "ingress-bridge"))["SSG_TOPIC_PARTITIONS"]
+    )
+    assert {partitions[t.topic] for t in CATALOGUE.values()} == {wanted}
 
 
 # --- network ---------------------------------------------------------------------------------
@@ -301,12 +469,15 @@ def test_network_is_denied_by_default(docs: list[Doc]) -> None:
 
 
 def test_only_the_design_flows_are_open(docs: list[Doc]) -> None:
-    """Each platform pod may reach DNS, its own MongoDB, and Kafka when it is a relay or worker;
-    it accepts scrapes on its metrics port, and gRPC calls when it is an API. Nothing else."""
+    """Each platform pod may reach DNS and exactly what PROCESSES lists for it (its own MongoDB,
+    the Kafka brokers, RabbitMQ, public addresses); it accepts scrapes on its metrics port, and
+    gRPC calls when it is an API. Nothing else."""
     policies = of_kind(docs, "NetworkPolicy")
     mongodb = {m["metadata"]["name"] for m in of_kind(docs, "MongoDBCommunity")}
-    kafka = named(docs, "Kafka", "ssg-kafka")
+    kafka = named(docs, "Kafka", "ssg-kafka")["metadata"]["name"]
+    rabbitmq = named(docs, "RabbitmqCluster", "ssg-rabbitmq")["metadata"]["name"]
     for deployment in deployments(docs):
+        name = deployment["metadata"]["name"]
         labels = pod_labels(deployment)
         service = labels["app.kubernetes.io/name"]
         component = labels["app.kubernetes.io/component"]
@@ -323,38 +494,52 @@ def test_only_the_design_flows_are_open(docs: list[Doc]) -> None:
             for rule in p["spec"].get("ingress", [])
             for peer in rule["from"]
         }
-        expected_egress = {
-            ("kube-system", "k8s-app=kube-dns", "53"),
-            ("", f"app={service}-mongodb-svc", "27017"),
+        peers = {
+            "mongodb": ("", f"app={service}-mongodb-svc", "27017"),
+            "kafka": ("", f"strimzi.io/broker-role=true,strimzi.io/cluster={kafka}", "9092"),
+            # The RabbitMQ Cluster Operator labels its pods with the cluster's name.
+            "rabbitmq": ("", f"app.kubernetes.io/name={rabbitmq}", "5672"),
+            "internet": ("0.0.0.0/0", "", "25,443,465,587,80"),
         }
-        if component in ("relay", "worker"):
-            expected_egress.add(
-                (
-                    "",
-                    f"strimzi.io/broker-role=true,strimzi.io/cluster={kafka['metadata']['name']}",
-                    "9092",
-                )
-            )
-        assert egress == expected_egress, deployment["metadata"]["name"]
-        assert f"{service}-mongodb" in mongodb
+        wanted = PROCESSES[name].egress
+        expected_egress = {("kube-system", "k8s-app=kube-dns", "53")}
+        expected_egress |= {peers[flow] for flow in wanted}
+        assert egress == expected_egress, name
+        if "mongodb" in wanted:
+            assert f"{service}-mongodb" in mongodb
         expected_ingress = {("monitoring", "app.kubernetes.io/name=prometheus", "metrics")}
         if component == "api":
             expected_ingress |= {
                 ("ssg.io/edge=true", "", "grpc"),
                 ("", "ssg.io/grpc-client=true", "grpc"),
             }
-        assert ingress == expected_ingress, deployment["metadata"]["name"]
+        assert ingress == expected_ingress, name
+
+
+def test_traffic_out_of_the_cluster_never_reaches_private_addresses(docs: list[Doc]) -> None:
+    blocks = [
+        peer["ipBlock"]
+        for p in of_kind(docs, "NetworkPolicy")
+        for rule in p["spec"].get("egress", [])
+        for peer in rule["to"]
+        if "ipBlock" in peer
+    ]
+    assert blocks  # webhooks and SMTP of notifications-delivery
+    for block in blocks:
+        assert set(block["except"]) >= PRIVATE_RANGES, block
 
 
 def _peer(peer: Doc, rule: Doc) -> tuple[str, str, str]:
-    """(namespace, pod labels, ports) of one NetworkPolicy peer, for comparison."""
+    """(namespace or CIDR, pod labels, ports) of one NetworkPolicy peer, for comparison."""
+    ports = ",".join(sorted({str(p["port"]) for p in rule["ports"]}))
+    if "ipBlock" in peer:
+        return peer["ipBlock"]["cidr"], "", ports
     ns = peer.get("namespaceSelector", {}).get("matchLabels", {})
     namespace = ns.get("kubernetes.io/metadata.name") or ",".join(f"{k}={v}" for k, v in ns.items())
     pods = peer.get("podSelector", {}).get("matchLabels", {})
     assert peer.get("podSelector") != {} and peer.get("namespaceSelector") != {}, (
         "a peer allows all"
     )
-    ports = ",".join(sorted({str(p["port"]) for p in rule["ports"]}))
     return namespace, ",".join(f"{k}={v}" for k, v in sorted(pods.items())), ports
 
 
@@ -379,7 +564,9 @@ def test_secrets_are_referenced_never_included(docs: list[Doc]) -> None:
                 assert ref["name"] and ref["key"], var
                 assert "value" not in var
         names = {var["name"] for var in env}
-        assert "SSG_MONGODB_URI" in names
+        wanted = PROCESSES[deployment["metadata"]["name"]].egress
+        assert ("SSG_MONGODB_URI" in names) == ("mongodb" in wanted)
+        assert ("SSG_AMQP_URL" in names) == ("rabbitmq" in wanted)
         for key in config_values(docs, deployment):
             assert not SECRET_WORDS.search(key), key
 
@@ -390,8 +577,11 @@ def test_each_service_reads_the_secret_its_mongodb_operator_writes(docs: list[Do
         for m in of_kind(docs, "MongoDBCommunity")
         for user in m["spec"]["users"]
     }
+    readers = set()
     for deployment in deployments(docs):
         env = {var["name"]: var for var in container(deployment)["env"]}
+        if "SSG_MONGODB_URI" not in env:
+            continue
         ref = env["SSG_MONGODB_URI"]["valueFrom"]["secretKeyRef"]
         assert ref["name"] in written
         service = pod_labels(deployment)["app.kubernetes.io/name"]
@@ -399,6 +589,61 @@ def test_each_service_reads_the_secret_its_mongodb_operator_writes(docs: list[Do
         assert mongo["spec"]["members"] == 3 and mongo["spec"]["type"] == "ReplicaSet"
         user = mongo["spec"]["users"][0]
         assert user["db"] == service and user["connectionStringSecretName"] == ref["name"]
+        readers.add(mongo["metadata"]["name"])
+    # Every replica set belongs to a service that reads it.
+    assert readers == {m["metadata"]["name"] for m in of_kind(docs, "MongoDBCommunity")}
+
+
+def test_each_amqp_process_connects_as_its_services_rabbitmq_user(docs: list[Doc]) -> None:
+    users = {u["spec"]["importCredentialsSecret"]["name"]: u for u in of_kind(docs, "User")}
+    for deployment in deployments(docs):
+        env = {var["name"]: var for var in container(deployment).get("env", [])}
+        if "SSG_AMQP_URL" not in env:
+            continue
+        secret = env["SSG_AMQP_URL"]["valueFrom"]["secretKeyRef"]["name"]
+        user = users[secret]
+        assert user["metadata"]["name"] == pod_labels(deployment)["app.kubernetes.io/name"]
+        assert user["spec"]["rabbitmqClusterReference"]["name"] == "ssg-rabbitmq"
+
+
+def _permissions(docs: list[Doc], user: str) -> dict[str, re.Pattern[str]]:
+    (permission,) = [
+        p for p in of_kind(docs, "Permission") if p["spec"]["userReference"]["name"] == user
+    ]
+    return {k: re.compile(v) for k, v in permission["spec"]["permissions"].items()}
+
+
+def test_rabbitmq_permissions_cover_the_names_the_code_uses_and_no_others(
+    docs: list[Doc],
+) -> None:
+    from ssg.ingress.amqp import topology as ingress
+    from ssg.notifications.domain.retry import Backoff
+    from ssg.notifications.queues import Topology
+    from ssg.notifications.settings import NotificationsSettings
+
+    prefix = config_values(docs, named(docs, "Deployment", "notifications-delivery"))[
+        "SSG_QUEUE_PREFIX"
+    ]
+    defaults = NotificationsSettings.model_fields
+    backoff = Backoff(
+        *(
+            defaults[f].default
+            for f in ("retry_attempts", "retry_base_ms", "retry_multiplier", "retry_max_ms")
+        )
+    )
+    queues = [q.name for q in Topology(prefix, tuple(backoff.delays_ms())).queues()]
+    allowed = _permissions(docs, "notifications")
+    for name in queues:
+        assert all(allowed[op].fullmatch(name) for op in ("configure", "write", "read")), name
+    assert allowed["write"].fullmatch("amq.default")  # publishes through the default exchange
+    assert not allowed["configure"].fullmatch("ssg.ingress")
+
+    allowed = _permissions(docs, "ingress")
+    names = [q.name for q in ingress.consumed_queues()] + [ingress.DEAD_LETTER, ingress.UNROUTED]
+    names += [ingress.exchange.name, ingress.dead_letter_queue.name]
+    for name in names:
+        assert all(allowed[op].fullmatch(name) for op in ("configure", "write", "read")), name
+    assert not allowed["read"].fullmatch(queues[0])
 
 
 # --- infrastructure --------------------------------------------------------------------------
@@ -477,6 +722,23 @@ def test_the_pod_monitor_scrapes_every_process(docs: list[Doc]) -> None:
             str(_ports(deployment)[endpoint["port"]])
             == config_values(docs, deployment)["SSG_METRICS_PORT"]
         )
+
+
+def test_pods_get_the_service_and_process_labels_of_the_local_scrape(docs: list[Doc]) -> None:
+    """Rules and dashboards group by service and process: the PodMonitor takes them from the
+    pod labels, deploy/monitoring/prometheus-local.yml names them by hand; both must agree."""
+    local = yaml.safe_load((ROOT / "deploy/monitoring/prometheus-local.yml").read_text())
+    (job,) = [j for j in local["scrape_configs"] if j["job_name"] == "ssg-services"]
+    wanted = {
+        (target["labels"]["service"], target["labels"]["process"])
+        for target in job["static_configs"]
+        if target["labels"]["service"] != "diagnostics"  # a local tool, not deployed
+    }
+    deployed = {
+        (pod_labels(d)["app.kubernetes.io/name"], pod_labels(d)["app.kubernetes.io/component"])
+        for d in deployments(docs)
+    }
+    assert deployed == wanted
 
 
 def test_dashboards_are_provisioned_by_configmap(docs: list[Doc]) -> None:
