@@ -58,7 +58,7 @@ PRIVATE_RANGES = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8"
 class Process:
     """What one process talks to (its service's README) and what scales it."""
 
-    egress: frozenset[str]  # mongodb (its own), kafka, rabbitmq, internet
+    egress: frozenset[str]  # mongodb (its own), kafka, rabbitmq, opensearch, internet
     scaler: str  # hpa (gRPC), kafka or rabbitmq (KEDA trigger), fixed (relay lease)
 
 
@@ -83,6 +83,10 @@ PROCESSES = {
     "recommendation-api": _process("hpa", "mongodb"),
     "recommendation-worker": _process("kafka", "mongodb", "kafka"),
     "recommendation-relay": _process("fixed", "mongodb", "kafka"),
+    # Reads the indices; publishes SearchPerformed straight to Kafka (no outbox, no MongoDB).
+    "search-api": _process("hpa", "opensearch", "kafka"),
+    # The faust indexer: entity topics in, the indices (and .dlq topics) out.
+    "search-worker": _process("kafka", "opensearch", "kafka"),
 }
 
 
@@ -426,6 +430,23 @@ def test_recommendation_worker_scales_on_every_topic_it_consumes(docs: list[Doc]
     assert groups == {RecommendationSettings.model_fields["worker_group"].default}
 
 
+def test_search_worker_scales_on_every_topic_its_indexer_consumes(docs: list[Doc]) -> None:
+    from ssg.search.events.topics import SOURCE_TOPICS
+
+    worker = named(docs, "Deployment", "search-worker")
+    topics, groups = _kafka_trigger(docs, "search-worker")
+    assert topics == set(SOURCE_TOPICS)
+    # faust's consumer group is its app id: the one the pods are given.
+    assert groups == {config_values(docs, worker)["SSG_INDEXER_APP_ID"]}
+
+
+def test_search_processes_find_the_opensearch_cluster_by_its_service(docs: list[Doc]) -> None:
+    cluster = named(docs, "OpenSearchCluster", "ssg-opensearch")["spec"]["general"]
+    for name in ("search-api", "search-worker"):
+        url = config_values(docs, named(docs, "Deployment", name))["SSG_OPENSEARCH_URL"]
+        assert url == f"https://{cluster['serviceName']}:9200", name
+
+
 def test_delivery_scales_on_the_task_queue_the_dispatcher_fills(docs: list[Doc]) -> None:
     from ssg.notifications.queues import Topology
 
@@ -476,6 +497,7 @@ def test_only_the_design_flows_are_open(docs: list[Doc]) -> None:
     mongodb = {m["metadata"]["name"] for m in of_kind(docs, "MongoDBCommunity")}
     kafka = named(docs, "Kafka", "ssg-kafka")["metadata"]["name"]
     rabbitmq = named(docs, "RabbitmqCluster", "ssg-rabbitmq")["metadata"]["name"]
+    opensearch = named(docs, "OpenSearchCluster", "ssg-opensearch")["metadata"]["name"]
     for deployment in deployments(docs):
         name = deployment["metadata"]["name"]
         labels = pod_labels(deployment)
@@ -499,6 +521,8 @@ def test_only_the_design_flows_are_open(docs: list[Doc]) -> None:
             "kafka": ("", f"strimzi.io/broker-role=true,strimzi.io/cluster={kafka}", "9092"),
             # The RabbitMQ Cluster Operator labels its pods with the cluster's name.
             "rabbitmq": ("", f"app.kubernetes.io/name={rabbitmq}", "5672"),
+            # The OpenSearch Operator labels its pods with the cluster's name.
+            "opensearch": ("", f"opster.io/opensearch-cluster={opensearch}", "9200"),
             "internet": ("0.0.0.0/0", "", "25,443,465,587,80"),
         }
         wanted = PROCESSES[name].egress
@@ -579,7 +603,7 @@ def test_each_service_reads_the_secret_its_mongodb_operator_writes(docs: list[Do
     }
     readers = set()
     for deployment in deployments(docs):
-        env = {var["name"]: var for var in container(deployment)["env"]}
+        env = {var["name"]: var for var in container(deployment).get("env", [])}
         if "SSG_MONGODB_URI" not in env:
             continue
         ref = env["SSG_MONGODB_URI"]["valueFrom"]["secretKeyRef"]
