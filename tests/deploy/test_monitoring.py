@@ -25,7 +25,15 @@ ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "deploy" / "monitoring"
 DASHBOARDS = sorted((MONITORING / "dashboards").glob("*.json"))
 # Modules whose metrics every process kind registers at import (the relay, the consumer).
-METRIC_MODULES = ["ssg.platform.events.relay", "ssg.platform.events.consumer"]
+METRIC_MODULES = [
+    "ssg.platform.events.relay",
+    "ssg.platform.events.consumer",
+    # The search dashboard's series (deploy/monitoring/dashboards/search.json).
+    "ssg.search.service",
+    "ssg.search.events.activity",
+    "ssg.search.events.indexer",
+    "ssg.search.store.writer",
+]
 # Made by Prometheus itself for every target, not by the code.
 PROMETHEUS_SERIES = {"up"}
 
@@ -37,7 +45,8 @@ def alerts(manifests: Any) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 async def exported(manifests: Any) -> set[str]:
     """Series names read from a live /metrics of a platform gRPC server whose process also
-    loaded the relay's and the consumer's metrics (families without samples included).
+    loaded the relay's, the consumer's and the search service's metrics (families without
+    samples included).
 
     Async so that the grpc.aio server is built on the running test loop, whatever loop state
     earlier tests left behind.
