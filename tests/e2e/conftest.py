@@ -46,8 +46,12 @@ def remapped_ports(tmp_path: Path) -> tuple[Path, dict[int, int]]:
     mapping: dict[int, int] = {}
 
     def new(port: int) -> int:
-        if port != RABBITMQ_PORT:
-            mapping.setdefault(port, free_port())
+        if port != RABBITMQ_PORT and port not in mapping:
+            # free_port() can hand out a port it handed out just before: keep them distinct.
+            candidate = free_port()
+            while candidate in mapping.values():
+                candidate = free_port()
+            mapping[port] = candidate
         return mapping.get(port, port)
 
     lines = [f'host = "{table["host"]}"', "[servers]"]

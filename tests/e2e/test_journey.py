@@ -1,7 +1,9 @@
 """The platform's journey on the local stack, through the public gRPC APIs only: an organization
 registers, a reviewer verifies it, the catalog learns that from the registration events, its
 member submits a solution, a reviewer reviews and publishes it, anyone reads it; a second
-organization posts a need that anyone can read and filter by region."""
+organization posts a need that anyone can read and filter by region. Search finds the published
+solution (learned from catalog events), and recommendation explains it to a reader whose saved
+items share its SDG."""
 
 from __future__ import annotations
 
@@ -16,9 +18,14 @@ from ssg.contracts.catalog.v1 import catalog_service_pb2 as cat
 from ssg.contracts.catalog.v1 import catalog_service_pb2_grpc as cat_grpc
 from ssg.contracts.catalog.v1 import need_pb2, review_pb2, solution_pb2
 from ssg.contracts.common.v1 import geography_pb2, organization_type_pb2, sdg_pb2
+from ssg.contracts.recommendation.v1 import interaction_pb2
+from ssg.contracts.recommendation.v1 import recommendation_service_pb2 as rec
+from ssg.contracts.recommendation.v1 import recommendation_service_pb2_grpc as rec_grpc
 from ssg.contracts.registration.v1 import organization_pb2 as org_pb2
 from ssg.contracts.registration.v1 import registration_service_pb2 as reg
 from ssg.contracts.registration.v1 import registration_service_pb2_grpc as reg_grpc
+from ssg.contracts.search.v1 import search_service_pb2 as srch
+from ssg.contracts.search.v1 import search_service_pb2_grpc as srch_grpc
 from ssg.platform.auth.tokens import DevTokenIssuer, Role
 from ssg.testing.waiting import eventually
 
@@ -40,13 +47,20 @@ ANYONE: Metadata = ()
 
 
 @pytest.fixture
-async def stubs(local_stack: LocalStack) -> AsyncIterator[tuple[Any, Any]]:
-    """Registration and catalog stubs on the stack."""
+async def stubs(local_stack: LocalStack) -> AsyncIterator[tuple[Any, Any, Any, Any]]:
+    """Registration, catalog, search and recommendation stubs on the stack."""
     async with (
         grpc.aio.insecure_channel(local_stack.grpc_address("registration")) as registration,
         grpc.aio.insecure_channel(local_stack.grpc_address("catalog")) as catalog,
+        grpc.aio.insecure_channel(local_stack.grpc_address("search")) as search,
+        grpc.aio.insecure_channel(local_stack.grpc_address("recommendation")) as recommendation,
     ):
-        yield reg_grpc.RegistrationServiceStub(registration), cat_grpc.CatalogServiceStub(catalog)
+        yield (
+            reg_grpc.RegistrationServiceStub(registration),
+            cat_grpc.CatalogServiceStub(catalog),
+            srch_grpc.SearchServiceStub(search),
+            rec_grpc.RecommendationServiceStub(recommendation),
+        )
 
 
 async def verified_organization(registration: Any, name: str, country: str) -> str:
@@ -130,7 +144,7 @@ def passing_review() -> review_pb2.Review:
 
 @pytest.mark.timeout(900)
 async def test_register_verify_submit_review_publish_and_post_a_need(stubs) -> None:
-    registration, catalog = stubs
+    registration, catalog, search, recommendation = stubs
     provider = await verified_organization(registration, "Lake Basin Water Network", "KEN")
     member = as_("provider-member", Role.MEMBER, org=provider)
 
@@ -167,6 +181,75 @@ async def test_register_verify_submit_review_publish_and_post_a_need(stubs) -> N
     public = (await catalog.GetSolution(cat.GetSolutionRequest(id=draft.id), timeout=10)).solution
     assert public.status == solution_pb2.SOLUTION_STATUS_PUBLISHED
     assert public.provenance.vouching_organization_verified
+
+    # Search learns it from the catalog's events: found by its words, among verified providers.
+    async def found() -> Any:
+        reply = await search.Search(
+            srch.SearchRequest(
+                query="rain-fed cisterns village water committees",
+                filters=srch.SearchFilters(
+                    entity_types=[srch.ENTITY_TYPE_SOLUTION],
+                    sdgs=[sdg_pb2.SDG_CLEAN_WATER_AND_SANITATION],
+                    verified_only=True,
+                ),
+            ),
+            timeout=10,
+        )
+        return next((h for h in reply.hits if h.id == draft.id), None)
+
+    hit = await eventually(found, "search to find the published solution", within=60.0)
+    assert hit.verified_provider and hit.entity_type == srch.ENTITY_TYPE_SOLUTION
+
+    # A reader saves another clean-water practice; recommendation then explains ours to them by
+    # that SDG focus.
+    reader = f"reader-{uuid.uuid4().hex[:8]}"
+    listed = await catalog.ListSolutions(
+        cat.ListSolutionsRequest(sdg=sdg_pb2.SDG_CLEAN_WATER_AND_SANITATION), timeout=10
+    )
+    saved = next(s.id for s in listed.solutions if s.id != draft.id)
+
+    async def known(call: Callable[[], Awaitable[Any]]) -> Any:
+        """call()'s reply, or None while recommendation has not learned the item yet."""
+        try:
+            return await call()
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            return None
+
+    # The worker learns the seeded catalog from its topics first: it may still be on its way.
+    await eventually(
+        lambda: known(
+            lambda: recommendation.RecordInteraction(
+                rec.RecordInteractionRequest(
+                    interaction=interaction_pb2.Interaction(
+                        item_id=saved, kind=interaction_pb2.INTERACTION_KIND_SAVE
+                    )
+                ),
+                metadata=as_(reader),
+                timeout=10,
+            )
+        ),
+        "recommendation to know the saved practice",
+        within=180.0,
+        interval=1.0,
+    )
+
+    async def explained() -> Any:
+        reply = await known(
+            lambda: recommendation.ExplainRecommendation(
+                rec.ExplainRecommendationRequest(user_id=reader, item_id=draft.id),
+                metadata=as_(reader),
+                timeout=10,
+            )
+        )
+        reasons = {r.code: r for r in reply.recommendation.reasons} if reply else {}
+        return reasons.get("sdg_focus")
+
+    focus = await eventually(
+        explained, "an explanation by the reader's SDG focus", within=180.0, interval=1.0
+    )
+    assert focus.ref == "6" and focus.weight > 0 and "SDG 6" in focus.text
 
     # Another organization posts a need: public at once, found by the region of its country.
     seeker = await verified_organization(registration, "Coastal Towns Utility Forum", "MOZ")
