@@ -35,6 +35,7 @@ from ssg.notifications.store.documents import (
 )
 from ssg.platform.errors import NotFound, VersionConflict
 from ssg.platform.events.outbox import Outbox
+from ssg.platform.mongo import keyset_after
 from ssg.platform.paging import Cursor
 
 Doc = dict[str, Any]
@@ -47,8 +48,7 @@ def _after(cursor: Cursor | None) -> Doc:
     """The filter of a newest-first page after cursor (create time iso, id)."""
     if cursor is None:
         return {}
-    at = datetime.fromisoformat(cursor[0])
-    return {"$or": [{"create_time": {"$lt": at}}, {"create_time": at, "_id": {"$lt": cursor[1]}}]}
+    return keyset_after("create_time", datetime.fromisoformat(cursor[0]), cursor[1])
 
 
 class NotificationStore:
