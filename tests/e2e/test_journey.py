@@ -3,7 +3,8 @@ registers, a reviewer verifies it, the catalog learns that from the registration
 member submits a solution, a reviewer reviews and publishes it, anyone reads it; a second
 organization posts a need that anyone can read and filter by region. Search finds the published
 solution (learned from catalog events), and recommendation explains it to a reader whose saved
-items share its SDG."""
+items share its SDG, proposes it to the need as a match that both sides find, accept and follow
+to its recorded results."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from ssg.contracts.catalog.v1 import catalog_service_pb2 as cat
 from ssg.contracts.catalog.v1 import catalog_service_pb2_grpc as cat_grpc
 from ssg.contracts.catalog.v1 import need_pb2, review_pb2, solution_pb2
 from ssg.contracts.common.v1 import geography_pb2, organization_type_pb2, sdg_pb2
-from ssg.contracts.recommendation.v1 import interaction_pb2
+from ssg.contracts.recommendation.v1 import interaction_pb2, match_pb2
 from ssg.contracts.recommendation.v1 import recommendation_service_pb2 as rec
 from ssg.contracts.recommendation.v1 import recommendation_service_pb2_grpc as rec_grpc
 from ssg.contracts.registration.v1 import organization_pb2 as org_pb2
@@ -253,6 +254,7 @@ async def test_register_verify_submit_review_publish_and_post_a_need(stubs) -> N
 
     # Another organization posts a need: public at once, found by the region of its country.
     seeker = await verified_organization(registration, "Coastal Towns Utility Forum", "MOZ")
+    seeker_member = as_("seeker-member", Role.MEMBER, org=seeker)
     need = (
         await once_accepted(
             lambda: catalog.PostNeed(
@@ -260,14 +262,17 @@ async def test_register_verify_submit_review_publish_and_post_a_need(stubs) -> N
                     need=need_pb2.Need(
                         seeker_organization_id=seeker,
                         title="Household water storage for dry months",
-                        problem_statement="Wells run dry for four months; families buy water.",
+                        problem_statement=(
+                            "Wells run dry for four months; families buy water. Village water"
+                            " committees want household cisterns that store the rainy season."
+                        ),
                         sdgs=[sdg_pb2.SDG_CLEAN_WATER_AND_SANITATION],
                         country="MOZ",
                         support_kinds=[need_pb2.SUPPORT_KIND_KNOWLEDGE_EXCHANGE],
                         deadline="2031-12-31",
                     )
                 ),
-                metadata=as_("seeker-member", Role.MEMBER, org=seeker),
+                metadata=seeker_member,
                 timeout=10,
             ),
             "the catalog to know the verified seeker",
@@ -280,3 +285,54 @@ async def test_register_verify_submit_review_publish_and_post_a_need(stubs) -> N
         timeout=10,
     )
     assert [n.id for n in in_africa.needs] == [need.id]
+
+    # Recommendation proposes the published solution to the need; each side finds the match
+    # among its organization's matches, both accept, and the partnership runs to its results.
+    async def proposed() -> Any:
+        listed = await recommendation.ListMatches(
+            rec.ListMatchesRequest(organization_id=seeker), metadata=seeker_member, timeout=10
+        )
+        return next((m for m in listed.matches if m.solution_id == draft.id), None)
+
+    match = await eventually(proposed, "a match of the need and the solution", within=120.0)
+    assert match.need_id == need.id and match.status == match_pb2.MATCH_STATUS_PROPOSED
+    assert match.provider_organization_id == provider and match.reasons
+    provider_side = await recommendation.ListMatches(
+        rec.ListMatchesRequest(
+            organization_id=provider, statuses=[match_pb2.MATCH_STATUS_PROPOSED]
+        ),
+        metadata=member,
+        timeout=10,
+    )
+    assert match.id in {m.id for m in provider_side.matches}
+
+    async def step(call: Any, request: Any, who: Metadata) -> Any:
+        return (await call(request, metadata=who, timeout=10)).match
+
+    half = await step(
+        recommendation.AcceptMatch, rec.AcceptMatchRequest(id=match.id), seeker_member
+    )
+    assert half.status == match_pb2.MATCH_STATUS_SEEKER_ACCEPTED
+    both = await step(recommendation.AcceptMatch, rec.AcceptMatchRequest(id=match.id), member)
+    assert both.status == match_pb2.MATCH_STATUS_ACCEPTED
+    for status, note, who in (
+        (match_pb2.MATCH_STATUS_AGREED, "Exchange visit agreed", seeker_member),
+        (match_pb2.MATCH_STATUS_IMPLEMENTED, "", member),
+        (match_pb2.MATCH_STATUS_RESULTS_RECORDED, "120 household cisterns built", seeker_member),
+    ):
+        advanced = await step(
+            recommendation.AdvanceMatch,
+            rec.AdvanceMatchRequest(id=match.id, status=status, note=note),
+            who,
+        )
+        assert advanced.status == status
+    outcome = await step(recommendation.GetMatch, rec.GetMatchRequest(id=match.id), member)
+    assert outcome.status == match_pb2.MATCH_STATUS_RESULTS_RECORDED
+    assert outcome.history[-1].note == "120 household cisterns built"
+    assert [h.organization_id for h in outcome.history[1:]] == [
+        seeker,
+        provider,
+        seeker,
+        provider,
+        seeker,
+    ]
