@@ -8,13 +8,13 @@ from datetime import datetime
 
 from ssg.notifications.domain.digest import next_boundary
 from ssg.notifications.domain.model import (
+    ORGANIZATION_TOPICS,
     Channel,
     Delivery,
     Frequency,
     Subscription,
     SubscriptionInput,
     SubscriptionStatus,
-    Topic,
 )
 from ssg.notifications.domain.signing import (
     verify_unsubscribe_token,
@@ -50,6 +50,20 @@ def _signed_in(identity: Identity) -> str:
     return identity.subject
 
 
+def _manages(identity: Identity, sub: Subscription) -> bool:
+    """Its owner, or any member of its organization when it follows that organization
+    (ADR 0033: such subscriptions belong to the organization)."""
+    if sub.owner == identity.subject:
+        return True
+    spec = sub.spec
+    return (
+        bool(spec.organization_id)
+        and not ORGANIZATION_TOPICS.isdisjoint(spec.filters.topics)
+        and Role.MEMBER in identity.roles
+        and identity.organization_id == spec.organization_id
+    )
+
+
 def _next_digest_at(spec: SubscriptionInput, now: datetime) -> datetime | None:
     return None if spec.frequency is Frequency.INSTANT else next_boundary(spec.frequency, now)
 
@@ -72,7 +86,7 @@ class SubscriptionService:
 
     def _validate(self, identity: Identity, raw: RawSubscription) -> SubscriptionInput:
         spec = validate_subscription(raw, allow_loopback=self.allow_loopback)
-        if Topic.MY_ORGANIZATION in spec.filters.topics and not (
+        if not ORGANIZATION_TOPICS.isdisjoint(spec.filters.topics) and not (
             Role.MEMBER in identity.roles and identity.organization_id == spec.organization_id
         ):
             raise PermissionDenied("only members of the organization may follow it")
@@ -89,10 +103,10 @@ class SubscriptionService:
         return Subscribed(sub, secret)
 
     async def _own(self, identity: Identity, subscription_id: str) -> Subscription:
-        owner = _signed_in(identity)
+        _signed_in(identity)
         require_id(subscription_id, "subscription_id")
         sub = await run_sync(self.store.get_subscription, subscription_id)
-        if sub is None or sub.owner != owner:
+        if sub is None or not _manages(identity, sub):
             raise NotFound("no such subscription")
         return sub
 
