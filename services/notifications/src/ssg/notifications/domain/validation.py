@@ -93,7 +93,7 @@ def _check_lists(v: Violations, raw: RawSubscription) -> None:
         v.check(
             code in TARGETS,
             _field(f"sdg_targets[{i}]"),
-            "is not an SDG target (e.g. '6.1', '17.a')",
+            "is not an SDG target (e.g. '6.1', '14.a')",
         )
     if len(raw.keywords) > KEYWORDS_MAX:
         v.add(_field("keywords"), f"must hold at most {KEYWORDS_MAX} keywords")
