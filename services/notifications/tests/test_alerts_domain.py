@@ -123,8 +123,10 @@ def test_a_proposal_is_news_for_the_seeker_and_the_provider():
     ["id", "need_id", "solution_id", "seeker_organization_id", "provider_organization_id"],
 )
 def test_a_match_missing_a_party_or_an_id_is_poison(missing):
+    m = match()
+    m.ClearField(missing)
     with pytest.raises(NonRetryableError, match=missing):
-        proposed(match(**{missing: ""}))
+        proposed(m)
 
 
 def step(org: str, note: str = "") -> match_pb2.MatchStep:

@@ -12,6 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from functools import partial
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -164,7 +165,7 @@ async def test_proposal_reaches_both_parties_once_each_even_consumed_twice(stack
     payload = unpack_payload(env, rec_events.MatchProposed)
     await run_sync(registration.handler, Event(env, payload, MATCH_TOPIC, 0, 0))
     for subject in (f"u-{seeker}", f"u2-{seeker}", f"u-{provider}", f"u2-{provider}"):
-        rows = await eventually(lambda s=subject: sent_rows(stack, s), f"{subject} sent")
+        rows = await eventually(partial(sent_rows, stack, subject), f"{subject} sent")
         assert [r.event_id for r in rows] == [env.event_id]
     await asyncio.sleep(1.5)  # anything extra would have arrived by now
     assert sent_to(stack, mails["seeker"]) == 1 and sent_to(stack, mails["provider"]) == 1
