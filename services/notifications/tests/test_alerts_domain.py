@@ -115,7 +115,7 @@ def test_a_proposal_is_news_for_the_seeker_and_the_provider():
     assert dict(seeker.details) == {"need": "need1", "solution": "sol1", "score": "0.81"}
     # Strongest reasons first.
     assert seeker.summary == "both work on SDG 6; same region"
-    assert seeker.url == f"{BASE}/matches/m1"
+    assert seeker.url == f"{BASE}/matches/m1" and seeker.title == "need1 ↔ sol1"
 
 
 @pytest.mark.parametrize(
@@ -325,7 +325,9 @@ def test_translation_of_phrases_and_filled_templates():
     assert (
         translate("fr", "Funding deadline in 5 days") == "Date limite de financement dans 5 jours"
     )
-    assert translate("es", "Match m-42") == "Propuesta de colaboración m-42"
+    assert (
+        translate("es", "Funding deadline in 5 days") == "El plazo de financiación vence en 5 días"
+    )
     assert translate("pt", "New solution published") == "New solution published"
     # Data (titles, names) is not a phrase: it stays as written.
     assert translate("fr", "Solar pumps") == "Solar pumps"
@@ -355,6 +357,13 @@ def test_alert_is_written_in_the_subscription_language():
     assert json.loads(fr.body)["language"] == "fr"
     es = render_alert(solution(), env(), "es")
     assert "Nueva solución publicada" in es.subject and "Cancelar la suscripción" in es.html
+    review = solution(
+        title="New needs",  # a title is data, even when it reads like a phrase
+        details=(("outcome", "approved"), ("passed", "yes"), ("reason", "no")),
+    )
+    es_review = render_alert(review, env(), "es")
+    assert "Resultado: aprobada" in es_review.text and "Aprobada: sí" in es_review.text
+    assert "Motivo: no" in es_review.text and "\nNew needs\n" in es_review.text
     other = render_alert(solution(), env(), "pt")
     assert "New solution published" in other.subject and "Unsubscribe:" in other.text
     assert json.loads(other.body)["language"] == "en"

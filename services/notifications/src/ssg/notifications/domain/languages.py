@@ -3,7 +3,8 @@
 English phrases are the keys: items carry their headline in English (the digest keeps items
 that way too), and rendering looks each phrase up in the subscription's language. A phrase
 with a ``{placeholder}`` also matches its rendered English form ("Funding deadline in 5 days").
-Languages without a table, and phrases missing from a table, stay English.
+Languages without a table, and phrases missing from a table, stay English. Titles and
+other data are never looked up (a solution may be called "New needs").
 """
 
 from __future__ import annotations
@@ -48,8 +49,7 @@ _FRENCH: dict[str, str] = {
     "The seeker accepted the match": "Le demandeur a accepté la mise en relation",
     "The match is accepted by both sides": "La mise en relation est acceptée des deux côtés",
     "The match was declined": "La mise en relation a été déclinée",
-    "Match {id}": "Mise en relation {id}",
-    # Labels of details.
+    # Labels of details, and the values of the enumerated ones.
     "Deadline": "Date limite",
     "Outcome": "Résultat",
     "Passed": "Validée",
@@ -58,6 +58,12 @@ _FRENCH: dict[str, str] = {
     "Solution": "Solution",
     "Score": "Score",
     "Why": "Pourquoi",
+    "approved": "approuvée",
+    "changes requested": "modifications demandées",
+    "rejected": "refusée",
+    "recorded": "enregistré",
+    "yes": "oui",
+    "no": "non",
     # Digests.
     "New solutions": "Nouvelles solutions",
     "New knowledge products": "Nouveaux produits de connaissance",
@@ -105,7 +111,6 @@ _SPANISH: dict[str, str] = {
     "The seeker accepted the match": "El solicitante aceptó la propuesta de colaboración",
     "The match is accepted by both sides": "Ambas partes aceptaron la propuesta de colaboración",
     "The match was declined": "La propuesta de colaboración fue rechazada",
-    "Match {id}": "Propuesta de colaboración {id}",
     "Deadline": "Plazo",
     "Outcome": "Resultado",
     "Passed": "Aprobada",
@@ -114,6 +119,12 @@ _SPANISH: dict[str, str] = {
     "Solution": "Solución",
     "Score": "Puntuación",
     "Why": "Por qué",
+    "approved": "aprobada",
+    "changes requested": "cambios solicitados",
+    "rejected": "rechazada",
+    "recorded": "registrada",
+    "yes": "sí",
+    "no": "no",
     "New solutions": "Nuevas soluciones",
     "New knowledge products": "Nuevos productos de conocimiento",
     "Funding opportunities": "Oportunidades de financiación",

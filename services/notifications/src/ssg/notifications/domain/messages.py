@@ -67,9 +67,14 @@ def item_json(item: Item) -> dict[str, object]:
     }
 
 
+# Details whose values are words of the service (not data), so they are translated too.
+TRANSLATED_VALUES = frozenset({"outcome", "passed"})
+
+
 def _detail_lines(item: Item, language: str) -> list[str]:
     return [
-        f"{translate(language, k.replace('_', ' ').capitalize())}: {translate(language, v)}"
+        f"{translate(language, k.replace('_', ' ').capitalize())}: "
+        + (translate(language, v) if k in TRANSLATED_VALUES else v)
         for k, v in item.details
         if v
     ]
@@ -90,7 +95,7 @@ class AlertTemplate:
     ) -> None:
         self.language = message_language(language)
         headline = translate(language, item.headline)
-        title = translate(language, item.title)
+        title = item.title
         self.subject = f"{SUBJECT_PREFIX} {headline}: {shorten(title, 120)}"
         summary = shorten(translate(language, item.summary), SUMMARY_CHARS)
         lines = [headline, "", title]
@@ -187,7 +192,7 @@ def render_digest(
                 break
             shown += 1
             headline = translate(lang, item.headline)
-            item_title = translate(lang, item.title)
+            item_title = item.title
             line = f"- {headline}: {item_title}"
             summary = shorten(translate(lang, item.summary), DIGEST_SUMMARY_CHARS)
             text.append(

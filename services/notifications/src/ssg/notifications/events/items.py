@@ -200,7 +200,9 @@ def _match_item(
         topic=topic,
         kind="match",
         id=m.id,
-        title=f"Match {m.id}",
+        # Ids only: the event carries no titles (ADR 0033), and ids read the same in every
+        # language.
+        title=f"{m.need_id} ↔ {m.solution_id}",
         summary="; ".join(r.text for r in reasons if r.text),
         organization_id=organization_id,
         headline=headline,
