@@ -161,8 +161,8 @@ async def test_sign_in_and_organization_membership_are_required(served, auth):
 
 
 async def test_match_topics_and_targets_belong_to_the_organization(served, auth):
-    """Match topics need membership; any member of the organization may then change or stop
-    the organization's subscription (ADR 0033), an outsider may not see it."""
+    """Match topics need membership; any member of the organization may then list, change or
+    stop the organization's subscription (ADR 0033), an outsider may not see it."""
     theirs = new_sub(
         topics=[spb.TOPIC_MATCHES_FOR_MY_NEEDS, spb.TOPIC_NEEDS_FOR_MY_SOLUTIONS],
         organization_id="org-m",
@@ -183,6 +183,21 @@ async def test_match_topics_and_targets_belong_to_the_organization(served, auth)
     assert [t.code for t in sub.sdg_targets] == ["6.1"]
     assert list(sub.topics) == [spb.TOPIC_MATCHES_FOR_MY_NEEDS, spb.TOPIC_NEEDS_FOR_MY_SOLUTIONS]
     colleague = auth("hugo-1", Role.MEMBER, org="org-m")
+    # Gina's own content subscription is hers, not the organization's.
+    await served.stub.Subscribe(
+        pb.SubscribeRequest(subscription=new_sub(organization_id="org-m")),
+        metadata=auth("gina-1", Role.MEMBER, org="org-m"),
+    )
+    listed = await served.stub.ListSubscriptions(
+        pb.ListSubscriptionsRequest(organization_id="org-m"), metadata=colleague
+    )
+    assert [s.id for s in listed.subscriptions] == [sub.id]
+    with pytest.raises(grpc.aio.AioRpcError) as not_member:
+        await served.stub.ListSubscriptions(
+            pb.ListSubscriptionsRequest(organization_id="org-m"),
+            metadata=auth("ivan-1", Role.MEMBER, org="org-n"),
+        )
+    assert not_member.value.code() == grpc.StatusCode.PERMISSION_DENIED
     changed = new_sub(
         id=sub.id,
         version=sub.version,

@@ -148,14 +148,32 @@ class SubscriptionService:
         return sub
 
     async def list_subscriptions(
-        self, identity: Identity, include_unsubscribed: bool, size: int, token: str
+        self,
+        identity: Identity,
+        include_unsubscribed: bool,
+        size: int,
+        token: str,
+        organization_id: str = "",
     ) -> Page[Subscription]:
-        """A page of the caller's subscriptions, newest first."""
+        """A page of the caller's subscriptions, or of their organization's subscriptions to
+        organization topics, newest first."""
         owner = _signed_in(identity)
-        fingerprint = f"subs|{owner}|{include_unsubscribed}"
-        limit, after = page_request(self.pages, Violations(), size, token, fingerprint)
+        v = Violations()
+        if organization_id:
+            check_id(v, "organization_id", organization_id)
+        fingerprint = f"subs|{owner}|{include_unsubscribed}|{organization_id}"
+        limit, after = page_request(self.pages, v, size, token, fingerprint)
+        if organization_id and not (
+            Role.MEMBER in identity.roles and identity.organization_id == organization_id
+        ):
+            raise PermissionDenied("only members of the organization may list its subscriptions")
         subs = await run_sync(
-            self.store.list_subscriptions, owner, include_unsubscribed, limit, after
+            self.store.list_subscriptions,
+            owner,
+            include_unsubscribed,
+            limit,
+            after,
+            organization_id,
         )
         return next_page(
             self.pages, subs, limit, lambda s: (s.create_time.isoformat(), s.id), fingerprint

@@ -29,8 +29,8 @@ GRPC_VERSION: str
 class NotificationServiceStub:
     """NotificationService keeps what people follow and shows what was sent to them.
     Every method except Unsubscribe with a one-click token needs a signed-in caller, who sees
-    and changes only their own subscriptions, and may also update or unsubscribe a
-    subscription of their organization to an organization topic (TOPIC_MY_ORGANIZATION,
+    and changes only their own subscriptions, and may also list, update or unsubscribe the
+    subscriptions of their organization to organization topics (TOPIC_MY_ORGANIZATION,
     TOPIC_MATCHES_FOR_MY_NEEDS, TOPIC_NEEDS_FOR_MY_SOLUTIONS). Errors: INVALID_ARGUMENT names each bad field
     (google.rpc.BadRequest), NOT_FOUND for a subscription that is not the caller's,
     ABORTED on a version conflict, PERMISSION_DENIED for an organization the caller is not a
@@ -60,8 +60,8 @@ class NotificationServiceStub:
 class NotificationServiceAsyncStub(NotificationServiceStub):
     """NotificationService keeps what people follow and shows what was sent to them.
     Every method except Unsubscribe with a one-click token needs a signed-in caller, who sees
-    and changes only their own subscriptions, and may also update or unsubscribe a
-    subscription of their organization to an organization topic (TOPIC_MY_ORGANIZATION,
+    and changes only their own subscriptions, and may also list, update or unsubscribe the
+    subscriptions of their organization to organization topics (TOPIC_MY_ORGANIZATION,
     TOPIC_MATCHES_FOR_MY_NEEDS, TOPIC_NEEDS_FOR_MY_SOLUTIONS). Errors: INVALID_ARGUMENT names each bad field
     (google.rpc.BadRequest), NOT_FOUND for a subscription that is not the caller's,
     ABORTED on a version conflict, PERMISSION_DENIED for an organization the caller is not a
@@ -87,8 +87,8 @@ class NotificationServiceAsyncStub(NotificationServiceStub):
 class NotificationServiceServicer(metaclass=_abc_1.ABCMeta):
     """NotificationService keeps what people follow and shows what was sent to them.
     Every method except Unsubscribe with a one-click token needs a signed-in caller, who sees
-    and changes only their own subscriptions, and may also update or unsubscribe a
-    subscription of their organization to an organization topic (TOPIC_MY_ORGANIZATION,
+    and changes only their own subscriptions, and may also list, update or unsubscribe the
+    subscriptions of their organization to organization topics (TOPIC_MY_ORGANIZATION,
     TOPIC_MATCHES_FOR_MY_NEEDS, TOPIC_NEEDS_FOR_MY_SOLUTIONS). Errors: INVALID_ARGUMENT names each bad field
     (google.rpc.BadRequest), NOT_FOUND for a subscription that is not the caller's,
     ABORTED on a version conflict, PERMISSION_DENIED for an organization the caller is not a
