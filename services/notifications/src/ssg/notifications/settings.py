@@ -23,7 +23,7 @@ class NotificationsSettings(PlatformSettings):
     webhook_allow_loopback: bool = False
     webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
-    # The matcher's consumer group (catalog and registration events).
+    # The matcher's consumer group (catalog, registration and match events).
     matcher_group: str = "notifications-matcher"
     # RabbitMQ names: <prefix>.tasks, <prefix>.results, <prefix>.dlq, <prefix>.retry.<ms>.
     queue_prefix: str = Field(default="notifications.delivery", pattern=r"^[a-z][a-z0-9._-]*$")

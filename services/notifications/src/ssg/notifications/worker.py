@@ -1,7 +1,7 @@
 """``python -m ssg.notifications.worker``: the asyncio side of delivery.
 
 Runs, beside each other until SIGTERM/SIGINT:
-* the matcher (an idempotent consumer of catalog and registration events),
+* the matcher (an idempotent consumer of catalog, registration and match events),
 * the dispatcher (pending deliveries -> RabbitMQ task queue, publisher confirms),
 * the results consumer (attempt results -> delivery log, DeliveryFailed -> outbox),
 * the digest and funding-deadline reminder sweeps and the queue-depth gauge,
