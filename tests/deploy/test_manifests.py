@@ -750,8 +750,8 @@ def test_the_pod_monitor_scrapes_every_process(docs: list[Doc]) -> None:
 
 def test_pods_get_the_service_and_process_labels_of_the_local_scrape(docs: list[Doc]) -> None:
     """Rules and dashboards group by service and process: the PodMonitor takes them from the
-    pod labels, deploy/monitoring/prometheus-local.yml names them by hand; both must agree."""
-    local = yaml.safe_load((ROOT / "deploy/monitoring/prometheus-local.yml").read_text())
+    pod labels, deploy/local/prometheus.yml names them by hand; both must agree."""
+    local = yaml.safe_load((ROOT / "deploy/local/prometheus.yml").read_text())
     (job,) = [j for j in local["scrape_configs"] if j["job_name"] == "ssg-services"]
     wanted = {
         (target["labels"]["service"], target["labels"]["process"])
