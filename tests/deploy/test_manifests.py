@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import os
 import re
 import tomllib
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from ssg.ingress.domain.catalogue import CATALOGUE
 from ssg.platform.grpc.server import LIVENESS_SERVICE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -799,3 +801,59 @@ def test_skaffold_builds_every_image_and_deploys_every_overlay(
 def _kustomize_paths(section: Doc) -> list[str]:
     paths: list[str] = section["manifests"]["kustomize"]["paths"]
     return paths
+
+
+# --- per-instance settings: public address, mail relay, ingress producers ---------------------
+
+
+def test_no_overlay_ships_a_placeholder_value(rendered: dict[str, list[Doc]]) -> None:
+    for overlay, objects in rendered.items():
+        text = yaml.safe_dump_all(objects).lower()
+        for word in ("example.org", "example.com", "todo", "changeme", "placeholder"):
+            assert word not in text, f"{overlay}: {word}"
+
+
+def test_each_instance_links_its_notifications_to_its_own_address(
+    rendered: dict[str, list[Doc]],
+) -> None:
+    addresses = {}
+    for overlay, objects in rendered.items():
+        delivery = named(objects, "Deployment", "notifications-worker")
+        address = config_values(objects, delivery)["SSG_PUBLIC_BASE_URL"]
+        assert address.startswith("https://") and overlay in address
+        addresses[overlay] = address
+    assert len(set(addresses.values())) == len(addresses)
+
+
+def test_the_mail_relay_is_the_instances_secret_not_a_config_value(docs: list[Doc]) -> None:
+    delivery = named(docs, "Deployment", "notifications-delivery")
+    env = {e["name"]: e for e in container(delivery).get("env", [])}
+    for name, key in (
+        ("SSG_SMTP_HOST", "host"),
+        ("SSG_SMTP_USERNAME", "username"),
+        ("SSG_SMTP_PASSWORD", "password"),
+    ):
+        ref = env[name]["valueFrom"]["secretKeyRef"]
+        assert (ref["name"], ref["key"]) == ("notifications-smtp", key)
+    for config in of_kind(docs, "ConfigMap"):
+        assert "SSG_SMTP_HOST" not in config.get("data", {})
+
+
+def test_every_ingress_producer_is_a_write_only_rabbitmq_user_of_its_own(docs: list[Doc]) -> None:
+    bridge = named(docs, "Deployment", "ingress-bridge")
+    producers = json.loads(config_values(docs, bridge)["SSG_PRODUCERS"])
+    assert producers, "an instance without publishers dead-letters every message"
+    for user, types in producers.items():
+        assert types and set(types) <= set(CATALOGUE), user
+        name = f"ingress-producer-{user}"
+        rabbit_user = named(docs, "User", name)
+        assert rabbit_user["spec"]["importCredentialsSecret"]["name"] == name
+        permission = named(docs, "Permission", name)["spec"]
+        assert permission["userReference"]["name"] == name
+        assert permission["permissions"] == {
+            "configure": "",
+            "write": r"^ssg\.ingress$",
+            "read": "",
+        }
+    mine = {d["metadata"]["name"] for d in of_kind(docs, "User")} - {"notifications", "ingress"}
+    assert mine == {f"ingress-producer-{user}" for user in producers}

@@ -94,3 +94,35 @@ async def test_prometheus_sees_every_process_up_and_every_metric_it_is_asked_for
     }
     serving = api(prometheus, "/api/v1/query", query='ssg_health_serving{process="api"}')["result"]
     assert serving and all(r["value"][1] == "1" for r in serving)
+
+
+def _value(url: str, query: str) -> float | None:
+    result = api(url, "/api/v1/query", query=query)["result"]
+    return float(result[0]["value"][1]) if result else None
+
+
+@pytest.mark.timeout(300)
+async def test_the_business_and_funnel_series_have_samples_from_the_seeded_stack(
+    prometheus: str,
+) -> None:
+    """The business dashboards' series are not only declared: the stores' recount of the demo
+    data reaches Prometheus (gauges refreshed every SSG_STORE_GAUGES_SECONDS, 30 s)."""
+
+    def seeded() -> bool:
+        verified = _value(prometheus, 'max(ssg_registration_organizations{status="VERIFIED"})')
+        published = _value(
+            prometheus, "sum(max by (sdg, region) (ssg_catalog_published_solutions))"
+        )
+        return bool(verified) and bool(published)
+
+    await eventually(
+        lambda: asyncio.to_thread(seeded), what="business gauges", within=150, interval=2
+    )
+    statuses = api(
+        prometheus,
+        "/api/v1/query",
+        query="count by (status) (ssg_recommendation_match_steps_total)",
+    )["result"]
+    assert {"PROPOSED", "ACCEPTED", "AGREED", "IMPLEMENTED", "DECLINED"} <= {
+        r["metric"]["status"] for r in statuses
+    }
