@@ -857,3 +857,14 @@ def test_every_ingress_producer_is_a_write_only_rabbitmq_user_of_its_own(docs: l
         }
     mine = {d["metadata"]["name"] for d in of_kind(docs, "User")} - {"notifications", "ingress"}
     assert mine == {f"ingress-producer-{user}" for user in producers}
+
+
+def test_delivery_queues_are_quorum_queues_on_the_replicated_broker(docs: list[Doc]) -> None:
+    """Classic queues live on one node; the three-node cluster replicates only quorum queues,
+    and the notifications topology then dead-letters its TTL delay queues at least once."""
+    (cluster,) = of_kind(docs, "RabbitmqCluster")
+    assert cluster["spec"]["replicas"] >= 3
+    assert "default_queue_type = quorum" in cluster["spec"]["rabbitmq"]["additionalConfig"]
+    for process in ("notifications-worker", "notifications-delivery"):
+        values = config_values(docs, named(docs, "Deployment", process))
+        assert values["SSG_QUEUE_TYPE"] == "quorum", process

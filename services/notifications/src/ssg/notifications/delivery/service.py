@@ -14,7 +14,7 @@ import logging
 import time
 from typing import Any
 
-from kombu import Connection, Queue
+from kombu import Connection
 from kombu.pools import producers
 from nameko.extensions import DependencyProvider
 from nameko.messaging import consume
@@ -180,9 +180,7 @@ class Delivery(DependencyProvider):
 
 def service_class(settings: NotificationsSettings, topology: Topology) -> type:
     """The nameko service class for these settings (queue names are configuration)."""
-    tasks = Queue(
-        topology.tasks, exchange=DEFAULT_EXCHANGE, routing_key=topology.tasks, durable=True
-    )
+    tasks = topology.queue(topology.tasks)
 
     class DeliveryService:
         """Sends delivery tasks."""
