@@ -2,8 +2,9 @@
 
     python deploy/local/stack.py up|down|status [--ports FILE] [--run-dir DIR]
 
-Two honcho process groups: ``servers`` (Kafka, MongoDB, OpenSearch) and ``services``, so
-`down` stops the services before the servers they use. Everything binds 127.0.0.1.
+Two honcho process groups: ``servers`` (Kafka, MongoDB, OpenSearch, and Prometheus when it is
+installed and the ports file gives it a port) and ``services``, so `down` stops the services before
+the servers they use. Everything binds 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -20,12 +21,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import grpc
+import yaml
 from rich.console import Console
 
 from ssg.cli.config import PORTS_FILE_ENV, ServiceEntry, StackConfig, load_stack_config
-from ssg.cli.status import CheckResult, check_all, check_server, check_service, format_result
+from ssg.cli.status import (
+    CheckResult,
+    check_all,
+    check_server,
+    check_service,
+    format_result,
+    server_installed,
+)
 from ssg.platform.auth.tokens import DEV_SECRET
 from ssg.platform.events.topics import TopicAdminError, ensure_topics
 from ssg.testing.servers import (
@@ -40,6 +50,10 @@ from ssg.testing.servers import (
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPICS_FILE = ROOT / "deploy" / "local" / "topics.txt"
+DEFAULT_PORTS = ROOT / "deploy" / "local" / "ports.toml"
+PROMETHEUS_TEMPLATE = ROOT / "deploy" / "local" / "prometheus.yml"
+PROMETHEUS_RULE = ROOT / "deploy" / "monitoring" / "prometheusrule.yaml"
+DATA_SERVERS = ("kafka", "mongodb", "opensearch")
 PARTITIONS = 3
 GROUPS = ("servers", "services")  # start order; stopped in reverse
 STOP_TIMEOUT = 20.0
@@ -67,17 +81,32 @@ class Stack:
         """Generated Procfile of group."""
         return self.run_dir / f"Procfile.{group}"
 
+    @property
+    def prometheus_dir(self) -> Path:
+        """Rendered Prometheus config and rules, and its storage (data/)."""
+        return self.run_dir / "prometheus"
+
+    @property
+    def runs_prometheus(self) -> bool:
+        """True when the ports file gives Prometheus a port and its binary is installed."""
+        return "prometheus" in self.config.servers and server_installed("prometheus")
+
+    @property
+    def server_names(self) -> list[str]:
+        """The servers the ``servers`` group runs, in start order."""
+        return [*DATA_SERVERS, *(["prometheus"] if self.runs_prometheus else [])]
+
 
 def say(message: str) -> None:
     """Progress line for the operator."""
     print(f"[stack] {message}", flush=True)
 
 
-def server_commands(stack: Stack) -> dict[str, list[str]]:
+def server_commands(stack: Stack, services: list[ServiceEntry]) -> dict[str, list[str]]:
     """Command line of each server process (loopback only)."""
     host, ports = stack.config.host, stack.config.servers
     kafka_url = f"tcp://{host}:{ports['kafka']}"
-    return {
+    commands = {
         "kafka": [
             tansu_binary(),
             "broker",
@@ -105,6 +134,72 @@ def server_commands(stack: Stack) -> dict[str, list[str]]:
             "-no-ja",
         ],
     }
+    if stack.runs_prometheus:
+        commands["prometheus"] = [
+            "prometheus",
+            f"--config.file={write_prometheus_config(stack, services)}",
+            f"--web.listen-address={stack.config.address('prometheus')}",
+            f"--storage.tsdb.path={stack.prometheus_dir / 'data'}",
+        ]
+    return commands
+
+
+def write_prometheus_config(stack: Stack, services: list[ServiceEntry]) -> Path:
+    """deploy/local/prometheus.yml on this stack's ports, with the alert rules; its path."""
+    folder = stack.prometheus_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    rules = folder / "ssg.rules.yml"
+    spec = yaml.safe_load(PROMETHEUS_RULE.read_text())["spec"]
+    rules.write_text(yaml.safe_dump(spec, sort_keys=False))
+    template = yaml.safe_load(PROMETHEUS_TEMPLATE.read_text())
+    default = load_stack_config(DEFAULT_PORTS)
+    config = scrape_config(template, default, stack.config, services)
+    config["rule_files"] = [str(rules)]
+    path = folder / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def port_names(config: StackConfig) -> dict[str, int]:
+    """Every port of a ports file by what listens on it (``kafka``, ``catalog.metrics``, ...)."""
+    names = dict(config.servers)
+    for entry in config.services:
+        names[f"{entry.name}.metrics"] = entry.metrics_port
+        if entry.grpc_port is not None:
+            names[f"{entry.name}.grpc"] = entry.grpc_port
+    return names
+
+
+def scrape_config(
+    template: dict[str, Any],
+    default: StackConfig,
+    active: StackConfig,
+    services: list[ServiceEntry],
+) -> dict[str, Any]:
+    """The scrape config with each target moved from its port in the default ports file to the
+    same process's port in the active one; targets of processes not running are left out."""
+    by_port = {port: name for name, port in port_names(default).items()}
+    running = {"prometheus", *(f"{entry.name}.metrics" for entry in services)}
+    ports = port_names(active)
+    config = dict(template)
+    jobs = []
+    for job in template["scrape_configs"]:
+        groups = []
+        for group in job["static_configs"]:
+            targets = []
+            for target in group["targets"]:
+                old = int(target.rpartition(":")[2])
+                name = by_port.get(old)
+                if name is None:
+                    targets.append(target)  # not a stack port: kept as written
+                elif name in running and name in ports:
+                    targets.append(f"{active.host}:{ports[name]}")
+            if targets:
+                groups.append({**group, "targets": targets})
+        if groups:
+            jobs.append({**job, "static_configs": groups})
+    config["scrape_configs"] = jobs
+    return config
 
 
 def service_environment(stack: Stack, entry: ServiceEntry) -> dict[str, str]:
@@ -242,8 +337,10 @@ def up(stack: Stack) -> int:
         stack.log.replace(stack.run_dir / "stack.log.1")
     try:
         say(f"RabbitMQ: {ensure_rabbitmq(stack.config.amqp_url)}")
-        start_group(stack, "servers", server_commands(stack))
-        for name in ("kafka", "mongodb", "opensearch"):
+        if "prometheus" in stack.config.servers and not stack.runs_prometheus:
+            say("prometheus: the Debian package is not installed; skipped (make system-packages)")
+        start_group(stack, "servers", server_commands(stack, services))
+        for name in stack.server_names:
             result = wait_ready(stack, "servers", partial(check_server, stack.config, name, 1.0))
             say(f"{name} is up ({result.detail})")
         created = create_topics(stack.config, read_topics())
@@ -342,6 +439,8 @@ def print_endpoints(stack: Stack, services: list[ServiceEntry]) -> None:
     print(f"  MongoDB          {config.mongodb_uri('<db>')}")
     print(f"  OpenSearch       {config.opensearch_url}")
     print(f"  RabbitMQ         {config.amqp_url}")
+    if stack.runs_prometheus:
+        print(f"  Prometheus       {config.prometheus_url}")
     for entry in services:
         grpc = f"gRPC {config.host}:{entry.grpc_port}  " if entry.grpc_port else ""
         print(f"  {entry.name:<16} {grpc}metrics http://{config.host}:{entry.metrics_port}/metrics")
@@ -378,14 +477,18 @@ def tail(path: Path, lines: int = 15) -> str:
 
 def _group_names(stack: Stack, group: str) -> list[str]:
     if group == "servers":
-        return ["kafka", "mongodb", "opensearch"]
+        return stack.server_names
     return [entry.name for entry in stack.config.services]
 
 
 def _owned_ports(
     config: StackConfig, services: list[ServiceEntry] | tuple[ServiceEntry, ...]
 ) -> list[tuple[str, int]]:
-    owned = [(name, config.servers[name]) for name in ("kafka", "mongodb", "opensearch")]
+    owned = [
+        (name, port)
+        for name, port in config.servers.items()
+        if name != "rabbitmq" and server_installed(name)
+    ]
     for entry in services:
         owned.append((f"{entry.name}.metrics", entry.metrics_port))
         if entry.grpc_port is not None:

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from ssg.catalog import mapping
 from ssg.catalog.bootstrap import build_service
@@ -23,6 +24,7 @@ from ssg.catalog.domain.model import (
     Period,
     SolutionStatus,
 )
+from ssg.catalog.gauges import catalog_gauges
 from ssg.catalog.service import CatalogService, Filters, ImportRow
 from ssg.catalog.settings import CatalogSettings
 from ssg.catalog.store.mongo import MongoStore
@@ -421,3 +423,21 @@ async def test_knowledge_product_lifecycle_and_events(service, store):
         await service.create_knowledge(MEMBER, ORG, knowledge_content(type="NOVEL", year=1200))
     fields = {v.field for v in bad.value.violations}
     assert {"knowledge_product.type", "knowledge_product.year"} <= fields
+
+
+async def test_published_solutions_gauge_counts_each_sdg_and_region(service, store) -> None:
+    await published(service)
+    await published(service)
+    await service.create_solution(MEMBER, ORG, content())  # a draft counts nowhere
+    counts = store.published_solutions_by_sdg_region()
+    regions = {region for _, region in counts}
+    assert len(regions) == 1 and "" not in regions
+    (region,) = regions
+    assert counts == {(6, region): 2, (7, region): 2}
+
+    (gauge,) = catalog_gauges(store)
+    gauge.refresh()
+    sample = REGISTRY.get_sample_value(
+        "ssg_catalog_published_solutions", {"sdg": "6", "region": region}
+    )
+    assert sample == 2

@@ -33,8 +33,10 @@ def test_found_from_a_subfolder(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_prometheus_scrapes_every_service_metrics_port() -> None:
     config = load_stack_config(ROOT / "deploy/local/ports.toml")
-    text = (ROOT / "deploy/monitoring/prometheus-local.yml").read_text()
-    scraped = {int(p) for p in re.findall(r'"127\.0\.0\.1:(\d+)"', text)} - {9090}
+    text = (ROOT / "deploy/local/prometheus.yml").read_text()
+    scraped = {int(p) for p in re.findall(r'"127\.0\.0\.1:(\d+)"', text)}
+    assert config.prometheus_url == f"http://127.0.0.1:{config.servers['prometheus']}"
+    scraped.remove(config.servers["prometheus"])  # Prometheus scrapes itself too
     assert scraped == {s.metrics_port for s in config.services}
     assert "0.0.0.0" not in text
 

@@ -50,7 +50,9 @@ log = logging.getLogger("ssg.notifications.worker")
 
 def topology(settings: NotificationsSettings) -> Topology:
     """The queue names and retry delays the settings describe."""
-    return Topology(settings.queue_prefix, tuple(backoff(settings).delays_ms()))
+    return Topology(
+        settings.queue_prefix, tuple(backoff(settings).delays_ms()), settings.queue_type
+    )
 
 
 def backoff(settings: NotificationsSettings) -> Backoff:

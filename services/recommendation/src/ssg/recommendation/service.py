@@ -31,6 +31,7 @@ from ssg.recommendation.domain.profile import Profile, organization_key, user_ke
 from ssg.recommendation.domain.scoring import Filter, Recommender, Signals, Weights
 from ssg.recommendation.domain.suggest import Labelled, SdgSuggester, SdgSuggestion
 from ssg.recommendation.events.publisher import EventFactory
+from ssg.recommendation.funnel import count_step
 from ssg.recommendation.snapshot import SnapshotCache
 from ssg.recommendation.store.mongo import MongoStore
 
@@ -343,6 +344,7 @@ class RecommendationService:
             uow.add(event.topic, event.envelope)
 
         await run_sync(atomically, self.store.client, self.store.db, write)
+        count_step(changed)
         return changed
 
     async def accept_match(self, who: Identity, match_id: str) -> Match:

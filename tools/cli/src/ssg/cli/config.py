@@ -11,6 +11,8 @@ from pathlib import Path
 PORTS_FILE_ENV = "SSG_PORTS_FILE"
 PORTS_FILE = Path("deploy/local/ports.toml")
 SERVER_NAMES = ("kafka", "mongodb", "opensearch", "rabbitmq")
+# Servers the stack runs only when the ports file gives them a port (and their binary exists).
+OPTIONAL_SERVER_NAMES = ("prometheus",)
 
 
 class StackConfigError(Exception):
@@ -68,6 +70,11 @@ class StackConfig:
         """AMQP URL of RabbitMQ (the machine's default guest user, loopback only)."""
         return f"amqp://guest:guest@{self.address('rabbitmq')}//"
 
+    @property
+    def prometheus_url(self) -> str | None:
+        """Base URL of the stack's Prometheus, or None when the ports file gives it no port."""
+        return f"http://{self.address('prometheus')}" if "prometheus" in self.servers else None
+
 
 def find_ports_file(explicit: Path | None = None, start: Path | None = None) -> Path:
     """The ports file: explicit, else $SSG_PORTS_FILE, else deploy/local/ports.toml above start."""
@@ -97,6 +104,11 @@ def load_stack_config(path: Path | None = None) -> StackConfig:
     if missing:
         raise StackConfigError(f"{source}: [servers] lacks {', '.join(missing)}")
     ports = {name: _port(source, f"servers.{name}", servers[name]) for name in SERVER_NAMES}
+    ports |= {
+        name: _port(source, f"servers.{name}", servers[name])
+        for name in OPTIONAL_SERVER_NAMES
+        if name in servers
+    }
     services = tuple(
         _service(source, name, table) for name, table in raw.get("services", {}).items()
     )

@@ -281,6 +281,19 @@ class MongoStore(Store):
         )
         return [record_from_doc(kind, doc) for doc in cursor]
 
+    def published_solutions_by_sdg_region(self) -> dict[tuple[int, str], int]:
+        published = self.db[SOLUTIONS.collection].find(
+            {"ix.status": "PUBLISHED"}, {"ix.sdgs": 1, "ix.regions": 1}
+        )
+        counts: dict[tuple[int, str], int] = {}
+        for doc in published:
+            ix = doc.get("ix", {})
+            for sdg in ix.get("sdgs") or []:
+                for region in ix.get("regions") or [""]:
+                    key = (int(sdg), str(region))
+                    counts[key] = counts.get(key, 0) + 1
+        return counts
+
     def reviews_of(self, solution_id: str) -> list[Review]:
         cursor = self.db.reviews.find({"solution_id": solution_id}).sort("create_time", ASCENDING)
         return [_review(doc) for doc in cursor]

@@ -119,6 +119,11 @@ class Store(ABC):
         """Up to limit records matching query, newest update first, after the cursor."""
 
     @abstractmethod
+    def published_solutions_by_sdg_region(self) -> dict[tuple[int, str], int]:
+        """How many published solutions address each (SDG, region) pair; a solution counts once
+        under each of its SDGs and regions, under region "" when it names none."""
+
+    @abstractmethod
     def reviews_of(self, solution_id: str) -> list[Review]:
         """A solution's reviews, oldest first."""
 

@@ -494,6 +494,10 @@ class MongoStore(Store):
         doc = self.db.organizations.find_one({"_id": org_id})
         return organization_from_doc(doc) if doc else None
 
+    def organizations_by_status(self) -> dict[str, int]:
+        groups = self.db.organizations.aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}])
+        return {str(group["_id"]): int(group["n"]) for group in groups}
+
     def list_organizations(
         self, query: OrganizationQuery, after: Cursor | None, limit: int
     ) -> list[Organization]:

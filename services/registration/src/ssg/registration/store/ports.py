@@ -164,6 +164,10 @@ class Store(ABC):
         """Up to limit organizations matching query, by (sort key, id), after the cursor."""
 
     @abstractmethod
+    def organizations_by_status(self) -> dict[str, int]:
+        """How many organizations are in each status (statuses nobody is in are left out)."""
+
+    @abstractmethod
     def audit_of(self, org_id: str, limit: int = 200) -> list[AuditEntry]:
         """The organization's most recent audit entries, oldest first."""
 
