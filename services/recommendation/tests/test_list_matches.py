@@ -104,7 +104,7 @@ async def test_strangers_anonymous_callers_and_bad_requests_are_refused(served, 
     bad = await error(
         pb.ListMatchesRequest(
             organization_id="",
-            statuses=[match_pb2.MATCH_STATUS_UNSPECIFIED, 99],
+            statuses=[match_pb2.MATCH_STATUS_UNSPECIFIED, match_pb2.MatchStatus.ValueType(99)],
             page=paging_pb2.PageRequest(page_size=-1),
         ),
         member,
