@@ -34,7 +34,9 @@ async def produce_envelopes(
         await producer.stop()
 
 
-async def dead_letters(bootstrap: str, topic: str, key: bytes, want: int, within: float = 30.0):
+async def dead_letters(
+    bootstrap: str, topic: str, key: bytes, want: int, within: float = 30.0
+) -> list[Any]:
     """At least want records with key on topic's dead-letter topic (every partition, from the
     start); other tests' dead letters on the session's broker are skipped."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)

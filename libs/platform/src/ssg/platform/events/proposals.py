@@ -8,12 +8,20 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from prometheus_client import Counter
+
 from ssg.platform.events.consumer import Event, NonRetryableError
 from ssg.platform.events.envelope import topic_name
 from ssg.platform.proposals import InvalidProposal, Proposal, proposal
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
+
+PROPOSALS_TAKEN = Counter(
+    "ssg_proposals_taken_total",
+    "Proposal deliveries by what they did (create, update, stale, claimed, refused).",
+    ["kind", "outcome"],
+)
 
 SOLUTION_PROPOSAL_TOPIC = topic_name("ingress", "solution-proposal")
 ORGANIZATION_PROPOSAL_TOPIC = topic_name("ingress", "organization-proposal")
@@ -30,7 +38,10 @@ def take_proposal(kind: str, event: Event[Any], apply: Callable[[Proposal], R]) 
         p = proposal(kind, submission.producer, body.external_id, body.revision)
         result = apply(p)
     except InvalidProposal as exc:
+        PROPOSALS_TAKEN.labels(kind, "refused").inc()
         raise NonRetryableError(f"{kind} proposal {body.external_id[:140]!r}: {exc}") from None
+    outcome = str(getattr(result, "decision", "taken"))
+    PROPOSALS_TAKEN.labels(kind, outcome).inc()
     log.info(
         "proposal taken",
         extra={
@@ -38,7 +49,7 @@ def take_proposal(kind: str, event: Event[Any], apply: Callable[[Proposal], R]) 
             "producer": p.producer,
             "external_id": p.external_id,
             "revision": p.revision,
-            "outcome": str(getattr(result, "decision", "")),
+            "outcome": outcome,
             "record_id": getattr(result, "record_id", ""),
         },
     )
