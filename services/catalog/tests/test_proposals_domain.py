@@ -21,12 +21,14 @@ from ssg.catalog.store.documents import index_fields
 from ssg.platform.proposals import (
     Decision,
     InvalidProposal,
+    Taken,
     advanced,
     decide,
     link_doc,
     link_from_doc,
     new_link,
     proposal,
+    settled,
 )
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
@@ -117,3 +119,14 @@ def test_knowledge_and_funding_proposals_are_drafts_too():
     assert (k.publishing_organization_id, f.funder_organization_id) == ("org-1", "org-1")
     revised = rules.revise_funding(f, FundingContent(title="A new call"), NOW)
     assert revised is not None and revised[0].version == 2
+
+
+def test_settling_writes_nothing_for_a_repeat_and_records_a_claimed_revision():
+    link = new_link(proposal("solution", "pm", "S-1", 2), "rec", NOW)
+    saved: list = []
+    assert settled(None, Decision.CREATE, 1, NOW, saved.append) is None
+    assert settled(link, Decision.UPDATE, 3, NOW, saved.append) is None
+    assert settled(link, Decision.STALE, 2, NOW, saved.append) == Taken(Decision.STALE, "rec")
+    assert saved == []
+    assert settled(link, Decision.CLAIMED, 5, NOW, saved.append) == Taken(Decision.CLAIMED, "rec")
+    assert [s.ignored_revision for s in saved] == [5]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -99,6 +100,31 @@ def decide(link: ProposalLink | None, revision: int, editable: bool) -> Decision
     if revision <= link.revision:
         return Decision.STALE
     return Decision.UPDATE if editable else Decision.CLAIMED
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What one delivery of a proposal did, and to which record ('' when it made none)."""
+
+    decision: Decision
+    record_id: str
+    changed: bool = False
+
+
+def settled(
+    link: ProposalLink | None,
+    decision: Decision,
+    revision: int,
+    now: datetime,
+    save: Callable[[ProposalLink], None],
+) -> Taken | None:
+    """The outcome of a delivery that leaves the record as it is (STALE writes nothing, CLAIMED
+    records the ignored revision through save); None when the record is to be written."""
+    if link is None or decision not in (Decision.STALE, Decision.CLAIMED):
+        return None
+    if decision is Decision.CLAIMED:
+        save(advanced(link, decision, revision, now))
+    return Taken(decision, link.entity_id)
 
 
 def new_link(p: Proposal, entity_id: str, now: datetime) -> ProposalLink:

@@ -26,9 +26,11 @@ from ssg.platform.proposals import (
     Decision,
     InvalidProposal,
     Proposal,
+    Taken,
     advanced,
     decide,
     new_link,
+    settled,
 )
 
 T = TypeVar("T")
@@ -71,15 +73,6 @@ FUNDING_PROPOSALS: ProposalType[Any, FundingContent] = ProposalType(
 )
 
 
-@dataclass(frozen=True)
-class Taken:
-    """What one delivery of a proposal did, and to which record ('' when it made none)."""
-
-    decision: Decision
-    record_id: str
-    changed: bool = False
-
-
 class ProposalIntake:
     """Turns proposals into drafts; each delivery is one transaction, safe to repeat."""
 
@@ -109,12 +102,9 @@ class ProposalIntake:
             editable = record is not None and rules.still_proposed(record)  # type: ignore[arg-type]
             decision = decide(link, p.revision, editable)
             now = self.clock()
-            if decision is Decision.STALE:
-                return Taken(decision, link.entity_id if link else "")
-            if decision is Decision.CLAIMED:
-                assert link is not None
-                tx.save_proposal_link(advanced(link, decision, p.revision, now))
-                return Taken(decision, link.entity_id)
+            done = settled(link, decision, p.revision, now, tx.save_proposal_link)
+            if done is not None:
+                return done
             checked = self._checked(ptype, tx, organization_id, content)
             if decision is Decision.CREATE:
                 created = ptype.draft(self.ids(), p, organization_id, checked, self.instance, now)

@@ -11,7 +11,6 @@ consumer runs handlers in a worker thread.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 from ssg.contracts.registration.v1 import events_pb2 as ev
@@ -21,9 +20,11 @@ from ssg.platform.proposals import (
     Decision,
     InvalidProposal,
     Proposal,
+    Taken,
     advanced,
     decide,
     new_link,
+    settled,
 )
 from ssg.registration.domain import experts as expert_rules
 from ssg.registration.domain import organizations as org_rules
@@ -46,17 +47,6 @@ from ssg.registration.store.ports import Store, Transaction
 
 PARENT_FIELD = "organization.parent_organization_id"
 AFFILIATION_FIELD = "expert.affiliation_organization_id"
-
-
-@dataclass(frozen=True)
-class Taken:
-    """What one delivery of a proposal did, and to which entity ('' when it made none)."""
-
-    decision: Decision
-    record_id: str
-    changed: bool = False
-    # For a new organization: the existing ones it looks like, for its reviewer.
-    possible_duplicates: int = 0
 
 
 def _checked_organization(draft: OrganizationDraft) -> OrganizationProfile:
@@ -107,12 +97,9 @@ class ProposalIntake:
             editable = org is not None and rules.organization_still_proposed(org)
             decision = decide(link, p.revision, editable)
             now = self.clock()
-            if link is not None:
-                if decision is Decision.STALE:
-                    return Taken(decision, link.entity_id)
-                if decision is Decision.CLAIMED:
-                    tx.save_proposal_link(advanced(link, decision, p.revision, now))
-                    return Taken(decision, link.entity_id)
+            done = settled(link, decision, p.revision, now, tx.save_proposal_link)
+            if done is not None:
+                return done
             self._check_parent(tx, profile, link.entity_id if link else "")
             if decision is Decision.CREATE:
                 pool = tx.duplicate_pool(
@@ -130,7 +117,7 @@ class ProposalIntake:
                 tx.add_audit(change.audit)
                 self._emit(tx, self.events.organization(ev.OrganizationRegistered, created))
                 tx.insert_proposal_link(new_link(p, created.id, now))
-                return Taken(decision, created.id, True, len(duplicates))
+                return Taken(decision, created.id, True)
             assert link is not None and org is not None
             outcome = org_rules.update(org, profile, actor, now)
             if outcome is not None:
@@ -166,12 +153,9 @@ class ProposalIntake:
             editable = expert is not None and rules.expert_still_proposed(expert, p)
             decision = decide(link, p.revision, editable)
             now = self.clock()
-            if link is not None:
-                if decision is Decision.STALE:
-                    return Taken(decision, link.entity_id)
-                if decision is Decision.CLAIMED:
-                    tx.save_proposal_link(advanced(link, decision, p.revision, now))
-                    return Taken(decision, link.entity_id)
+            done = settled(link, decision, p.revision, now, tx.save_proposal_link)
+            if done is not None:
+                return done
             org_id = profile.affiliation_organization_id
             if org_id and tx.get_organization(org_id) is None:
                 raise InvalidProposal(f"{AFFILIATION_FIELD}: no organization {org_id}")
