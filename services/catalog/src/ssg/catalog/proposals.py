@@ -99,7 +99,7 @@ class ProposalIntake:
         def unit(tx: Transaction) -> Taken:
             link = tx.get_proposal_link(p.key)
             record = tx.get(kind, link.entity_id) if link is not None else None
-            editable = record is not None and rules.still_proposed(record)  # type: ignore[arg-type]
+            editable = record is not None and rules.still_proposed(cast(Any, record))
             decision = decide(link, p.revision, editable)
             now = self.clock()
             done = settled(link, decision, p.revision, now, tx.save_proposal_link)
