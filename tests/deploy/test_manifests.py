@@ -72,6 +72,8 @@ def _process(scaler: str, *egress: str) -> Process:
 PROCESSES = {
     "registration-api": _process("hpa", "mongodb"),
     "registration-relay": _process("fixed", "mongodb", "kafka"),
+    # Ingress proposals in, pending organizations and experts (and their outbox) out.
+    "registration-worker": _process("kafka", "mongodb", "kafka"),
     "catalog-api": _process("hpa", "mongodb"),
     "catalog-relay": _process("fixed", "mongodb", "kafka"),
     "catalog-worker": _process("kafka", "mongodb", "kafka"),
@@ -407,11 +409,20 @@ def _kafka_trigger(docs: list[Doc], name: str) -> tuple[set[str], set[str]]:
 
 def test_catalog_worker_scales_its_real_consumer_group(docs: list[Doc]) -> None:
     from ssg.catalog.settings import CatalogSettings
-    from ssg.catalog.worker import ORGANIZATION_TOPIC
+    from ssg.catalog.worker import TOPICS
 
-    trigger = named(docs, "ScaledObject", "catalog-worker")["spec"]["triggers"][0]["metadata"]
-    assert trigger["consumerGroup"] == CatalogSettings.model_fields["organizations_group"].default
-    assert trigger["topic"] == ORGANIZATION_TOPIC
+    topics, groups = _kafka_trigger(docs, "catalog-worker")
+    assert groups == {CatalogSettings.model_fields["organizations_group"].default}
+    assert topics == set(TOPICS)
+
+
+def test_registration_worker_scales_on_every_proposal_topic_it_consumes(docs: list[Doc]) -> None:
+    from ssg.registration.events.proposals import PROPOSAL_TOPICS
+    from ssg.registration.settings import RegistrationSettings
+
+    topics, groups = _kafka_trigger(docs, "registration-worker")
+    assert groups == {RegistrationSettings.model_fields["proposals_group"].default}
+    assert topics == set(PROPOSAL_TOPICS)
 
 
 def test_notifications_worker_scales_on_every_topic_its_matcher_consumes(docs: list[Doc]) -> None:

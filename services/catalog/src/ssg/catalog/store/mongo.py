@@ -3,7 +3,8 @@ shares one transaction with its outbox events (``write_with_events``).
 
 Collections: ``solutions``, ``knowledge_products``, ``needs``, ``funding_opportunities`` (each
 document: the record's fields plus ``ix``, the index fields filters read), ``reviews``,
-``organizations`` (the read model kept by the worker), ``solution_external_ids`` and the
+``organizations`` (the read model kept by the worker), ``solution_external_ids``,
+``proposal_links`` (which record each ingress proposal made, ``ssg.platform.proposals``) and the
 platform's ``outbox``.
 
 ``solution_external_ids`` maps an imported solution's external id (``_id``) to its solution id
@@ -40,6 +41,7 @@ from ssg.contracts.events.v1 import envelope_pb2
 from ssg.platform.errors import VersionConflict
 from ssg.platform.events.consumer import apply_if_newer
 from ssg.platform.events.outbox import Outbox, UnitOfWork, atomically
+from ssg.platform.proposals import ProposalLink, get_link, insert_link, save_link
 
 EXTERNAL_IDS = "solution_external_ids"
 
@@ -196,6 +198,15 @@ class MongoTransaction(Transaction):
 
     def add_events(self, events: Sequence[tuple[str, envelope_pb2.Envelope]]) -> None:
         self._uow.add_many(events)
+
+    def get_proposal_link(self, key: str) -> ProposalLink | None:
+        return get_link(self._db, key, self._s)
+
+    def insert_proposal_link(self, link: ProposalLink) -> None:
+        insert_link(self._db, link, self._s)
+
+    def save_proposal_link(self, link: ProposalLink) -> None:
+        save_link(self._db, link, self._s)
 
 
 class MongoStore(Store):

@@ -16,6 +16,7 @@ from typing import TypeVar
 from ssg.catalog.domain.model import OrganizationRef, Review
 from ssg.catalog.store.documents import Kind
 from ssg.contracts.events.v1 import envelope_pb2
+from ssg.platform.proposals import ProposalLink
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -90,6 +91,18 @@ class Transaction(ABC):
     @abstractmethod
     def add_event(self, topic: str, envelope: envelope_pb2.Envelope) -> None:
         """Publish envelope to topic if (and only if) this unit commits."""
+
+    @abstractmethod
+    def get_proposal_link(self, key: str) -> ProposalLink | None:
+        """The link of a proposal (which record it made, which revision applied), or None."""
+
+    @abstractmethod
+    def insert_proposal_link(self, link: ProposalLink) -> None:
+        """Store a new link (DuplicateKeyError-like failure when its key exists)."""
+
+    @abstractmethod
+    def save_proposal_link(self, link: ProposalLink) -> None:
+        """Replace a stored link."""
 
     def add_events(self, events: Sequence[tuple[str, envelope_pb2.Envelope]]) -> None:
         """add_event for each (topic, envelope), in order (one write where a store can)."""

@@ -2,7 +2,8 @@
 command shares one transaction with its outbox events (``write_with_events``).
 
 Collections: ``organizations``, ``audit``, ``members``, ``experts``, ``requests`` (idempotency
-records, ``_id`` = caller + request id, so a second insert of the same request fails) and the
+records, ``_id`` = caller + request id, so a second insert of the same request fails),
+``proposal_links`` (which entity each ingress proposal made, ``ssg.platform.proposals``) and the
 platform's ``outbox``.
 """
 
@@ -19,6 +20,7 @@ from pymongo.database import Database
 from ssg.contracts.events.v1 import envelope_pb2
 from ssg.platform.errors import VersionConflict
 from ssg.platform.events.outbox import Outbox, UnitOfWork, atomically
+from ssg.platform.proposals import ProposalLink, get_link, insert_link, save_link
 from ssg.registration.domain.authorization import Scope
 from ssg.registration.domain.duplicates import match_keys, website_domain
 from ssg.registration.domain.model import (
@@ -440,6 +442,15 @@ class MongoTransaction(Transaction):
 
     def insert_request(self, record: RequestRecord) -> None:
         self._db.requests.insert_one(_request_doc(record), session=self._s)
+
+    def get_proposal_link(self, key: str) -> ProposalLink | None:
+        return get_link(self._db, key, self._s)
+
+    def insert_proposal_link(self, link: ProposalLink) -> None:
+        insert_link(self._db, link, self._s)
+
+    def save_proposal_link(self, link: ProposalLink) -> None:
+        save_link(self._db, link, self._s)
 
     def add_event(self, topic: str, envelope: envelope_pb2.Envelope) -> None:
         self._uow.add(topic, envelope)

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from ssg.contracts.events.v1 import envelope_pb2
+from ssg.platform.proposals import ProposalLink
 from ssg.registration.domain.authorization import Scope
 from ssg.registration.domain.model import (
     AuditEntry,
@@ -136,6 +137,18 @@ class Transaction(ABC):
     @abstractmethod
     def insert_request(self, record: RequestRecord) -> None:
         """Remember an idempotent command's result."""
+
+    @abstractmethod
+    def get_proposal_link(self, key: str) -> ProposalLink | None:
+        """The link of a proposal (which entity it made, which revision applied), or None."""
+
+    @abstractmethod
+    def insert_proposal_link(self, link: ProposalLink) -> None:
+        """Store a new link (DuplicateKeyError-like failure when its key exists)."""
+
+    @abstractmethod
+    def save_proposal_link(self, link: ProposalLink) -> None:
+        """Replace a stored link."""
 
     @abstractmethod
     def add_event(self, topic: str, envelope: envelope_pb2.Envelope) -> None:
