@@ -8,16 +8,18 @@ to its recorded results."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
 import pytest
+from kombu import Connection, Exchange
 
 from ssg.contracts.catalog.v1 import catalog_service_pb2 as cat
 from ssg.contracts.catalog.v1 import catalog_service_pb2_grpc as cat_grpc
-from ssg.contracts.catalog.v1 import need_pb2, review_pb2, solution_pb2
+from ssg.contracts.catalog.v1 import need_pb2, provenance_pb2, review_pb2, solution_pb2
 from ssg.contracts.common.v1 import geography_pb2, organization_type_pb2, sdg_pb2
 from ssg.contracts.recommendation.v1 import interaction_pb2, match_pb2
 from ssg.contracts.recommendation.v1 import recommendation_service_pb2 as rec
@@ -165,8 +167,12 @@ async def test_register_verify_submit_review_publish_and_post_a_need(stubs) -> N
         await catalog.GetSolution(cat.GetSolutionRequest(id=draft.id), timeout=10)
     assert hidden.value.code() == grpc.StatusCode.NOT_FOUND  # drafts stay with their staff
 
-    await catalog.SubmitSolution(
-        cat.SubmitSolutionRequest(id=draft.id), metadata=member, timeout=10
+    # Submitting needs a verified organization: the catalog may still be learning that.
+    await once_accepted(
+        lambda: catalog.SubmitSolution(
+            cat.SubmitSolutionRequest(id=draft.id), metadata=member, timeout=10
+        ),
+        "the catalog to know the provider is verified",
     )
     await catalog.StartSolutionReview(
         cat.StartSolutionReviewRequest(id=draft.id), metadata=REVIEWER, timeout=10
@@ -336,3 +342,60 @@ async def test_register_verify_submit_review_publish_and_post_a_need(stubs) -> N
         provider,
         seeker,
     ]
+
+
+@pytest.mark.timeout(600)
+async def test_an_internal_system_proposes_a_solution_that_arrives_as_a_draft(
+    stubs, local_stack: LocalStack
+) -> None:
+    registration, catalog, _, _ = stubs
+    org = await verified_organization(registration, "Delta Irrigation Cooperative", "EGY")
+    member = as_("cooperative-member", Role.MEMBER, org=org)
+    external_id = f"pm-{uuid.uuid4().hex[:10]}"
+    body = {
+        "externalId": external_id,
+        "revision": 1,
+        "solution": {
+            "title": "Drip irrigation kits shared by farmer groups",
+            "summary": "Groups of ten farms share drip kits and a repair fund.",
+            "organizationId": org,
+            "sdgs": ["SDG_ZERO_HUNGER"],
+            "implementingCountries": ["EGY"],
+            "modality": "COOPERATION_MODALITY_SOUTH_SOUTH",
+            "period": {"startDate": "2025-01-01"},
+            "language": "en",
+        },
+    }
+    # The stack's ingress takes proposals from the machine's RabbitMQ as its guest user.
+    table = local_stack.table()
+    url = f"amqp://guest:guest@{table['host']}:{table['servers']['rabbitmq']}//"
+    with Connection(url, transport_options={"confirm_publish": True}) as connection:
+        connection.Producer().publish(
+            json.dumps(body).encode(),
+            exchange=Exchange("ssg.ingress", "topic", durable=True, no_declare=True),
+            routing_key="solution.proposed",
+            content_type="application/json",
+            content_encoding="binary",
+            user_id="guest",
+            message_id=f"{external_id}-r1",
+            delivery_mode=2,
+        )
+
+    async def drafted() -> Any:
+        listed = await catalog.ListSolutions(
+            cat.ListSolutionsRequest(
+                organization_id=org, status=solution_pb2.SOLUTION_STATUS_DRAFT
+            ),
+            metadata=member,
+            timeout=10,
+        )
+        return next((s for s in listed.solutions if s.provenance.external_id == external_id), None)
+
+    draft = await eventually(drafted, "the proposal to arrive as a draft", within=120.0)
+    assert draft.status == solution_pb2.SOLUTION_STATUS_DRAFT
+    assert draft.provenance.source == provenance_pb2.RECORD_SOURCE_INGRESS
+    assert draft.provenance.producer == "guest"
+    assert draft.title == "Drip irrigation kits shared by farmer groups"
+    with pytest.raises(grpc.aio.AioRpcError) as hidden:
+        await catalog.GetSolution(cat.GetSolutionRequest(id=draft.id), timeout=10)
+    assert hidden.value.code() == grpc.StatusCode.NOT_FOUND  # never published by the bridge
