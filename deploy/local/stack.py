@@ -4,6 +4,11 @@
 
 Two honcho process groups: ``servers`` (Kafka, MongoDB, OpenSearch) and ``services``, so
 `down` stops the services before the servers they use. Everything binds 127.0.0.1.
+
+Every service process, and MongoDB (its data is on disk), runs under deploy/local/supervise.py:
+one that crashes is started again with backoff and a ``[supervise]`` line in the log, instead of
+honcho stopping the whole group. Kafka and OpenSearch keep their data in memory only, so a crash
+of either stops the stack (a restart would come back empty).
 """
 
 from __future__ import annotations
@@ -40,10 +45,13 @@ from ssg.testing.servers import (
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPICS_FILE = ROOT / "deploy" / "local" / "topics.txt"
+SUPERVISE = ROOT / "deploy" / "local" / "supervise.py"
+SUPERVISED_SERVERS = ("mongodb",)  # restartable without losing data
 PARTITIONS = 3
 GROUPS = ("servers", "services")  # start order; stopped in reverse
 STOP_TIMEOUT = 20.0
 READY_TIMEOUT = 60.0
+_CRASHED = re.compile(r"\[supervise\] (?P<name>[\w.-]+): pid \d+ (?:exited|killed)")
 _STARTED = re.compile(r"\|\s*(?P<name>[\w.-]+)\s+started \(pid=(?P<pid>\d+)\)")
 
 
@@ -67,6 +75,18 @@ class Stack:
         """Generated Procfile of group."""
         return self.run_dir / f"Procfile.{group}"
 
+    @property
+    def pid_dir(self) -> Path:
+        """Where each supervised process's current pid is kept (``<name>.pid``)."""
+        return self.run_dir / "pids"
+
+    def process_pid(self, name: str) -> int | None:
+        """Current pid of a supervised process, or None while it has none."""
+        try:
+            return int((self.pid_dir / f"{name}.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
 
 def say(message: str) -> None:
     """Progress line for the operator."""
@@ -77,7 +97,7 @@ def server_commands(stack: Stack) -> dict[str, list[str]]:
     """Command line of each server process (loopback only)."""
     host, ports = stack.config.host, stack.config.servers
     kafka_url = f"tcp://{host}:{ports['kafka']}"
-    return {
+    commands = {
         "kafka": [
             tansu_binary(),
             "broker",
@@ -105,6 +125,24 @@ def server_commands(stack: Stack) -> dict[str, list[str]]:
             "-no-ja",
         ],
     }
+    return {
+        name: supervised(stack, name, argv) if name in SUPERVISED_SERVERS else argv
+        for name, argv in commands.items()
+    }
+
+
+def supervised(stack: Stack, name: str, argv: list[str]) -> list[str]:
+    """argv run under deploy/local/supervise.py: restarted with backoff when it exits."""
+    return [
+        sys.executable,
+        str(SUPERVISE),
+        "--name",
+        name,
+        "--pid-dir",
+        str(stack.pid_dir),
+        "--",
+        *argv,
+    ]
 
 
 def service_environment(stack: Stack, entry: ServiceEntry) -> dict[str, str]:
@@ -135,7 +173,8 @@ def service_commands(stack: Stack, entries: list[ServiceEntry]) -> dict[str, lis
     commands = {}
     for entry in entries:
         env = [f"{key}={value}" for key, value in service_environment(stack, entry).items()]
-        commands[entry.name] = ["env", *env, sys.executable, "-m", entry.module]
+        argv = ["env", *env, sys.executable, "-m", entry.module]
+        commands[entry.name] = supervised(stack, entry.name, argv)
     return commands
 
 
@@ -186,7 +225,7 @@ def wait_ready(stack: Stack, group: str, check: Callable[[], CheckResult]) -> Ch
     exited: list[bool] = []
 
     def ready_or_exited() -> bool:
-        if running_pid(stack, group) is None:
+        if running_pid(stack, group) is None or crashed_while_starting(stack):
             exited.append(True)
             return True
         last[:] = [check()]
@@ -198,10 +237,18 @@ def wait_ready(stack: Stack, group: str, check: Callable[[], CheckResult]) -> Ch
         reason = last[0].detail if last else "no answer"
         raise ServerStartError(f"{reason}\n{tail(stack.log)}") from None
     if exited:
-        raise ServerStartError(
-            f"honcho ({group}) exited; last lines of {stack.log}:\n{tail(stack.log)}"
-        )
+        what = ", ".join(crashed_while_starting(stack)) or f"honcho ({group})"
+        raise ServerStartError(f"{what} exited; last lines of {stack.log}:\n{tail(stack.log)}")
     return last[0]
+
+
+def crashed_while_starting(stack: Stack) -> list[str]:
+    """Supervised processes that exited since `up` began (its log is new): a start-up failure."""
+    try:
+        text = stack.log.read_text(errors="replace")
+    except OSError:
+        return []
+    return sorted({match["name"] for match in _CRASHED.finditer(text)})
 
 
 def create_topics(config: StackConfig, names: list[str]) -> int:
@@ -238,6 +285,9 @@ def up(stack: Stack) -> int:
         return 1
     stack.run_dir.mkdir(parents=True, exist_ok=True)
     (stack.run_dir / "mongodb").mkdir(exist_ok=True)
+    stack.pid_dir.mkdir(exist_ok=True)
+    for stale in stack.pid_dir.glob("*.pid"):
+        stale.unlink()
     if stack.log.exists():
         stack.log.replace(stack.run_dir / "stack.log.1")
     try:
@@ -307,6 +357,9 @@ def down(stack: Stack) -> int:
             _kill_group(pid)
             for child in children:
                 _kill_group(child)
+            for name in _group_names(stack, group):
+                if (supervised_pid := stack.process_pid(name)) is not None:
+                    _kill_group(supervised_pid)
         stack.pid_file(group).unlink(missing_ok=True)
     if not stopped_any:
         say("the local stack is not running")
