@@ -44,11 +44,11 @@ from ssg.platform.events.envelope import Origin, build_envelope, parse_envelope,
 from ssg.platform.events.kafka import producer_options
 from ssg.platform.events.topics import ensure_topics
 from ssg.platform.mongo import run_sync
+from ssg.testing.receivers import HttpSink, SmtpSink
 from ssg.testing.services import running_relay, serving
 from ssg.testing.waiting import eventually
 
 from .conftest import DeliveryProcess, delete_queues, delivery_env, make_settings, token_metadata
-from .receivers import HttpSink, SmtpSink
 
 CATALOG = Origin("catalog", "global", "test-catalog")
 ORG = "org-e2e"
