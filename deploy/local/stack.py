@@ -1,6 +1,6 @@
 """The local stack: servers and services under honcho, on the fixed ports of deploy/local/ports.toml.
 
-    python deploy/local/stack.py up|down|status [--ports FILE] [--run-dir DIR]
+    python deploy/local/stack.py up|down|status [--ports FILE] [--run-dir DIR] [--no-demo-data]
 
 Two honcho process groups: ``servers`` (Kafka, MongoDB, OpenSearch) and ``services``, so
 `down` stops the services before the servers they use. Everything binds 127.0.0.1.
@@ -263,8 +263,8 @@ def read_topics(path: Path = TOPICS_FILE) -> list[str]:
     return [line for line in lines if line]
 
 
-def up(stack: Stack) -> int:
-    """Start servers, topics, services; wait for health; print the endpoints."""
+def up(stack: Stack, demo_data: bool = True) -> int:
+    """Start servers, topics, services; wait for health; seed demo data; print the endpoints."""
     services = installed_services(stack.config)
     wanted = [group for group in GROUPS if group == "servers" or services]
     running = [group for group in GROUPS if running_pid(stack, group)]
@@ -312,7 +312,7 @@ def up(stack: Stack) -> int:
         say(f"start failed: {exc}")
         down(stack)
         return 1
-    seeded = seed_demo_data(stack, services)
+    seeded = seed_demo_data(stack, services) if demo_data else True
     print_endpoints(stack, services)
     return 0 if seeded else 1
 
@@ -486,10 +486,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--run-dir", type=Path, default=Path(os.environ.get("SSG_RUN_DIR", ROOT / ".run"))
     )
+    parser.add_argument(
+        "--no-demo-data",
+        action="store_true",
+        help="up: start without seeding (seed later with `uv run ssg seed`)",
+    )
     args = parser.parse_args(argv)
     config = load_stack_config(args.ports or _default_ports())
     stack = Stack(config, args.run_dir.resolve())
-    return {"up": up, "down": down, "status": status}[args.command](stack)
+    if args.command == "up":
+        return up(stack, demo_data=not args.no_demo_data)
+    return {"down": down, "status": status}[args.command](stack)
 
 
 def _default_ports() -> Path:
