@@ -30,7 +30,8 @@ from typing import Any, cast
 
 import grpc
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from kombu import Connection
 
 from ssg.cli.config import ServiceEntry, StackConfig, load_stack_config
 from ssg.cli.status import check_server, check_service
@@ -58,6 +59,8 @@ LOAD_CHUNK_SECONDS = 10.0
 PUBLISH_EVERY = 2.0  # seconds between two solutions that go through to publication
 RECOVERY_WITHIN = 120.0  # seconds a process has to come back healthy
 KILL_EVERY = 3.0  # seconds between two process kills
+POISON_TOPIC = "registration.organization-events.v1"  # consumed by several services' workers
+INGRESS_DEAD_LETTERS = "ssg.ingress.dead-letter"
 TRANSIENT = {
     grpc.StatusCode.UNAVAILABLE,
     grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -295,20 +298,67 @@ async def load_until(stop: asyncio.Event, addresses: dict[str, str]) -> Counter[
 # -- what is left afterwards ------------------------------------------------------------------
 
 
-async def kafka_dead_letters(bootstrap: str) -> dict[str, int]:
-    """Every dead-letter topic with the messages it holds (end offsets, all partitions)."""
+@dataclass(frozen=True)
+class DeadLetter:
+    """One record of a dead-letter topic."""
+
+    topic: str
+    key: bytes | None
+    headers: dict[str, bytes]
+
+
+async def send_kafka_poison(bootstrap: str, topic: str, key: bytes) -> None:
+    """A record that is not an event envelope at all, onto topic."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_batch_size=1)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"\x00 not an envelope", key=key)
+    finally:
+        await producer.stop()
+
+
+async def kafka_dead_letters(bootstrap: str) -> tuple[list[str], list[DeadLetter]]:
+    """The dead-letter topics and every record they hold (all partitions, from the start)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
         topics = sorted(t for t in await consumer.topics() if t.endswith(".dlq"))
-        held = {}
-        for topic in topics:
-            partitions = consumer.partitions_for_topic(topic) or set()
-            ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
-            held[topic] = sum(ends.values())
-        return held
+        partitions = [
+            TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()
+        ]
+        ends = await consumer.end_offsets(partitions)
+        holding = [tp for tp in partitions if ends[tp] > 0]
+        letters: list[DeadLetter] = []
+        if not holding:
+            return topics, letters
+        consumer.assign(holding)
+        await consumer.seek_to_beginning(*holding)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            positions = [await consumer.position(tp) for tp in holding]
+            if all(pos >= ends[tp] for pos, tp in zip(positions, holding, strict=True)):
+                break
+            for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
+                letters += [DeadLetter(tp.topic, r.key, dict(r.headers)) for r in records]
+        return topics, letters
     finally:
         await consumer.stop()
+
+
+def send_amqp_poison(vhost: Vhost, message_id: str) -> None:
+    """A message to the ingress exchange that is not JSON, as the stack's RabbitMQ user."""
+    with Connection(vhost.url(), transport_options={"confirm_publish": True}) as connection:
+        connection.Producer().publish(
+            b"{not json",
+            exchange="ssg.ingress",
+            routing_key="solution.proposed",
+            content_type="application/json",
+            content_encoding="binary",
+            user_id="guest",
+            message_id=message_id,
+            delivery_mode=2,
+            retry=True,
+        )
 
 
 async def published_by(catalog: Any, organization: str) -> set[str]:
@@ -413,6 +463,11 @@ async def test_nothing_is_lost_when_processes_mongodb_and_rabbitmq_fail_under_lo
             publisher.started += 1
         assert len(publisher.published) == 3, publisher.failed
 
+        # Deliberate poison, sent once each: it, and only it, must end in the dead letters.
+        poison_key = f"poison-{word}".encode()
+        await send_kafka_poison(stack.config.kafka_bootstrap, POISON_TOPIC, poison_key)
+        await asyncio.to_thread(send_amqp_poison, stack.vhost, f"poison-{word}")
+
         stop = asyncio.Event()
         load = asyncio.create_task(load_until(stop, addresses))
         publishing = asyncio.create_task(publisher.run(stop))
@@ -477,11 +532,17 @@ async def test_nothing_is_lost_when_processes_mongodb_and_rabbitmq_fail_under_lo
         assert all(count == 1 for count in emails.values()), emails
         assert len(stack.smtp.to(inbox)) == len(published)
 
-    # Nothing invalid was sent, so nothing is dead-lettered anywhere.
-    dead = await kafka_dead_letters(stack.config.kafka_bootstrap)
-    assert dead and not any(dead.values()), dead
+    # The dead letters hold the deliberate poison and nothing else: every consumer group of
+    # the poisoned topic set it aside (a group whose worker died before committing may have
+    # done so twice), and the ingress bridge refused its one message.
+    topics, letters = await kafka_dead_letters(stack.config.kafka_bootstrap)
+    assert f"{POISON_TOPIC}.dlq" in topics
+    assert letters and {(d.topic, d.key) for d in letters} == {(f"{POISON_TOPIC}.dlq", poison_key)}
+    groups = Counter(d.headers["dlq-consumer-group"].decode() for d in letters)
+    print(f"kafka dead letters: {len(letters)} (by consumer group: {dict(groups)})")
     queues = await asyncio.to_thread(stack.vhost.queue_depths)
-    dead_queues = {name: n for name, n in queues.items() if "dlq" in name}
+    dead_queues = {n: c for n, c in queues.items() if "dlq" in n or "dead-letter" in n}
+    assert dead_queues.pop(INGRESS_DEAD_LETTERS) == 1, queues
     assert dead_queues and not any(dead_queues.values()), dead_queues
 
 
