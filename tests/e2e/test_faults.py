@@ -61,6 +61,7 @@ RECOVERY_WITHIN = 120.0  # seconds a process has to come back healthy
 KILL_EVERY = 3.0  # seconds between two process kills
 POISON_TOPIC = "registration.organization-events.v1"  # consumed by several services' workers
 INGRESS_DEAD_LETTERS = "ssg.ingress.dead-letter"
+AMQP_PORT = 5672
 TRANSIENT = {
     grpc.StatusCode.UNAVAILABLE,
     grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -173,20 +174,42 @@ async def kill_and_recover(stack: FaultStack, process: str) -> float:
     return time.monotonic() - began
 
 
+def amqp_sockets(pid: int) -> set[str]:
+    """Inodes of the established TCP connections of a process to RabbitMQ's port (/proc)."""
+    try:
+        links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+    except OSError:
+        return set()
+    sockets = {link[8:-1] for link in links if link.startswith("socket:[")}
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            for row in list(rows)[1:]:
+                cols = row.split()
+                remote_port, state, inode = int(cols[2].rsplit(":", 1)[1], 16), cols[3], cols[9]
+                if remote_port == AMQP_PORT and state == "01" and inode in sockets:
+                    found.add(inode)
+    return found
+
+
 async def drop_rabbitmq_connections(stack: FaultStack) -> tuple[int, float]:
-    """Close every connection of the stack's vhost; (closed, seconds until all are back)."""
-    before = await asyncio.to_thread(stack.vhost.connections)
-    closed = await asyncio.to_thread(stack.vhost.close_connections, "fault test")
+    """Close every connection of the stack's vhost; (closed, seconds from the first close until
+    each process that had one is connected again and healthy)."""
+    names = [e.name for e in stack.config.services]
+    old = {n: amqp_sockets(stack.pid(n) or 0) for n in names}
+    users = [n for n in names if old[n]]
     began = time.monotonic()
-    amqp = [stack.entry(name) for name in ("ingress", "notifications-delivery")]
+    closed = await asyncio.to_thread(stack.vhost.close_connections, "fault test")
 
     async def back() -> bool:
-        if await asyncio.to_thread(stack.vhost.connections) < before:
+        # A connection opened after the drop, in each process that had one.
+        if not all(amqp_sockets(stack.pid(n) or 0) - old[n] for n in users):
             return False
-        checks = [asyncio.to_thread(healthz, stack.config, e) for e in amqp]
+        checks = [asyncio.to_thread(healthz, stack.config, stack.entry(n)) for n in users]
         return all(await asyncio.gather(*checks))
 
-    await eventually(back, "the stack's RabbitMQ connections to return", within=RECOVERY_WITHIN)
+    await eventually(back, f"{', '.join(users)} to reconnect to RabbitMQ", within=RECOVERY_WITHIN)
+    print(f"RabbitMQ users: {users}")
     return closed, time.monotonic() - began
 
 
@@ -292,6 +315,8 @@ async def load_until(stop: asyncio.Event, addresses: dict[str, str]) -> Counter[
             continue
         for kind in report.kinds:
             errors.update(kind.errors)
+            for code, why in kind.error_details.items():
+                print(f"load {kind.name} {code}: {why[:160]}")
     return errors
 
 
@@ -485,6 +510,8 @@ async def test_nothing_is_lost_when_processes_mongodb_and_rabbitmq_fail_under_lo
                 recovery[entry.name] = seconds
             recovery["mongodb"] = await kill_and_recover(stack, "mongodb")
             closed, recovery["rabbitmq connections"] = await drop_rabbitmq_connections(stack)
+            # The bridge consumes again: a second poison message reaches its dead letters.
+            await asyncio.to_thread(send_amqp_poison, stack.vhost, f"poison-{word}-after-drop")
             # Traffic goes on for a while after the last fault, so that it crosses the recovery.
             await asyncio.sleep(PUBLISH_EVERY * 3)
         finally:
@@ -495,7 +522,7 @@ async def test_nothing_is_lost_when_processes_mongodb_and_rabbitmq_fail_under_lo
         print(f"\nrecovery seconds: {json.dumps({k: round(v, 1) for k, v in recovery.items()})}")
         print(f"load errors during faults: {dict(load_errors)}; {closed} AMQP connections closed")
         assert not publisher.failed, publisher.failed
-        assert closed >= 2  # the ingress bridge and the delivery worker at least
+        assert closed >= 3  # the ingress bridge, the delivery worker and the dispatcher at least
 
         # Every process is healthy again, and a fresh stretch of load has no error at all.
         for entry in stack.config.services:
@@ -531,18 +558,21 @@ async def test_nothing_is_lost_when_processes_mongodb_and_rabbitmq_fail_under_lo
         assert all(count == 1 for count in webhooks.values()), webhooks
         assert all(count == 1 for count in emails.values()), emails
         assert len(stack.smtp.to(inbox)) == len(published)
+        print(f"published {len(published)}: {len(emails)} e-mails, {len(webhooks)} webhook calls")
 
     # The dead letters hold the deliberate poison and nothing else: every consumer group of
     # the poisoned topic set it aside (a group whose worker died before committing may have
-    # done so twice), and the ingress bridge refused its one message.
+    # done so twice), and the ingress bridge refused its two messages.
     topics, letters = await kafka_dead_letters(stack.config.kafka_bootstrap)
     assert f"{POISON_TOPIC}.dlq" in topics
     assert letters and {(d.topic, d.key) for d in letters} == {(f"{POISON_TOPIC}.dlq", poison_key)}
     groups = Counter(d.headers["dlq-consumer-group"].decode() for d in letters)
     print(f"kafka dead letters: {len(letters)} (by consumer group: {dict(groups)})")
-    queues = await asyncio.to_thread(stack.vhost.queue_depths)
+    queues = await eventually(
+        lambda: _with_dead_letters(stack.vhost, 2), "both AMQP poison messages refused", 60.0, 1.0
+    )
     dead_queues = {n: c for n, c in queues.items() if "dlq" in n or "dead-letter" in n}
-    assert dead_queues.pop(INGRESS_DEAD_LETTERS) == 1, queues
+    assert dead_queues.pop(INGRESS_DEAD_LETTERS) == 2, queues
     assert dead_queues and not any(dead_queues.values()), dead_queues
 
 
@@ -550,3 +580,9 @@ async def _all_of(ids: Awaitable[set[str]], wanted: set[str]) -> set[str] | None
     """ids once they include all of wanted, else None."""
     got = await ids
     return got if got >= wanted else None
+
+
+async def _with_dead_letters(vhost: Vhost, count: int) -> dict[str, int] | None:
+    """The vhost's queue depths once the ingress dead-letter queue holds count, else None."""
+    depths = await asyncio.to_thread(vhost.queue_depths)
+    return depths if depths.get(INGRESS_DEAD_LETTERS) == count else None
