@@ -386,17 +386,22 @@ def send_amqp_poison(vhost: Vhost, message_id: str) -> None:
         )
 
 
-async def published_by(catalog: Any, organization: str) -> set[str]:
-    """Ids of the organization's published solutions, as the catalog lists them."""
-    ids: set[str] = set()
-    request = cat.ListSolutionsRequest(organization_id=organization)
+async def all_ids(call: Callable[..., Awaitable[Any]], request: Any, items: str) -> set[str]:
+    """Ids of every item of every page that call answers request with."""
     request.page.page_size = 100
+    ids: set[str] = set()
     while True:
-        reply = await catalog.ListSolutions(request, timeout=10)
-        ids.update(s.id for s in reply.solutions)
+        reply = await call(request, timeout=10)
+        ids.update(item.id for item in getattr(reply, items))
         if not reply.page.next_page_token:
             return ids
         request.page.page_token = reply.page.next_page_token
+
+
+async def published_by(catalog: Any, organization: str) -> set[str]:
+    """Ids of the organization's published solutions, as the catalog lists them."""
+    request = cat.ListSolutionsRequest(organization_id=organization)
+    return await all_ids(catalog.ListSolutions, request, "solutions")
 
 
 async def searchable(search: Any, word: str) -> set[str]:
@@ -404,14 +409,7 @@ async def searchable(search: Any, word: str) -> set[str]:
     request = srch.SearchRequest(
         query=word, filters=srch.SearchFilters(entity_types=[srch.ENTITY_TYPE_SOLUTION])
     )
-    request.page.page_size = 100
-    ids: set[str] = set()
-    while True:
-        reply = await search.Search(request, timeout=10)
-        ids.update(h.id for h in reply.hits)
-        if not reply.page.next_page_token:
-            return ids
-        request.page.page_token = reply.page.next_page_token
+    return await all_ids(search.Search, request, "hits")
 
 
 def webhook_items(http: HttpSink, path: str) -> Counter[str]:
