@@ -1,10 +1,15 @@
 """The local stack: servers and services under honcho, on the fixed ports of deploy/local/ports.toml.
 
-    python deploy/local/stack.py up|down|status [--ports FILE] [--run-dir DIR]
+    python deploy/local/stack.py up|down|status [--ports FILE] [--run-dir DIR] [--no-demo-data]
 
 Two honcho process groups: ``servers`` (Kafka, MongoDB, OpenSearch, and Prometheus when it is
 installed and the ports file gives it a port) and ``services``, so `down` stops the services before
 the servers they use. Everything binds 127.0.0.1.
+
+Every service process, and MongoDB (its data is on disk), runs under deploy/local/supervise.py:
+one that crashes is started again with backoff and a ``[supervise]`` line in the log, instead of
+honcho stopping the whole group. Kafka and OpenSearch keep their data in memory only, so a crash
+of either stops the stack (a restart would come back empty).
 """
 
 from __future__ import annotations
@@ -54,10 +59,13 @@ DEFAULT_PORTS = ROOT / "deploy" / "local" / "ports.toml"
 PROMETHEUS_TEMPLATE = ROOT / "deploy" / "local" / "prometheus.yml"
 PROMETHEUS_RULE = ROOT / "deploy" / "monitoring" / "prometheusrule.yaml"
 DATA_SERVERS = ("kafka", "mongodb", "opensearch")
+SUPERVISE = ROOT / "deploy" / "local" / "supervise.py"
+SUPERVISED_SERVERS = ("mongodb",)  # restartable without losing data
 PARTITIONS = 3
 GROUPS = ("servers", "services")  # start order; stopped in reverse
 STOP_TIMEOUT = 20.0
 READY_TIMEOUT = 60.0
+_CRASHED = re.compile(r"\[supervise\] (?P<name>[\w.-]+): pid \d+ (?:exited|killed)")
 _STARTED = re.compile(r"\|\s*(?P<name>[\w.-]+)\s+started \(pid=(?P<pid>\d+)\)")
 
 
@@ -95,6 +103,18 @@ class Stack:
     def server_names(self) -> list[str]:
         """The servers the ``servers`` group runs, in start order."""
         return [*DATA_SERVERS, *(["prometheus"] if self.runs_prometheus else [])]
+
+    @property
+    def pid_dir(self) -> Path:
+        """Where each supervised process's current pid is kept (``<name>.pid``)."""
+        return self.run_dir / "pids"
+
+    def process_pid(self, name: str) -> int | None:
+        """Current pid of a supervised process, or None while it has none."""
+        try:
+            return int((self.pid_dir / f"{name}.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
 
 
 def say(message: str) -> None:
@@ -141,7 +161,10 @@ def server_commands(stack: Stack, services: list[ServiceEntry]) -> dict[str, lis
             f"--web.listen-address={stack.config.address('prometheus')}",
             f"--storage.tsdb.path={stack.prometheus_dir / 'data'}",
         ]
-    return commands
+    return {
+        name: supervised(stack, name, argv) if name in SUPERVISED_SERVERS else argv
+        for name, argv in commands.items()
+    }
 
 
 def write_prometheus_config(stack: Stack, services: list[ServiceEntry]) -> Path:
@@ -202,6 +225,20 @@ def scrape_config(
     return config
 
 
+def supervised(stack: Stack, name: str, argv: list[str]) -> list[str]:
+    """argv run under deploy/local/supervise.py: restarted with backoff when it exits."""
+    return [
+        sys.executable,
+        str(SUPERVISE),
+        "--name",
+        name,
+        "--pid-dir",
+        str(stack.pid_dir),
+        "--",
+        *argv,
+    ]
+
+
 def service_environment(stack: Stack, entry: ServiceEntry) -> dict[str, str]:
     """SSG_* settings of one service process on the local stack."""
     config = stack.config
@@ -230,7 +267,8 @@ def service_commands(stack: Stack, entries: list[ServiceEntry]) -> dict[str, lis
     commands = {}
     for entry in entries:
         env = [f"{key}={value}" for key, value in service_environment(stack, entry).items()]
-        commands[entry.name] = ["env", *env, sys.executable, "-m", entry.module]
+        argv = ["env", *env, sys.executable, "-m", entry.module]
+        commands[entry.name] = supervised(stack, entry.name, argv)
     return commands
 
 
@@ -281,7 +319,7 @@ def wait_ready(stack: Stack, group: str, check: Callable[[], CheckResult]) -> Ch
     exited: list[bool] = []
 
     def ready_or_exited() -> bool:
-        if running_pid(stack, group) is None:
+        if running_pid(stack, group) is None or crashed_while_starting(stack):
             exited.append(True)
             return True
         last[:] = [check()]
@@ -293,10 +331,18 @@ def wait_ready(stack: Stack, group: str, check: Callable[[], CheckResult]) -> Ch
         reason = last[0].detail if last else "no answer"
         raise ServerStartError(f"{reason}\n{tail(stack.log)}") from None
     if exited:
-        raise ServerStartError(
-            f"honcho ({group}) exited; last lines of {stack.log}:\n{tail(stack.log)}"
-        )
+        what = ", ".join(crashed_while_starting(stack)) or f"honcho ({group})"
+        raise ServerStartError(f"{what} exited; last lines of {stack.log}:\n{tail(stack.log)}")
     return last[0]
+
+
+def crashed_while_starting(stack: Stack) -> list[str]:
+    """Supervised processes that exited since `up` began (its log is new): a start-up failure."""
+    try:
+        text = stack.log.read_text(errors="replace")
+    except OSError:
+        return []
+    return sorted({match["name"] for match in _CRASHED.finditer(text)})
 
 
 def create_topics(config: StackConfig, names: list[str]) -> int:
@@ -311,8 +357,8 @@ def read_topics(path: Path = TOPICS_FILE) -> list[str]:
     return [line for line in lines if line]
 
 
-def up(stack: Stack) -> int:
-    """Start servers, topics, services; wait for health; print the endpoints."""
+def up(stack: Stack, demo_data: bool = True) -> int:
+    """Start servers, topics, services; wait for health; seed demo data; print the endpoints."""
     services = installed_services(stack.config)
     wanted = [group for group in GROUPS if group == "servers" or services]
     running = [group for group in GROUPS if running_pid(stack, group)]
@@ -333,6 +379,9 @@ def up(stack: Stack) -> int:
         return 1
     stack.run_dir.mkdir(parents=True, exist_ok=True)
     (stack.run_dir / "mongodb").mkdir(exist_ok=True)
+    stack.pid_dir.mkdir(exist_ok=True)
+    for stale in stack.pid_dir.glob("*.pid"):
+        stale.unlink()
     if stack.log.exists():
         stack.log.replace(stack.run_dir / "stack.log.1")
     try:
@@ -359,7 +408,7 @@ def up(stack: Stack) -> int:
         say(f"start failed: {exc}")
         down(stack)
         return 1
-    seeded = seed_demo_data(stack, services)
+    seeded = seed_demo_data(stack, services) if demo_data else True
     print_endpoints(stack, services)
     return 0 if seeded else 1
 
@@ -404,6 +453,9 @@ def down(stack: Stack) -> int:
             _kill_group(pid)
             for child in children:
                 _kill_group(child)
+            for name in _group_names(stack, group):
+                if (supervised_pid := stack.process_pid(name)) is not None:
+                    _kill_group(supervised_pid)
         stack.pid_file(group).unlink(missing_ok=True)
     if not stopped_any:
         say("the local stack is not running")
@@ -536,10 +588,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--run-dir", type=Path, default=Path(os.environ.get("SSG_RUN_DIR", ROOT / ".run"))
     )
+    parser.add_argument(
+        "--no-demo-data",
+        action="store_true",
+        help="up: start without seeding (seed later with `uv run ssg seed`)",
+    )
     args = parser.parse_args(argv)
     config = load_stack_config(args.ports or _default_ports())
     stack = Stack(config, args.run_dir.resolve())
-    return {"up": up, "down": down, "status": status}[args.command](stack)
+    if args.command == "up":
+        return up(stack, demo_data=not args.no_demo_data)
+    return {"down": down, "status": status}[args.command](stack)
 
 
 def _default_ports() -> Path:

@@ -26,11 +26,11 @@ from ssg.notifications.worker import build_worker, run_worker
 from ssg.platform.auth.tokens import Role
 from ssg.platform.events.kafka import producer_options
 from ssg.platform.events.topics import ensure_topics
+from ssg.testing.receivers import HttpSink, SmtpSink
 from ssg.testing.services import running_relay, serving
 from ssg.testing.waiting import eventually
 
 from .conftest import DeliveryProcess, delete_queues, delivery_env, make_settings, token_metadata
-from .receivers import HttpSink, SmtpSink
 
 
 @dataclass

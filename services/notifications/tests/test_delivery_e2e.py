@@ -37,10 +37,10 @@ from ssg.platform.auth.tokens import Role
 from ssg.platform.events.consumer import Event
 from ssg.platform.events.envelope import Origin, build_envelope, parse_envelope, unpack_payload
 from ssg.platform.mongo import run_sync
+from ssg.testing.receivers import HttpSink
 from ssg.testing.waiting import eventually
 
 from .conftest import token_metadata
-from .receivers import HttpSink
 from .stack import Stack, running_stack, sent_rows, sent_to
 
 CATALOG = Origin("catalog", "global", "test-catalog")

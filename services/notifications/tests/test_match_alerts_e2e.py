@@ -26,9 +26,9 @@ from ssg.notifications.events.items import MATCH_TOPIC
 from ssg.platform.events.consumer import Event
 from ssg.platform.events.envelope import Origin, build_envelope, dlq_topic, unpack_payload
 from ssg.platform.mongo import run_sync
+from ssg.testing.receivers import HttpSink
 from ssg.testing.waiting import eventually
 
-from .receivers import HttpSink
 from .stack import Stack, running_stack, sent_rows, sent_to
 
 RECOMMENDATION = Origin("recommendation", "global", "test-recommendation")

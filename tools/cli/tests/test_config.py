@@ -56,3 +56,12 @@ def test_bad_ports_file_is_named(tmp_path: Path, text: str, complaint: str) -> N
     path.write_text(text)
     with pytest.raises(StackConfigError, match=re.escape(complaint)):
         load_stack_config(path)
+
+
+def test_the_rabbitmq_vhost_is_the_default_one_unless_named(tmp_path: Path) -> None:
+    default = tmp_path / "default.toml"
+    default.write_text(SERVERS)
+    assert load_stack_config(default).amqp_url == "amqp://guest:guest@127.0.0.1:1004//"
+    named = tmp_path / "named.toml"
+    named.write_text('rabbitmq_vhost = "ssg/faults"\n' + SERVERS)
+    assert load_stack_config(named).amqp_url == "amqp://guest:guest@127.0.0.1:1004/ssg%2Ffaults"

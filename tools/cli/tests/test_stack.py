@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -12,7 +15,7 @@ from typer.testing import CliRunner
 from ssg.cli.config import load_stack_config
 from ssg.cli.main import app
 from ssg.testing.fixtures import load_script
-from ssg.testing.servers import free_port, port_open
+from ssg.testing.servers import free_port, port_open, wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 STACK = ROOT / "deploy" / "local" / "stack.py"
@@ -50,6 +53,13 @@ def _all_free(ports: Path) -> bool:
     return not any(port_open(port) for port in owned if port != 5672)
 
 
+def _restarted(pid_file: Path, old: int) -> bool:
+    try:
+        return int(pid_file.read_text()) != old
+    except (OSError, ValueError):
+        return False
+
+
 def test_up_status_down(tmp_path: Path, amqp_url: str) -> None:
     ports = _ports_file(tmp_path, "diagnostics", "ssg.platform.diagnostics")
     run_dir = tmp_path / "run"
@@ -80,6 +90,18 @@ def test_up_status_down(tmp_path: Path, amqp_url: str) -> None:
         assert status.stdout.count(" UP ") == 6
         assert "prometheus" in status.stdout
         assert _stack("status", ports, run_dir).returncode == 0
+
+        # A crashed process is started again (with a log line), the rest of the stack stays up.
+        for name in ("diagnostics", "mongodb"):
+            pid_file = run_dir / "pids" / f"{name}.pid"
+            killed = int(pid_file.read_text())
+            os.kill(killed, signal.SIGKILL)
+            wait_until(partial(_restarted, pid_file, killed), 30, f"{name} restarted")
+            assert (
+                f"[supervise] {name}: pid {killed} killed by SIGKILL"
+                in (run_dir / "stack.log").read_text()
+            )
+        wait_until(lambda: _stack("status", ports, run_dir).returncode == 0, 60, "all up again")
     finally:
         stopped = _stack("down", ports, run_dir)
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
@@ -100,7 +122,7 @@ def test_a_service_that_dies_at_start_fails_up_and_stops_everything(
     finally:
         _stack("down", ports, run_dir)
     assert started.returncode == 1
-    assert "honcho (services) exited" in started.stdout
+    assert "broken exited" in started.stdout
     assert "No module named json.__main__" in started.stdout  # the log's tail shows why
     assert _all_free(ports)
     assert not list(run_dir.glob("honcho.*.pid"))
