@@ -10,6 +10,7 @@ import pymongo
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import REGISTRY
+from pymongo.errors import ServerSelectionTimeoutError
 
 from ssg.contracts.diagnostics.v1.diagnostics_pb2 import EchoRequest
 from ssg.platform.events.consumer import (
@@ -388,3 +389,37 @@ async def test_dependency_outage_is_waited_out_not_dead_lettered(
     assert counters(db) == {"agg-1": 1}
     assert "dead_lettered" not in consumer.stats
     assert await read_all(kafka_server.bootstrap, dlq_topic(topic), expected=1, within=2) == []
+
+
+class FlakyProcessedEvents(ProcessedEvents):
+    """The real processed-events store whose first reads fail as during a MongoDB outage."""
+
+    def __init__(self, db, name: str, failures: int) -> None:
+        super().__init__(db, name)
+        self.failures = failures
+
+    def already(self, event_id: str) -> bool:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ServerSelectionTimeoutError("no primary available")
+        return super().already(event_id)
+
+
+async def test_an_outage_during_the_duplicate_check_is_waited_out(
+    kafka_server, db, topic, unique_name
+):
+    settings = make_settings(kafka_server)
+    await produce(settings, topic, [(b"agg-1", counted("agg-1").SerializeToString())])
+    processed = FlakyProcessedEvents(db, "counter", failures=3)
+    consumer = EventConsumer(
+        settings,
+        group_id=unique_name,
+        topics=[topic],
+        handlers=counter_handlers(db),
+        processed=processed,
+        retry=FAST_RETRY,
+    )
+    async with running(consumer):
+        await eventually(lambda: consumer.stats["handled"] == 1, "the event after the outage")
+    assert processed.failures == 0 and counters(db) == {"agg-1": 1}
+    assert "dead_lettered" not in consumer.stats

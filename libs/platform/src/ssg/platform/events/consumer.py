@@ -446,13 +446,16 @@ class EventConsumer:
         except EnvelopeError as exc:
             await self._dead_letter(record, str(exc), "invalid_message")
             return Outcome.DEAD_LETTERED
-        if self.processed is not None and await run_sync(self.processed.already, env.event_id):
-            return Outcome.DUPLICATE
         event: Event[Any] = Event(env, payload, record.topic, record.partition, record.offset)
         attempt = 0
         outages = 0
         while True:
             try:
+                # Inside the loop: a database outage here is waited out like one in the handler.
+                if self.processed is not None and await run_sync(
+                    self.processed.already, env.event_id
+                ):
+                    return Outcome.DUPLICATE
                 done = await run_sync(self._apply, registration, event)
                 return Outcome.HANDLED if done else Outcome.DUPLICATE
             except NonRetryableError as exc:
