@@ -10,6 +10,7 @@ import pymongo
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import REGISTRY
+from pymongo.client_session import ClientSession
 from pymongo.errors import ServerSelectionTimeoutError
 
 from ssg.contracts.diagnostics.v1.diagnostics_pb2 import EchoRequest
@@ -398,11 +399,11 @@ class FlakyProcessedEvents(ProcessedEvents):
         super().__init__(db, name)
         self.failures = failures
 
-    def already(self, event_id: str) -> bool:
+    def already(self, event_id: str, session: ClientSession | None = None) -> bool:
         if self.failures > 0:
             self.failures -= 1
             raise ServerSelectionTimeoutError("no primary available")
-        return super().already(event_id)
+        return super().already(event_id, session)
 
 
 async def test_an_outage_during_the_duplicate_check_is_waited_out(
