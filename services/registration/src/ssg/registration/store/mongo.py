@@ -373,6 +373,16 @@ def expert_filters(query: ExpertQuery, after: Cursor | None) -> list[Doc]:
     return _branches(fields, query.scopes, "visibility", every, every, after)
 
 
+def duplicate_signals(country: str, keys: list[str], domain: str) -> list[Doc]:
+    """The filters of the duplicate pool, one per signal: equalities and one $in on an index's
+    fields alone. Whether a match is still open is checked while reading, since a second $in
+    beside the keys' makes simpler planners serve the filter from one clause's index."""
+    signals: list[Doc] = [{"hq": country, "match_keys": {"$in": sorted(keys)}}]
+    if domain:
+        signals.append({"domain": domain})
+    return signals
+
+
 def _merged_page(collection: Collection_[Doc], filters: list[Doc], limit: int) -> list[Doc]:
     """The first limit documents by list_key over the union of filters (each its own indexed
     query), without repeating a document two filters match."""
@@ -443,14 +453,9 @@ class MongoTransaction(Transaction):
         self, country: str, keys: list[str], domain: str, limit: int
     ) -> list[Organization]:
         # One bounded query per signal, so that many organizations sharing a website domain
-        # cannot crowd the name matches out of the pool (or the reverse). Each is an equality
-        # (and $in) on an index's fields alone; the status is checked here while reading, since
-        # a second $in beside the keys' would make simpler planners fall back to one clause.
-        signals: list[Doc] = [{"hq": country, "match_keys": {"$in": sorted(keys)}}]
-        if domain:
-            signals.append({"domain": domain})
+        # cannot crowd the name matches out of the pool (or the reverse).
         found: dict[str, Organization] = {}
-        for signal in signals:
+        for signal in duplicate_signals(country, keys, domain):
             cursor = self._db.organizations.find(
                 signal, projection=_POOL_FIELDS, session=self._s, batch_size=limit
             )
