@@ -282,11 +282,11 @@ class MongoStore(Store):
             records = self.db[kind.collection]
             _drop_retired(records, RETIRED_INDEXES)
             records.create_index([("ix.status", ASCENDING), ("ix.page", DESCENDING)])
-            records.create_index([("ix.orgs", ASCENDING), ("ix.page", DESCENDING)])
             records.create_index([("ix.instance", ASCENDING), ("ix.page", DESCENDING)])
-            records.create_index(
-                [("ix.sdgs", ASCENDING), ("ix.status", ASCENDING), ("ix.page", DESCENDING)]
-            )
+            for field in ("ix.orgs", "ix.sdgs"):
+                records.create_index(
+                    [(field, ASCENDING), ("ix.status", ASCENDING), ("ix.page", DESCENDING)]
+                )
         solutions = self.db[SOLUTIONS.collection]
         # Idempotent imports: one solution per external id (documents without one hold null
         # and are left out of the unique index by the partial filter).
@@ -299,8 +299,10 @@ class MongoStore(Store):
         run_once(self.db, "solution_external_ids", self._backfill_external_ids)
         run_once(self.db, "needs.ix.regions", self._backfill_need_regions)
         run_once(self.db, "ix.page", self._backfill_page_keys)
-        solutions.create_index([("ix.targets", ASCENDING), ("ix.page", DESCENDING)])
-        solutions.create_index([("ix.countries", ASCENDING), ("ix.page", DESCENDING)])
+        for field in ("ix.targets", "ix.countries"):
+            solutions.create_index(
+                [(field, ASCENDING), ("ix.status", ASCENDING), ("ix.page", DESCENDING)]
+            )
         solutions.create_index(
             [("ix.status", ASCENDING), ("ix.stale", ASCENDING), ("ix.confirmed", ASCENDING)]
         )
