@@ -18,7 +18,7 @@ from ssg.registration.store.mongo import (
     organization_filters,
 )
 from ssg.registration.store.ports import OrganizationQuery
-from ssg.testing.plans import scanned_index
+from ssg.testing.plans import unindexed
 
 PUBLIC = (Scope(frozenset({S.VERIFIED.value})),)
 REVIEWER = (*PUBLIC, Scope(ALL_ORG_STATUSES, instance="africa"))
@@ -54,14 +54,13 @@ CASES = [
 def test_every_list_filter_is_served_by_an_index(served, query, after):
     filters = organization_filters(query, after)
     assert filters
-    for f in filters:
-        assert not any(k.startswith("$") for k in f), f  # no $or / $and wrapper
-        assert scanned_index(served.db.organizations, f, SORT), f"collection scan for {f}"
+    assert unindexed(served.db.organizations, filters, SORT) == []
 
 
 def test_duplicate_pool_filters_are_served_by_an_index(served):
-    for f in duplicate_signals("KEN", ["n:wate", "a:kwa"], "water.example.org"):
-        assert scanned_index(served.db.organizations, f, [("_id", 1)]), f
+    filters = duplicate_signals("KEN", ["n:wate", "a:kwa"], "water.example.org")
+    assert len(filters) == 2
+    assert unindexed(served.db.organizations, filters, [("_id", 1)]) == []
 
 
 def test_pages_over_two_scopes_and_tied_names_are_whole_and_ordered(served, suffix):

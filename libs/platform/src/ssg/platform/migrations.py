@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pymongo.collection import Collection
 from pymongo.database import Database
 
 from ssg.platform.clock import utc_now
@@ -35,3 +36,11 @@ def run_once(db: Database[Doc], name: str, migrate: Callable[[], object]) -> boo
         {"_id": name}, {"$setOnInsert": {"done_at": utc_now()}}, upsert=True
     )
     return True
+
+
+def drop_retired_indexes(collection: Collection[Doc], names: tuple[str, ...]) -> None:
+    """Drop the indexes of collection called names that exist (ones newer indexes replace)."""
+    present = set(collection.index_information())
+    for name in names:
+        if name in present:
+            collection.drop_index(name)

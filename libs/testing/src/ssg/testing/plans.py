@@ -21,3 +21,15 @@ def scanned_index(collection: Collection[Doc], filter: Doc, sort: list[tuple[str
             return ""
         plan = plan.get("inputStage")
     return ""
+
+
+def unindexed(
+    collection: Collection[Doc], filters: list[Doc], sort: list[tuple[str, int]]
+) -> list[Doc]:
+    """The filters the server would answer with a collection scan (or with an $or / $and
+    wrapper, which simpler planners scan)."""
+    return [
+        f
+        for f in filters
+        if any(k.startswith("$") for k in f) or not scanned_index(collection, f, sort)
+    ]

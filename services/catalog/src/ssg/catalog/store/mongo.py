@@ -14,13 +14,11 @@ query on the solutions' ``ix.ext``.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, MongoClient
-from pymongo.collection import Collection as Collection_
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
@@ -43,7 +41,8 @@ from ssg.contracts.events.v1 import envelope_pb2
 from ssg.platform.errors import VersionConflict
 from ssg.platform.events.consumer import apply_if_newer
 from ssg.platform.events.outbox import Outbox, UnitOfWork, atomically
-from ssg.platform.migrations import run_once
+from ssg.platform.migrations import drop_retired_indexes, run_once
+from ssg.platform.mongo import merged_page
 
 EXTERNAL_IDS = "solution_external_ids"
 
@@ -119,21 +118,6 @@ def query_filters(query: Query, after: Cursor | None) -> list[Doc]:
     ]
 
 
-def _merged_page(collection: Collection_[Doc], filters: list[Doc], limit: int) -> list[Doc]:
-    """The first limit documents, newest page key first, over the union of filters (each its
-    own indexed query), without repeating a document two filters match."""
-    runs = [list(collection.find(f).sort("ix.page", DESCENDING).limit(limit)) for f in filters]
-    out: list[Doc] = []
-    seen: set[str] = set()
-    for doc in heapq.merge(*runs, key=lambda d: d["ix"]["page"], reverse=True):
-        if doc["_id"] not in seen:
-            seen.add(doc["_id"])
-            out.append(doc)
-            if len(out) == limit:
-                break
-    return out
-
-
 def _review_doc(review: Review) -> Doc:
     doc = to_plain(review)
     doc["_id"] = doc.pop("id")
@@ -200,13 +184,6 @@ RETIRED_INDEXES = (
     "ix.targets_1_ix.updated_-1",
     "ix.countries_1_ix.updated_-1",
 )
-
-
-def _drop_retired(collection: Collection_[Doc], names: tuple[str, ...]) -> None:
-    present = set(collection.index_information())
-    for name in names:
-        if name in present:
-            collection.drop_index(name)
 
 
 class MongoTransaction(Transaction):
@@ -280,7 +257,7 @@ class MongoStore(Store):
         # key last (the ESR order). Fewer indexes also mean fewer entries per imported row.
         for kind in KINDS:
             records = self.db[kind.collection]
-            _drop_retired(records, RETIRED_INDEXES)
+            drop_retired_indexes(records, RETIRED_INDEXES)
             records.create_index([("ix.status", ASCENDING), ("ix.page", DESCENDING)])
             records.create_index([("ix.instance", ASCENDING), ("ix.page", DESCENDING)])
             for field in ("ix.orgs", "ix.sdgs"):
@@ -358,7 +335,8 @@ class MongoStore(Store):
     def list_records(
         self, kind: Kind[T], query: Query, after: Cursor | None, limit: int
     ) -> list[T]:
-        docs = _merged_page(self.db[kind.collection], query_filters(query, after), limit)
+        filters = query_filters(query, after)
+        docs = merged_page(self.db[kind.collection], filters, "ix.page", DESCENDING, limit)
         return [record_from_doc(kind, doc) for doc in docs]
 
     def reviews_of(self, solution_id: str) -> list[Review]:

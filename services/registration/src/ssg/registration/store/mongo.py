@@ -8,20 +8,19 @@ platform's ``outbox``.
 
 from __future__ import annotations
 
-import heapq
 import uuid
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, MongoClient
-from pymongo.collection import Collection as Collection_
 from pymongo.database import Database
 
 from ssg.contracts.events.v1 import envelope_pb2
 from ssg.platform.errors import VersionConflict
 from ssg.platform.events.outbox import Outbox, UnitOfWork, atomically
-from ssg.platform.migrations import run_once
+from ssg.platform.migrations import drop_retired_indexes, run_once
+from ssg.platform.mongo import merged_page
 from ssg.registration.domain.authorization import Scope
 from ssg.registration.domain.duplicates import match_keys, website_domain
 from ssg.registration.domain.model import (
@@ -383,21 +382,6 @@ def duplicate_signals(country: str, keys: list[str], domain: str) -> list[Doc]:
     return signals
 
 
-def _merged_page(collection: Collection_[Doc], filters: list[Doc], limit: int) -> list[Doc]:
-    """The first limit documents by list_key over the union of filters (each its own indexed
-    query), without repeating a document two filters match."""
-    runs = [list(collection.find(f).sort("list_key", ASCENDING).limit(limit)) for f in filters]
-    page: list[Doc] = []
-    seen: set[str] = set()
-    for doc in heapq.merge(*runs, key=lambda d: d["list_key"]):
-        if doc["_id"] not in seen:
-            seen.add(doc["_id"])
-            page.append(doc)
-            if len(page) == limit:
-                break
-    return page
-
-
 # -- the store --------------------------------------------------------------------------------
 
 
@@ -408,13 +392,6 @@ RETIRED_ORGANIZATION_INDEXES = (
     "hq_1_status_1",
 )
 RETIRED_EXPERT_INDEXES = ("visibility_1_name_key_1__id_1", "owner_1")
-
-
-def _drop_retired(collection: Collection_[Doc], names: tuple[str, ...]) -> None:
-    present = set(collection.index_information())
-    for name in names:
-        if name in present:
-            collection.drop_index(name)
 
 
 class MongoTransaction(Transaction):
@@ -531,7 +508,7 @@ class MongoStore(Store):
 
     def ensure_indexes(self) -> None:
         orgs = self.db.organizations
-        _drop_retired(orgs, RETIRED_ORGANIZATION_INDEXES)
+        drop_retired_indexes(orgs, RETIRED_ORGANIZATION_INDEXES)
         # Every list filter is equalities, at most one $in, then list_key: one index each for
         # the caller's scope alone and for each filter field with it (the ESR order).
         orgs.create_index([("status", ASCENDING), ("list_key", ASCENDING)])
@@ -546,7 +523,7 @@ class MongoStore(Store):
         self.db.audit.create_index([("org_id", ASCENDING), ("at", ASCENDING)])
         self.db.members.create_index([("org_id", ASCENDING), ("user_id", ASCENDING)], unique=True)
         experts = self.db.experts
-        _drop_retired(experts, RETIRED_EXPERT_INDEXES)
+        drop_retired_indexes(experts, RETIRED_EXPERT_INDEXES)
         experts.create_index([("visibility", ASCENDING), ("list_key", ASCENDING)])
         experts.create_index([("instance", ASCENDING), ("list_key", ASCENDING)])
         experts.create_index([("owner", ASCENDING), ("list_key", ASCENDING)])
@@ -587,7 +564,7 @@ class MongoStore(Store):
         self, query: OrganizationQuery, after: Cursor | None, limit: int
     ) -> list[Organization]:
         filters = organization_filters(query, after)
-        docs = _merged_page(self.db.organizations, filters, limit)
+        docs = merged_page(self.db.organizations, filters, "list_key", ASCENDING, limit)
         return [organization_from_doc(doc) for doc in docs]
 
     def audit_of(self, org_id: str, limit: int = 200) -> list[AuditEntry]:
@@ -606,7 +583,8 @@ class MongoStore(Store):
         return expert_from_doc(doc) if doc else None
 
     def list_experts(self, query: ExpertQuery, after: Cursor | None, limit: int) -> list[Expert]:
-        docs = _merged_page(self.db.experts, expert_filters(query, after), limit)
+        filters = expert_filters(query, after)
+        docs = merged_page(self.db.experts, filters, "list_key", ASCENDING, limit)
         return [expert_from_doc(doc) for doc in docs]
 
     def verification_due(self, now: datetime, limit: int) -> list[Organization]:
