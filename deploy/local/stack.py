@@ -1,9 +1,15 @@
 """The local stack: servers and services under honcho, on the fixed ports of deploy/local/ports.toml.
 
-    python deploy/local/stack.py up|down|status [--ports FILE] [--run-dir DIR]
+    python deploy/local/stack.py up|down|status [--ports FILE] [--run-dir DIR] [--no-demo-data]
 
-Two honcho process groups: ``servers`` (Kafka, MongoDB, OpenSearch) and ``services``, so
-`down` stops the services before the servers they use. Everything binds 127.0.0.1.
+Two honcho process groups: ``servers`` (Kafka, MongoDB, OpenSearch, and Prometheus when it is
+installed and the ports file gives it a port) and ``services``, so `down` stops the services before
+the servers they use. Everything binds 127.0.0.1.
+
+Every service process, and MongoDB (its data is on disk), runs under deploy/local/supervise.py:
+one that crashes is started again with backoff and a ``[supervise]`` line in the log, instead of
+honcho stopping the whole group. Kafka and OpenSearch keep their data in memory only, so a crash
+of either stops the stack (a restart would come back empty).
 """
 
 from __future__ import annotations
@@ -20,12 +26,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import grpc
+import yaml
 from rich.console import Console
 
 from ssg.cli.config import PORTS_FILE_ENV, ServiceEntry, StackConfig, load_stack_config
-from ssg.cli.status import CheckResult, check_all, check_server, check_service, format_result
+from ssg.cli.status import (
+    CheckResult,
+    check_all,
+    check_server,
+    check_service,
+    format_result,
+    server_installed,
+)
 from ssg.platform.auth.tokens import DEV_SECRET
 from ssg.platform.events.topics import TopicAdminError, ensure_topics
 from ssg.testing.servers import (
@@ -40,10 +55,17 @@ from ssg.testing.servers import (
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPICS_FILE = ROOT / "deploy" / "local" / "topics.txt"
+DEFAULT_PORTS = ROOT / "deploy" / "local" / "ports.toml"
+PROMETHEUS_TEMPLATE = ROOT / "deploy" / "local" / "prometheus.yml"
+PROMETHEUS_RULE = ROOT / "deploy" / "monitoring" / "prometheusrule.yaml"
+DATA_SERVERS = ("kafka", "mongodb", "opensearch")
+SUPERVISE = ROOT / "deploy" / "local" / "supervise.py"
+SUPERVISED_SERVERS = ("mongodb",)  # restartable without losing data
 PARTITIONS = 3
 GROUPS = ("servers", "services")  # start order; stopped in reverse
 STOP_TIMEOUT = 20.0
 READY_TIMEOUT = 60.0
+_CRASHED = re.compile(r"\[supervise\] (?P<name>[\w.-]+): pid \d+ (?:exited|killed)")
 _STARTED = re.compile(r"\|\s*(?P<name>[\w.-]+)\s+started \(pid=(?P<pid>\d+)\)")
 
 
@@ -67,17 +89,44 @@ class Stack:
         """Generated Procfile of group."""
         return self.run_dir / f"Procfile.{group}"
 
+    @property
+    def prometheus_dir(self) -> Path:
+        """Rendered Prometheus config and rules, and its storage (data/)."""
+        return self.run_dir / "prometheus"
+
+    @property
+    def runs_prometheus(self) -> bool:
+        """True when the ports file gives Prometheus a port and its binary is installed."""
+        return "prometheus" in self.config.servers and server_installed("prometheus")
+
+    @property
+    def server_names(self) -> list[str]:
+        """The servers the ``servers`` group runs, in start order."""
+        return [*DATA_SERVERS, *(["prometheus"] if self.runs_prometheus else [])]
+
+    @property
+    def pid_dir(self) -> Path:
+        """Where each supervised process's current pid is kept (``<name>.pid``)."""
+        return self.run_dir / "pids"
+
+    def process_pid(self, name: str) -> int | None:
+        """Current pid of a supervised process, or None while it has none."""
+        try:
+            return int((self.pid_dir / f"{name}.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
 
 def say(message: str) -> None:
     """Progress line for the operator."""
     print(f"[stack] {message}", flush=True)
 
 
-def server_commands(stack: Stack) -> dict[str, list[str]]:
+def server_commands(stack: Stack, services: list[ServiceEntry]) -> dict[str, list[str]]:
     """Command line of each server process (loopback only)."""
     host, ports = stack.config.host, stack.config.servers
     kafka_url = f"tcp://{host}:{ports['kafka']}"
-    return {
+    commands = {
         "kafka": [
             tansu_binary(),
             "broker",
@@ -105,6 +154,89 @@ def server_commands(stack: Stack) -> dict[str, list[str]]:
             "-no-ja",
         ],
     }
+    if stack.runs_prometheus:
+        commands["prometheus"] = [
+            "prometheus",
+            f"--config.file={write_prometheus_config(stack, services)}",
+            f"--web.listen-address={stack.config.address('prometheus')}",
+            f"--storage.tsdb.path={stack.prometheus_dir / 'data'}",
+        ]
+    return {
+        name: supervised(stack, name, argv) if name in SUPERVISED_SERVERS else argv
+        for name, argv in commands.items()
+    }
+
+
+def write_prometheus_config(stack: Stack, services: list[ServiceEntry]) -> Path:
+    """deploy/local/prometheus.yml on this stack's ports, with the alert rules; its path."""
+    folder = stack.prometheus_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    rules = folder / "ssg.rules.yml"
+    spec = yaml.safe_load(PROMETHEUS_RULE.read_text())["spec"]
+    rules.write_text(yaml.safe_dump(spec, sort_keys=False))
+    template = yaml.safe_load(PROMETHEUS_TEMPLATE.read_text())
+    default = load_stack_config(DEFAULT_PORTS)
+    config = scrape_config(template, default, stack.config, services)
+    config["rule_files"] = [str(rules)]
+    path = folder / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def port_names(config: StackConfig) -> dict[str, int]:
+    """Every port of a ports file by what listens on it (``kafka``, ``catalog.metrics``, ...)."""
+    names = dict(config.servers)
+    for entry in config.services:
+        names[f"{entry.name}.metrics"] = entry.metrics_port
+        if entry.grpc_port is not None:
+            names[f"{entry.name}.grpc"] = entry.grpc_port
+    return names
+
+
+def scrape_config(
+    template: dict[str, Any],
+    default: StackConfig,
+    active: StackConfig,
+    services: list[ServiceEntry],
+) -> dict[str, Any]:
+    """The scrape config with each target moved from its port in the default ports file to the
+    same process's port in the active one; targets of processes not running are left out."""
+    by_port = {port: name for name, port in port_names(default).items()}
+    running = {"prometheus", *(f"{entry.name}.metrics" for entry in services)}
+    ports = port_names(active)
+    config = dict(template)
+    jobs = []
+    for job in template["scrape_configs"]:
+        groups = []
+        for group in job["static_configs"]:
+            targets = []
+            for target in group["targets"]:
+                old = int(target.rpartition(":")[2])
+                name = by_port.get(old)
+                if name is None:
+                    targets.append(target)  # not a stack port: kept as written
+                elif name in running and name in ports:
+                    targets.append(f"{active.host}:{ports[name]}")
+            if targets:
+                groups.append({**group, "targets": targets})
+        if groups:
+            jobs.append({**job, "static_configs": groups})
+    config["scrape_configs"] = jobs
+    return config
+
+
+def supervised(stack: Stack, name: str, argv: list[str]) -> list[str]:
+    """argv run under deploy/local/supervise.py: restarted with backoff when it exits."""
+    return [
+        sys.executable,
+        str(SUPERVISE),
+        "--name",
+        name,
+        "--pid-dir",
+        str(stack.pid_dir),
+        "--",
+        *argv,
+    ]
 
 
 def service_environment(stack: Stack, entry: ServiceEntry) -> dict[str, str]:
@@ -135,7 +267,8 @@ def service_commands(stack: Stack, entries: list[ServiceEntry]) -> dict[str, lis
     commands = {}
     for entry in entries:
         env = [f"{key}={value}" for key, value in service_environment(stack, entry).items()]
-        commands[entry.name] = ["env", *env, sys.executable, "-m", entry.module]
+        argv = ["env", *env, sys.executable, "-m", entry.module]
+        commands[entry.name] = supervised(stack, entry.name, argv)
     return commands
 
 
@@ -186,7 +319,7 @@ def wait_ready(stack: Stack, group: str, check: Callable[[], CheckResult]) -> Ch
     exited: list[bool] = []
 
     def ready_or_exited() -> bool:
-        if running_pid(stack, group) is None:
+        if running_pid(stack, group) is None or crashed_while_starting(stack):
             exited.append(True)
             return True
         last[:] = [check()]
@@ -198,10 +331,18 @@ def wait_ready(stack: Stack, group: str, check: Callable[[], CheckResult]) -> Ch
         reason = last[0].detail if last else "no answer"
         raise ServerStartError(f"{reason}\n{tail(stack.log)}") from None
     if exited:
-        raise ServerStartError(
-            f"honcho ({group}) exited; last lines of {stack.log}:\n{tail(stack.log)}"
-        )
+        what = ", ".join(crashed_while_starting(stack)) or f"honcho ({group})"
+        raise ServerStartError(f"{what} exited; last lines of {stack.log}:\n{tail(stack.log)}")
     return last[0]
+
+
+def crashed_while_starting(stack: Stack) -> list[str]:
+    """Supervised processes that exited since `up` began (its log is new): a start-up failure."""
+    try:
+        text = stack.log.read_text(errors="replace")
+    except OSError:
+        return []
+    return sorted({match["name"] for match in _CRASHED.finditer(text)})
 
 
 def create_topics(config: StackConfig, names: list[str]) -> int:
@@ -216,8 +357,8 @@ def read_topics(path: Path = TOPICS_FILE) -> list[str]:
     return [line for line in lines if line]
 
 
-def up(stack: Stack) -> int:
-    """Start servers, topics, services; wait for health; print the endpoints."""
+def up(stack: Stack, demo_data: bool = True) -> int:
+    """Start servers, topics, services; wait for health; seed demo data; print the endpoints."""
     services = installed_services(stack.config)
     wanted = [group for group in GROUPS if group == "servers" or services]
     running = [group for group in GROUPS if running_pid(stack, group)]
@@ -238,12 +379,17 @@ def up(stack: Stack) -> int:
         return 1
     stack.run_dir.mkdir(parents=True, exist_ok=True)
     (stack.run_dir / "mongodb").mkdir(exist_ok=True)
+    stack.pid_dir.mkdir(exist_ok=True)
+    for stale in stack.pid_dir.glob("*.pid"):
+        stale.unlink()
     if stack.log.exists():
         stack.log.replace(stack.run_dir / "stack.log.1")
     try:
         say(f"RabbitMQ: {ensure_rabbitmq(stack.config.amqp_url)}")
-        start_group(stack, "servers", server_commands(stack))
-        for name in ("kafka", "mongodb", "opensearch"):
+        if "prometheus" in stack.config.servers and not stack.runs_prometheus:
+            say("prometheus: the Debian package is not installed; skipped (make system-packages)")
+        start_group(stack, "servers", server_commands(stack, services))
+        for name in stack.server_names:
             result = wait_ready(stack, "servers", partial(check_server, stack.config, name, 1.0))
             say(f"{name} is up ({result.detail})")
         created = create_topics(stack.config, read_topics())
@@ -262,7 +408,7 @@ def up(stack: Stack) -> int:
         say(f"start failed: {exc}")
         down(stack)
         return 1
-    seeded = seed_demo_data(stack, services)
+    seeded = seed_demo_data(stack, services) if demo_data else True
     print_endpoints(stack, services)
     return 0 if seeded else 1
 
@@ -307,6 +453,9 @@ def down(stack: Stack) -> int:
             _kill_group(pid)
             for child in children:
                 _kill_group(child)
+            for name in _group_names(stack, group):
+                if (supervised_pid := stack.process_pid(name)) is not None:
+                    _kill_group(supervised_pid)
         stack.pid_file(group).unlink(missing_ok=True)
     if not stopped_any:
         say("the local stack is not running")
@@ -342,6 +491,8 @@ def print_endpoints(stack: Stack, services: list[ServiceEntry]) -> None:
     print(f"  MongoDB          {config.mongodb_uri('<db>')}")
     print(f"  OpenSearch       {config.opensearch_url}")
     print(f"  RabbitMQ         {config.amqp_url}")
+    if stack.runs_prometheus:
+        print(f"  Prometheus       {config.prometheus_url}")
     for entry in services:
         grpc = f"gRPC {config.host}:{entry.grpc_port}  " if entry.grpc_port else ""
         print(f"  {entry.name:<16} {grpc}metrics http://{config.host}:{entry.metrics_port}/metrics")
@@ -378,14 +529,18 @@ def tail(path: Path, lines: int = 15) -> str:
 
 def _group_names(stack: Stack, group: str) -> list[str]:
     if group == "servers":
-        return ["kafka", "mongodb", "opensearch"]
+        return stack.server_names
     return [entry.name for entry in stack.config.services]
 
 
 def _owned_ports(
     config: StackConfig, services: list[ServiceEntry] | tuple[ServiceEntry, ...]
 ) -> list[tuple[str, int]]:
-    owned = [(name, config.servers[name]) for name in ("kafka", "mongodb", "opensearch")]
+    owned = [
+        (name, port)
+        for name, port in config.servers.items()
+        if name != "rabbitmq" and server_installed(name)
+    ]
     for entry in services:
         owned.append((f"{entry.name}.metrics", entry.metrics_port))
         if entry.grpc_port is not None:
@@ -433,10 +588,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--run-dir", type=Path, default=Path(os.environ.get("SSG_RUN_DIR", ROOT / ".run"))
     )
+    parser.add_argument(
+        "--no-demo-data",
+        action="store_true",
+        help="up: start without seeding (seed later with `uv run ssg seed`)",
+    )
     args = parser.parse_args(argv)
     config = load_stack_config(args.ports or _default_ports())
     stack = Stack(config, args.run_dir.resolve())
-    return {"up": up, "down": down, "status": status}[args.command](stack)
+    if args.command == "up":
+        return up(stack, demo_data=not args.no_demo_data)
+    return {"down": down, "status": status}[args.command](stack)
 
 
 def _default_ports() -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import os
 import re
 import tomllib
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from ssg.ingress.domain.catalogue import CATALOGUE
 from ssg.platform.grpc.server import LIVENESS_SERVICE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,6 +72,8 @@ def _process(scaler: str, *egress: str) -> Process:
 PROCESSES = {
     "registration-api": _process("hpa", "mongodb"),
     "registration-relay": _process("fixed", "mongodb", "kafka"),
+    # Ingress proposals in, pending organizations and experts (and their outbox) out.
+    "registration-worker": _process("kafka", "mongodb", "kafka"),
     "catalog-api": _process("hpa", "mongodb"),
     "catalog-relay": _process("fixed", "mongodb", "kafka"),
     "catalog-worker": _process("kafka", "mongodb", "kafka"),
@@ -405,11 +409,20 @@ def _kafka_trigger(docs: list[Doc], name: str) -> tuple[set[str], set[str]]:
 
 def test_catalog_worker_scales_its_real_consumer_group(docs: list[Doc]) -> None:
     from ssg.catalog.settings import CatalogSettings
-    from ssg.catalog.worker import ORGANIZATION_TOPIC
+    from ssg.catalog.worker import TOPICS
 
-    trigger = named(docs, "ScaledObject", "catalog-worker")["spec"]["triggers"][0]["metadata"]
-    assert trigger["consumerGroup"] == CatalogSettings.model_fields["organizations_group"].default
-    assert trigger["topic"] == ORGANIZATION_TOPIC
+    topics, groups = _kafka_trigger(docs, "catalog-worker")
+    assert groups == {CatalogSettings.model_fields["organizations_group"].default}
+    assert topics == set(TOPICS)
+
+
+def test_registration_worker_scales_on_every_proposal_topic_it_consumes(docs: list[Doc]) -> None:
+    from ssg.registration.events.proposals import PROPOSAL_TOPICS
+    from ssg.registration.settings import RegistrationSettings
+
+    topics, groups = _kafka_trigger(docs, "registration-worker")
+    assert groups == {RegistrationSettings.model_fields["proposals_group"].default}
+    assert topics == set(PROPOSAL_TOPICS)
 
 
 def test_notifications_worker_scales_on_every_topic_its_matcher_consumes(docs: list[Doc]) -> None:
@@ -750,8 +763,8 @@ def test_the_pod_monitor_scrapes_every_process(docs: list[Doc]) -> None:
 
 def test_pods_get_the_service_and_process_labels_of_the_local_scrape(docs: list[Doc]) -> None:
     """Rules and dashboards group by service and process: the PodMonitor takes them from the
-    pod labels, deploy/monitoring/prometheus-local.yml names them by hand; both must agree."""
-    local = yaml.safe_load((ROOT / "deploy/monitoring/prometheus-local.yml").read_text())
+    pod labels, deploy/local/prometheus.yml names them by hand; both must agree."""
+    local = yaml.safe_load((ROOT / "deploy/local/prometheus.yml").read_text())
     (job,) = [j for j in local["scrape_configs"] if j["job_name"] == "ssg-services"]
     wanted = {
         (target["labels"]["service"], target["labels"]["process"])
@@ -799,3 +812,70 @@ def test_skaffold_builds_every_image_and_deploys_every_overlay(
 def _kustomize_paths(section: Doc) -> list[str]:
     paths: list[str] = section["manifests"]["kustomize"]["paths"]
     return paths
+
+
+# --- per-instance settings: public address, mail relay, ingress producers ---------------------
+
+
+def test_no_overlay_ships_a_placeholder_value(rendered: dict[str, list[Doc]]) -> None:
+    for overlay, objects in rendered.items():
+        text = yaml.safe_dump_all(objects).lower()
+        for word in ("example.org", "example.com", "todo", "changeme", "placeholder"):
+            assert word not in text, f"{overlay}: {word}"
+
+
+def test_each_instance_links_its_notifications_to_its_own_address(
+    rendered: dict[str, list[Doc]],
+) -> None:
+    addresses = {}
+    for overlay, objects in rendered.items():
+        delivery = named(objects, "Deployment", "notifications-worker")
+        address = config_values(objects, delivery)["SSG_PUBLIC_BASE_URL"]
+        assert address.startswith("https://") and overlay in address
+        addresses[overlay] = address
+    assert len(set(addresses.values())) == len(addresses)
+
+
+def test_the_mail_relay_is_the_instances_secret_not_a_config_value(docs: list[Doc]) -> None:
+    delivery = named(docs, "Deployment", "notifications-delivery")
+    env = {e["name"]: e for e in container(delivery).get("env", [])}
+    for name, key in (
+        ("SSG_SMTP_HOST", "host"),
+        ("SSG_SMTP_USERNAME", "username"),
+        ("SSG_SMTP_PASSWORD", "password"),
+    ):
+        ref = env[name]["valueFrom"]["secretKeyRef"]
+        assert (ref["name"], ref["key"]) == ("notifications-smtp", key)
+    for config in of_kind(docs, "ConfigMap"):
+        assert "SSG_SMTP_HOST" not in config.get("data", {})
+
+
+def test_every_ingress_producer_is_a_write_only_rabbitmq_user_of_its_own(docs: list[Doc]) -> None:
+    bridge = named(docs, "Deployment", "ingress-bridge")
+    producers = json.loads(config_values(docs, bridge)["SSG_PRODUCERS"])
+    assert producers, "an instance without publishers dead-letters every message"
+    for user, types in producers.items():
+        assert types and set(types) <= set(CATALOGUE), user
+        name = f"ingress-producer-{user}"
+        rabbit_user = named(docs, "User", name)
+        assert rabbit_user["spec"]["importCredentialsSecret"]["name"] == name
+        permission = named(docs, "Permission", name)["spec"]
+        assert permission["userReference"]["name"] == name
+        assert permission["permissions"] == {
+            "configure": "",
+            "write": r"^ssg\.ingress$",
+            "read": "",
+        }
+    mine = {d["metadata"]["name"] for d in of_kind(docs, "User")} - {"notifications", "ingress"}
+    assert mine == {f"ingress-producer-{user}" for user in producers}
+
+
+def test_delivery_queues_are_quorum_queues_on_the_replicated_broker(docs: list[Doc]) -> None:
+    """Classic queues live on one node; the three-node cluster replicates only quorum queues,
+    and the notifications topology then dead-letters its TTL delay queues at least once."""
+    (cluster,) = of_kind(docs, "RabbitmqCluster")
+    assert cluster["spec"]["replicas"] >= 3
+    assert "default_queue_type = quorum" in cluster["spec"]["rabbitmq"]["additionalConfig"]
+    for process in ("notifications-worker", "notifications-delivery"):
+        values = config_values(docs, named(docs, "Deployment", process))
+        assert values["SSG_QUEUE_TYPE"] == "quorum", process

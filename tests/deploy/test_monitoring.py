@@ -33,6 +33,14 @@ METRIC_MODULES = [
     "ssg.search.events.activity",
     "ssg.search.events.indexer",
     "ssg.search.store.writer",
+    # The matchmaking, notifications and business dashboards' series.
+    "ssg.recommendation.funnel",
+    "ssg.notifications.delivery.metrics",
+    "ssg.notifications.events.results",
+    "ssg.notifications.events.dispatcher",
+    "ssg.ingress.metrics",
+    "ssg.registration.gauges",
+    "ssg.catalog.gauges",
 ]
 # Made by Prometheus itself for every target, not by the code.
 PROMETHEUS_SERIES = {"up"}

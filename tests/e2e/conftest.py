@@ -40,9 +40,16 @@ class LocalStack:
         return f"{table['host']}:{table['services'][process]['grpc']}"
 
 
-def remapped_ports(tmp_path: Path) -> tuple[Path, dict[int, int]]:
-    """A copy of ports.toml with every port but RabbitMQ's free; and old port -> new port."""
+def remapped_ports(
+    tmp_path: Path, rabbitmq_vhost: str = "/", env: dict[str, str] | None = None
+) -> tuple[Path, dict[int, int]]:
+    """A copy of ports.toml with every port but RabbitMQ's free; and old port -> new port.
+
+    rabbitmq_vhost names the stack's vhost; env replaces the values of those variables in the
+    processes that set them (e.g. SSG_SMTP_PORT of the delivery worker).
+    """
     table = tomllib.loads(PORTS.read_text())
+    overrides = env or {}
     mapping: dict[int, int] = {}
 
     def new(port: int) -> int:
@@ -54,7 +61,8 @@ def remapped_ports(tmp_path: Path) -> tuple[Path, dict[int, int]]:
             mapping[port] = candidate
         return mapping.get(port, port)
 
-    lines = [f'host = "{table["host"]}"', "[servers]"]
+    lines = [f'host = "{table["host"]}"', f"rabbitmq_vhost = {json.dumps(rabbitmq_vhost)}"]
+    lines.append("[servers]")
     lines += [f"{name} = {new(port)}" for name, port in table["servers"].items()]
     for name, entry in table["services"].items():
         lines.append(f"[services.{name}]")
@@ -62,7 +70,8 @@ def remapped_ports(tmp_path: Path) -> tuple[Path, dict[int, int]]:
             if key in ("grpc", "metrics"):
                 lines.append(f"{key} = {new(value)}")
             elif key == "env":
-                pairs = ", ".join(f"{k} = {json.dumps(str(v))}" for k, v in value.items())
+                merged = {k: overrides.get(k, v) for k, v in value.items()}
+                pairs = ", ".join(f"{k} = {json.dumps(str(v))}" for k, v in merged.items())
                 lines.append(f"env = {{ {pairs} }}")
             else:
                 lines.append(f"{key} = {json.dumps(value)}")

@@ -3,22 +3,25 @@ registers, a reviewer verifies it, the catalog learns that from the registration
 member submits a solution, a reviewer reviews and publishes it, anyone reads it; a second
 organization posts a need that anyone can read and filter by region. Search finds the published
 solution (learned from catalog events), and recommendation explains it to a reader whose saved
-items share its SDG."""
+items share its SDG, proposes it to the need as a match that both sides find, accept and follow
+to its recorded results."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
 import pytest
+from kombu import Connection, Exchange
 
 from ssg.contracts.catalog.v1 import catalog_service_pb2 as cat
 from ssg.contracts.catalog.v1 import catalog_service_pb2_grpc as cat_grpc
-from ssg.contracts.catalog.v1 import need_pb2, review_pb2, solution_pb2
+from ssg.contracts.catalog.v1 import need_pb2, provenance_pb2, review_pb2, solution_pb2
 from ssg.contracts.common.v1 import geography_pb2, organization_type_pb2, sdg_pb2
-from ssg.contracts.recommendation.v1 import interaction_pb2
+from ssg.contracts.recommendation.v1 import interaction_pb2, match_pb2
 from ssg.contracts.recommendation.v1 import recommendation_service_pb2 as rec
 from ssg.contracts.recommendation.v1 import recommendation_service_pb2_grpc as rec_grpc
 from ssg.contracts.registration.v1 import organization_pb2 as org_pb2
@@ -164,8 +167,12 @@ async def test_register_verify_submit_review_publish_and_post_a_need(stubs) -> N
         await catalog.GetSolution(cat.GetSolutionRequest(id=draft.id), timeout=10)
     assert hidden.value.code() == grpc.StatusCode.NOT_FOUND  # drafts stay with their staff
 
-    await catalog.SubmitSolution(
-        cat.SubmitSolutionRequest(id=draft.id), metadata=member, timeout=10
+    # Submitting needs a verified organization: the catalog may still be learning that.
+    await once_accepted(
+        lambda: catalog.SubmitSolution(
+            cat.SubmitSolutionRequest(id=draft.id), metadata=member, timeout=10
+        ),
+        "the catalog to know the provider is verified",
     )
     await catalog.StartSolutionReview(
         cat.StartSolutionReviewRequest(id=draft.id), metadata=REVIEWER, timeout=10
@@ -253,6 +260,7 @@ async def test_register_verify_submit_review_publish_and_post_a_need(stubs) -> N
 
     # Another organization posts a need: public at once, found by the region of its country.
     seeker = await verified_organization(registration, "Coastal Towns Utility Forum", "MOZ")
+    seeker_member = as_("seeker-member", Role.MEMBER, org=seeker)
     need = (
         await once_accepted(
             lambda: catalog.PostNeed(
@@ -260,14 +268,17 @@ async def test_register_verify_submit_review_publish_and_post_a_need(stubs) -> N
                     need=need_pb2.Need(
                         seeker_organization_id=seeker,
                         title="Household water storage for dry months",
-                        problem_statement="Wells run dry for four months; families buy water.",
+                        problem_statement=(
+                            "Wells run dry for four months; families buy water. Village water"
+                            " committees want household cisterns that store the rainy season."
+                        ),
                         sdgs=[sdg_pb2.SDG_CLEAN_WATER_AND_SANITATION],
                         country="MOZ",
                         support_kinds=[need_pb2.SUPPORT_KIND_KNOWLEDGE_EXCHANGE],
                         deadline="2031-12-31",
                     )
                 ),
-                metadata=as_("seeker-member", Role.MEMBER, org=seeker),
+                metadata=seeker_member,
                 timeout=10,
             ),
             "the catalog to know the verified seeker",
@@ -280,3 +291,111 @@ async def test_register_verify_submit_review_publish_and_post_a_need(stubs) -> N
         timeout=10,
     )
     assert [n.id for n in in_africa.needs] == [need.id]
+
+    # Recommendation proposes the published solution to the need; each side finds the match
+    # among its organization's matches, both accept, and the partnership runs to its results.
+    async def proposed() -> Any:
+        listed = await recommendation.ListMatches(
+            rec.ListMatchesRequest(organization_id=seeker), metadata=seeker_member, timeout=10
+        )
+        return next((m for m in listed.matches if m.solution_id == draft.id), None)
+
+    match = await eventually(proposed, "a match of the need and the solution", within=120.0)
+    assert match.need_id == need.id and match.status == match_pb2.MATCH_STATUS_PROPOSED
+    assert match.provider_organization_id == provider and match.reasons
+    provider_side = await recommendation.ListMatches(
+        rec.ListMatchesRequest(
+            organization_id=provider, statuses=[match_pb2.MATCH_STATUS_PROPOSED]
+        ),
+        metadata=member,
+        timeout=10,
+    )
+    assert match.id in {m.id for m in provider_side.matches}
+
+    async def step(call: Any, request: Any, who: Metadata) -> Any:
+        return (await call(request, metadata=who, timeout=10)).match
+
+    half = await step(
+        recommendation.AcceptMatch, rec.AcceptMatchRequest(id=match.id), seeker_member
+    )
+    assert half.status == match_pb2.MATCH_STATUS_SEEKER_ACCEPTED
+    both = await step(recommendation.AcceptMatch, rec.AcceptMatchRequest(id=match.id), member)
+    assert both.status == match_pb2.MATCH_STATUS_ACCEPTED
+    for status, note, who in (
+        (match_pb2.MATCH_STATUS_AGREED, "Exchange visit agreed", seeker_member),
+        (match_pb2.MATCH_STATUS_IMPLEMENTED, "", member),
+        (match_pb2.MATCH_STATUS_RESULTS_RECORDED, "120 household cisterns built", seeker_member),
+    ):
+        advanced = await step(
+            recommendation.AdvanceMatch,
+            rec.AdvanceMatchRequest(id=match.id, status=status, note=note),
+            who,
+        )
+        assert advanced.status == status
+    outcome = await step(recommendation.GetMatch, rec.GetMatchRequest(id=match.id), member)
+    assert outcome.status == match_pb2.MATCH_STATUS_RESULTS_RECORDED
+    assert outcome.history[-1].note == "120 household cisterns built"
+    assert [h.organization_id for h in outcome.history[1:]] == [
+        seeker,
+        provider,
+        seeker,
+        provider,
+        seeker,
+    ]
+
+
+@pytest.mark.timeout(600)
+async def test_an_internal_system_proposes_a_solution_that_arrives_as_a_draft(
+    stubs, local_stack: LocalStack
+) -> None:
+    registration, catalog, _, _ = stubs
+    org = await verified_organization(registration, "Delta Irrigation Cooperative", "EGY")
+    member = as_("cooperative-member", Role.MEMBER, org=org)
+    external_id = f"pm-{uuid.uuid4().hex[:10]}"
+    body = {
+        "externalId": external_id,
+        "revision": 1,
+        "solution": {
+            "title": "Drip irrigation kits shared by farmer groups",
+            "summary": "Groups of ten farms share drip kits and a repair fund.",
+            "organizationId": org,
+            "sdgs": ["SDG_ZERO_HUNGER"],
+            "implementingCountries": ["EGY"],
+            "modality": "COOPERATION_MODALITY_SOUTH_SOUTH",
+            "period": {"startDate": "2025-01-01"},
+            "language": "en",
+        },
+    }
+    # The stack's ingress takes proposals from the machine's RabbitMQ as its guest user.
+    table = local_stack.table()
+    url = f"amqp://guest:guest@{table['host']}:{table['servers']['rabbitmq']}//"
+    with Connection(url, transport_options={"confirm_publish": True}) as connection:
+        connection.Producer().publish(
+            json.dumps(body).encode(),
+            exchange=Exchange("ssg.ingress", "topic", durable=True, no_declare=True),
+            routing_key="solution.proposed",
+            content_type="application/json",
+            content_encoding="binary",
+            user_id="guest",
+            message_id=f"{external_id}-r1",
+            delivery_mode=2,
+        )
+
+    async def drafted() -> Any:
+        listed = await catalog.ListSolutions(
+            cat.ListSolutionsRequest(
+                organization_id=org, status=solution_pb2.SOLUTION_STATUS_DRAFT
+            ),
+            metadata=member,
+            timeout=10,
+        )
+        return next((s for s in listed.solutions if s.provenance.external_id == external_id), None)
+
+    draft = await eventually(drafted, "the proposal to arrive as a draft", within=120.0)
+    assert draft.status == solution_pb2.SOLUTION_STATUS_DRAFT
+    assert draft.provenance.source == provenance_pb2.RECORD_SOURCE_INGRESS
+    assert draft.provenance.producer == "guest"
+    assert draft.title == "Drip irrigation kits shared by farmer groups"
+    with pytest.raises(grpc.aio.AioRpcError) as hidden:
+        await catalog.GetSolution(cat.GetSolutionRequest(id=draft.id), timeout=10)
+    assert hidden.value.code() == grpc.StatusCode.NOT_FOUND  # never published by the bridge

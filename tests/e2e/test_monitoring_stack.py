@@ -1,19 +1,17 @@
-"""The real Prometheus scrapes the running local stack: every target up, the rules load, and every
-metric the alerts and dashboards read is one the running processes export.
+"""The real Prometheus that the local stack runs scrapes it: every target up, the rules load, and
+every metric the alerts and dashboards read is one the running processes export.
 
 The stack is the session's (conftest.local_stack: stack.py's on remapped free ports, with its
-demo data); Prometheus gets
-deploy/monitoring/prometheus-local.yml with the same remapping and the PrometheusRule's rules.
+demo data); stack.py starts the Debian Prometheus with deploy/local/prometheus.yml moved to those
+ports and the PrometheusRule's rules.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -21,61 +19,19 @@ from typing import Any
 import pytest
 import yaml
 
-from ssg.testing.servers import free_port
 from ssg.testing.waiting import eventually
 
 from .conftest import LocalStack
 
 ROOT = Path(__file__).resolve().parents[2]
-PROMETHEUS_LOCAL = ROOT / "deploy" / "monitoring" / "prometheus-local.yml"
-
-
-def prometheus_config(tmp_path: Path, mapping: dict[int, int], port: int, rules: Path) -> Path:
-    """prometheus-local.yml with the remapped targets, a fast scrape and the platform's rules."""
-    config = yaml.safe_load(PROMETHEUS_LOCAL.read_text())
-    config["global"]["scrape_interval"] = "1s"
-    config["global"]["scrape_timeout"] = "900ms"
-    config["rule_files"] = [str(rules)]
-    mapping = {**mapping, 9090: port}
-    for job in config["scrape_configs"]:
-        for group in job["static_configs"]:
-            targets = []
-            for target in group["targets"]:
-                host, _, old = target.rpartition(":")
-                targets.append(f"{host}:{mapping[int(old)]}")
-            group["targets"] = targets
-    path = tmp_path / "prometheus.yml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+PROMETHEUS_LOCAL = ROOT / "deploy" / "local" / "prometheus.yml"
 
 
 @pytest.fixture
-def prometheus(tmp_path: Path, local_stack: LocalStack, manifests: ModuleType) -> Iterator[str]:
-    """The Debian Prometheus on a free loopback port scraping the stack; yields its URL."""
-    port = free_port()
-    rules = manifests.write_rules(tmp_path / "rules")
-    config = prometheus_config(tmp_path, local_stack.mapping, port, rules)
-    log = (tmp_path / "prometheus.log").open("w")
-    process = subprocess.Popen(
-        [
-            "prometheus",
-            f"--config.file={config}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+def prometheus(local_stack: LocalStack) -> str:
+    """URL of the stack's own Prometheus."""
+    table = local_stack.table()
+    return f"http://{table['host']}:{table['servers']['prometheus']}"
 
 
 def api(url: str, path: str, **params: str) -> Any:
@@ -138,3 +94,35 @@ async def test_prometheus_sees_every_process_up_and_every_metric_it_is_asked_for
     }
     serving = api(prometheus, "/api/v1/query", query='ssg_health_serving{process="api"}')["result"]
     assert serving and all(r["value"][1] == "1" for r in serving)
+
+
+def _value(url: str, query: str) -> float | None:
+    result = api(url, "/api/v1/query", query=query)["result"]
+    return float(result[0]["value"][1]) if result else None
+
+
+@pytest.mark.timeout(300)
+async def test_the_business_and_funnel_series_have_samples_from_the_seeded_stack(
+    prometheus: str,
+) -> None:
+    """The business dashboards' series are not only declared: the stores' recount of the demo
+    data reaches Prometheus (gauges refreshed every SSG_STORE_GAUGES_SECONDS, 30 s)."""
+
+    def seeded() -> bool:
+        verified = _value(prometheus, 'max(ssg_registration_organizations{status="VERIFIED"})')
+        published = _value(
+            prometheus, "sum(max by (sdg, region) (ssg_catalog_published_solutions))"
+        )
+        return bool(verified) and bool(published)
+
+    await eventually(
+        lambda: asyncio.to_thread(seeded), what="business gauges", within=150, interval=2
+    )
+    statuses = api(
+        prometheus,
+        "/api/v1/query",
+        query="count by (status) (ssg_recommendation_match_steps_total)",
+    )["result"]
+    assert {"PROPOSED", "ACCEPTED", "AGREED", "IMPLEMENTED", "DECLINED"} <= {
+        r["metric"]["status"] for r in statuses
+    }

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from ssg.catalog import mapping
 from ssg.catalog.bootstrap import build_service
@@ -23,6 +24,7 @@ from ssg.catalog.domain.model import (
     Period,
     SolutionStatus,
 )
+from ssg.catalog.gauges import catalog_gauges
 from ssg.catalog.service import CatalogService, Filters, ImportRow
 from ssg.catalog.settings import CatalogSettings
 from ssg.catalog.store.documents import page_key
@@ -487,3 +489,21 @@ async def test_pages_over_tied_update_times_and_two_visibility_clauses(service, 
             break
     expected = sorted(everything, key=lambda s: (s.update_time, s.id), reverse=True)
     assert seen == [s.id for s in expected]
+
+
+async def test_published_solutions_gauge_counts_each_sdg_and_region(service, store) -> None:
+    await published(service)
+    await published(service)
+    await service.create_solution(MEMBER, ORG, content())  # a draft counts nowhere
+    counts = store.published_solutions_by_sdg_region()
+    regions = {region for _, region in counts}
+    assert len(regions) == 1 and "" not in regions
+    (region,) = regions
+    assert counts == {(6, region): 2, (7, region): 2}
+
+    (gauge,) = catalog_gauges(store)
+    gauge.refresh()
+    sample = REGISTRY.get_sample_value(
+        "ssg_catalog_published_solutions", {"sdg": "6", "region": region}
+    )
+    assert sample == 2

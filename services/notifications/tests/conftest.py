@@ -22,9 +22,8 @@ from ssg.notifications.settings import NotificationsSettings
 from ssg.notifications.worker import topology
 from ssg.platform.auth.tokens import DEV_SECRET, DevTokenIssuer, Role
 from ssg.platform.settings import load_settings
+from ssg.testing.receivers import HttpSink, SmtpSink
 from ssg.testing.services import serving
-
-from .receivers import HttpSink, SmtpSink
 
 ISSUER = DevTokenIssuer()
 

@@ -9,7 +9,7 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
-from ssg.contracts.common.v1 import paging_pb2
+from ssg.contracts.common.v1 import paging_pb2, sdg_pb2
 from ssg.contracts.notifications.v1 import notifications_service_pb2 as pb
 from ssg.contracts.notifications.v1 import subscription_pb2 as spb
 from ssg.notifications.domain.signing import unsubscribe_token
@@ -124,6 +124,13 @@ async def test_one_click_token_works_without_sign_in_and_cannot_be_forged(served
         ({"countries": ["ZZZ"]}, "subscription.countries[0]"),
         ({"frequency": spb.FREQUENCY_UNSPECIFIED}, "subscription.frequency"),
         ({"language": ""}, "subscription.language"),
+        (
+            {"sdg_targets": [sdg_pb2.SdgTarget(code="6.1"), sdg_pb2.SdgTarget(code="6.12")]},
+            "subscription.sdg_targets[1]",
+        ),
+        ({"sdg_targets": [sdg_pb2.SdgTarget(code="six")]}, "subscription.sdg_targets[0]"),
+        ({"topics": [spb.TOPIC_MATCHES_FOR_MY_NEEDS]}, "subscription.organization_id"),
+        ({"topics": [spb.TOPIC_NEEDS_FOR_MY_SOLUTIONS]}, "subscription.organization_id"),
     ],
 )
 async def test_bad_subscription_is_invalid_argument_naming_the_field(served, auth, changes, field):
@@ -151,6 +158,67 @@ async def test_sign_in_and_organization_membership_are_required(served, auth):
         pb.SubscribeRequest(subscription=mine), metadata=auth("erin-1", Role.MEMBER, org="org-a")
     )
     assert ok.subscription.organization_id == "org-a"
+
+
+async def test_match_topics_and_targets_belong_to_the_organization(served, auth):
+    """Match topics need membership; any member of the organization may then list, change or
+    stop the organization's subscription (ADR 0033), an outsider may not see it."""
+    theirs = new_sub(
+        topics=[spb.TOPIC_MATCHES_FOR_MY_NEEDS, spb.TOPIC_NEEDS_FOR_MY_SOLUTIONS],
+        organization_id="org-m",
+        sdg_targets=[sdg_pb2.SdgTarget(code="6.1")],
+        language="es",
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as outsider:
+        await served.stub.Subscribe(
+            pb.SubscribeRequest(subscription=theirs),
+            metadata=auth("gina-1", Role.MEMBER, org="org-n"),
+        )
+    assert outsider.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    made = await served.stub.Subscribe(
+        pb.SubscribeRequest(subscription=theirs),
+        metadata=auth("gina-1", Role.MEMBER, org="org-m"),
+    )
+    sub = made.subscription
+    assert [t.code for t in sub.sdg_targets] == ["6.1"]
+    assert list(sub.topics) == [spb.TOPIC_MATCHES_FOR_MY_NEEDS, spb.TOPIC_NEEDS_FOR_MY_SOLUTIONS]
+    colleague = auth("hugo-1", Role.MEMBER, org="org-m")
+    # Gina's own content subscription is hers, not the organization's.
+    await served.stub.Subscribe(
+        pb.SubscribeRequest(subscription=new_sub(organization_id="org-m")),
+        metadata=auth("gina-1", Role.MEMBER, org="org-m"),
+    )
+    listed = await served.stub.ListSubscriptions(
+        pb.ListSubscriptionsRequest(organization_id="org-m"), metadata=colleague
+    )
+    assert [s.id for s in listed.subscriptions] == [sub.id]
+    with pytest.raises(grpc.aio.AioRpcError) as not_member:
+        await served.stub.ListSubscriptions(
+            pb.ListSubscriptionsRequest(organization_id="org-m"),
+            metadata=auth("ivan-1", Role.MEMBER, org="org-n"),
+        )
+    assert not_member.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    changed = new_sub(
+        id=sub.id,
+        version=sub.version,
+        topics=[spb.TOPIC_MATCHES_FOR_MY_NEEDS],
+        organization_id="org-m",
+        language="fr",
+    )
+    updated = await served.stub.UpdateSubscription(
+        pb.UpdateSubscriptionRequest(subscription=changed), metadata=colleague
+    )
+    assert updated.subscription.language == "fr" and list(updated.subscription.sdg_targets) == []
+    with pytest.raises(grpc.aio.AioRpcError) as foreign:
+        await served.stub.Unsubscribe(
+            pb.UnsubscribeRequest(subscription_id=sub.id),
+            metadata=auth("ivan-1", Role.MEMBER, org="org-n"),
+        )
+    assert foreign.value.code() == grpc.StatusCode.NOT_FOUND
+    gone = await served.stub.Unsubscribe(
+        pb.UnsubscribeRequest(subscription_id=sub.id), metadata=colleague
+    )
+    assert gone.subscription.status == spb.SUBSCRIPTION_STATUS_UNSUBSCRIBED
 
 
 async def test_webhook_subscription_gets_its_secret_and_lists_page(served, auth):

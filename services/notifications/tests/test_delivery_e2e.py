@@ -15,12 +15,10 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from kombu import Connection
 
 from ssg.contracts.catalog.v1 import events_pb2 as catalog_events
@@ -29,121 +27,38 @@ from ssg.contracts.common.v1 import geography_pb2, sdg_pb2
 from ssg.contracts.notifications.v1 import delivery_pb2 as dpb
 from ssg.contracts.notifications.v1 import events_pb2 as notification_events
 from ssg.contracts.notifications.v1 import notifications_service_pb2 as pb
-from ssg.contracts.notifications.v1 import notifications_service_pb2_grpc as pb_grpc
 from ssg.contracts.notifications.v1 import subscription_pb2 as spb
-from ssg.notifications.bootstrap import POLICY, bootstrap
 from ssg.notifications.domain.signing import verify_webhook_signature
 from ssg.notifications.events.digests import sweep_digests
 from ssg.notifications.events.items import FUNDING_TOPIC, SOLUTION_TOPIC
-from ssg.notifications.events.publisher import DELIVERY_TOPIC, TOPICS
-from ssg.notifications.settings import NotificationsSettings
-from ssg.notifications.worker import build_worker, run_worker, topology, unsubscribe_links
+from ssg.notifications.events.publisher import DELIVERY_TOPIC
+from ssg.notifications.worker import topology, unsubscribe_links
 from ssg.platform.auth.tokens import Role
 from ssg.platform.events.consumer import Event
 from ssg.platform.events.envelope import Origin, build_envelope, parse_envelope, unpack_payload
-from ssg.platform.events.kafka import producer_options
-from ssg.platform.events.topics import ensure_topics
 from ssg.platform.mongo import run_sync
-from ssg.testing.services import running_relay, serving
+from ssg.testing.receivers import HttpSink
 from ssg.testing.waiting import eventually
 
-from .conftest import DeliveryProcess, delete_queues, delivery_env, make_settings, token_metadata
-from .receivers import HttpSink, SmtpSink
+from .conftest import token_metadata
+from .stack import Stack, running_stack, sent_rows, sent_to
 
 CATALOG = Origin("catalog", "global", "test-catalog")
 ORG = "org-e2e"
 
 
-@dataclass
-class Stack:
-    """Everything running for the module."""
-
-    settings: NotificationsSettings
-    stub: pb_grpc.NotificationServiceStub
-    producer: AIOKafkaProducer
-    smtp: SmtpSink
-    http: HttpSink
-    delivery: DeliveryProcess
-    worker: object
-
-    async def publish(self, topic: str, env) -> None:
-        """Send an envelope as the catalog would (keyed by aggregate id)."""
-        await self.producer.send_and_wait(
-            topic, env.SerializeToString(), key=env.aggregate_id.encode()
-        )
-
-    async def subscribe(self, subject: str, *, org: str = "", **fields) -> pb.SubscribeResponse:
-        base: dict[str, Any] = dict(
-            channel=spb.CHANNEL_EMAIL,
-            topics=[spb.TOPIC_SOLUTIONS],
-            frequency=spb.FREQUENCY_INSTANT,
-            language="en",
-        )
-        base.update(fields)
-        meta = token_metadata(subject, Role.MEMBER, org=org)
-        return await self.stub.Subscribe(
-            pb.SubscribeRequest(subscription=spb.Subscription(**base)), metadata=meta
-        )
-
-    async def deliveries(self, subject: str) -> list[dpb.Delivery]:
-        reply = await self.stub.ListDeliveries(
-            pb.ListDeliveriesRequest(), metadata=token_metadata(subject, Role.MEMBER)
-        )
-        return list(reply.deliveries)
-
-
 @pytest.fixture(scope="module")
 async def stack(mongodb_server, kafka_server, amqp_url, tmp_path_factory) -> AsyncIterator[Stack]:
-    tag = uuid.uuid4().hex[:8]
-    smtp = SmtpSink()
-    smtp.start()
     http = HttpSink(fail_first={"/flaky": 2}, always_fail={"/down"})
-    settings = make_settings(
-        mongodb_server.uri(f"notifications-e2e-{tag}"),
-        kafka_bootstrap=kafka_server.bootstrap,
-        kafka_local_profile=kafka_server.local,
-        amqp_url=amqp_url,
-        queue_prefix=f"test.notifications.{tag}",
-        matcher_group=f"notifications-matcher-{tag}",
-        smtp_port=smtp.port,
-        event_retry_base_seconds=0.1,
-    )
-    await ensure_topics(
-        kafka_server.bootstrap, [SOLUTION_TOPIC, FUNDING_TOPIC, *TOPICS], partitions=3
-    )
-    producer = AIOKafkaProducer(**producer_options(settings))
-    await producer.start()
-    app = bootstrap(settings)
-    worker = build_worker(settings)
-    stop = asyncio.Event()
-    log = str(tmp_path_factory.mktemp("delivery") / "delivery.log")
-    delivery = DeliveryProcess(delivery_env(settings, log))
-    delivery.start()
-    try:
-        async with (
-            serving(app, POLICY, app.store.ensure_indexes) as running,
-            running_relay("notifications", settings.mongodb_uri, kafka_server, TOPICS),
-        ):
-            runner = asyncio.create_task(run_worker(worker, stop))
-            await eventually(lambda: worker.consumer.assignment(), "the matcher to join", within=60)
-            yield Stack(
-                settings,
-                pb_grpc.NotificationServiceStub(running.channel),
-                producer,
-                smtp,
-                http,
-                delivery,
-                worker,
-            )
-            stop.set()
-            await asyncio.wait_for(runner, 30)
-    finally:
-        delivery.stop()
-        await producer.stop()
-        worker.close()
-        smtp.stop()
-        http.stop()
-        delete_queues(amqp_url, settings)
+    async with running_stack(
+        mongodb_server,
+        kafka_server,
+        amqp_url,
+        tmp_path_factory.mktemp("delivery"),
+        http,
+        [SOLUTION_TOPIC, FUNDING_TOPIC],
+    ) as running:
+        yield running
 
 
 def solution_event(sdgs=(6,), countries=("KEN",), title="Solar pumps for irrigation"):
@@ -162,10 +77,6 @@ def solution_event(sdgs=(6,), countries=("KEN",), title="Solar pumps for irrigat
     return build_envelope(
         CATALOG, "catalog.SolutionPublished", sid, 3, catalog_events.SolutionPublished(solution=s)
     )
-
-
-def sent_to(stack: Stack, address: str) -> int:
-    return len(stack.smtp.to(address))
 
 
 async def test_event_reaches_exactly_the_matching_subscribers(stack):
@@ -236,7 +147,7 @@ async def test_event_reaches_exactly_the_matching_subscribers(stack):
     assert body["event_id"] == env.event_id and body["item"]["id"] == env.aggregate_id
 
     delivered = await eventually(
-        lambda: _sent(stack, "u-hook"), "the webhook delivery recorded as sent"
+        lambda: sent_rows(stack, "u-hook"), "the webhook delivery recorded as sent"
     )
     assert [a.outcome for a in delivered[0].attempts] == [dpb.ATTEMPT_OUTCOME_SUCCEEDED]
     assert delivered[0].attempts[0].response_code == 204
@@ -247,17 +158,12 @@ async def test_event_reaches_exactly_the_matching_subscribers(stack):
     assert await stack.deliveries("u-other") == []
 
 
-async def _sent(stack: Stack, subject: str) -> list[dpb.Delivery]:
-    rows = await stack.deliveries(subject)
-    return rows if rows and all(d.status == dpb.DELIVERY_STATUS_SENT for d in rows) else []
-
-
 async def test_receiver_failing_twice_then_succeeding(stack):
     await stack.subscribe(
         "u-flaky", channel=spb.CHANNEL_WEBHOOK, address=stack.http.url("/flaky"), sdgs=[13]
     )
     await stack.publish(SOLUTION_TOPIC, solution_event(sdgs=(13,)))
-    rows = await eventually(lambda: _sent(stack, "u-flaky"), "the flaky webhook to succeed")
+    rows = await eventually(lambda: sent_rows(stack, "u-flaky"), "the flaky webhook to succeed")
     assert len(rows) == 1
     outcomes = [a.outcome for a in rows[0].attempts]
     assert outcomes == [
@@ -327,7 +233,7 @@ async def test_same_event_consumed_twice_sends_nothing_twice(stack):
     await stack.publish(SOLUTION_TOPIC, env)
     await stack.publish(SOLUTION_TOPIC, env)
     await eventually(lambda: sent_to(stack, address) == 1, "the e-mail")
-    await eventually(lambda: _sent(stack, "u-twice"), "the delivery recorded")
+    await eventually(lambda: sent_rows(stack, "u-twice"), "the delivery recorded")
     # Also straight through the handler once more, as after a lost offset commit.
     registration = stack.worker.consumer.handlers.get("catalog.SolutionPublished")
     payload = unpack_payload(env, catalog_events.SolutionPublished)
@@ -352,7 +258,7 @@ async def test_worker_killed_mid_task_the_task_is_sent_once(stack):
     assert sent_to(stack, address) == 0
     stack.delivery.start()
     rows = await eventually(
-        lambda: _sent(stack, "u-killed"), "the redelivered task to be sent", within=60
+        lambda: sent_rows(stack, "u-killed"), "the redelivered task to be sent", within=60
     )
     await asyncio.sleep(1.0)
     assert sent_to(stack, address) == 1

@@ -20,9 +20,9 @@ from ssg.notifications.delivery.senders import SendFailed, SmtpConfig, send_emai
 from ssg.notifications.domain.tasks import DeliveryTask
 from ssg.notifications.worker import topology
 from ssg.testing import servers
+from ssg.testing.receivers import HttpSink, SmtpSink
 
 from .conftest import DeliveryProcess, delete_queues, delivery_env, make_settings
-from .receivers import HttpSink, SmtpSink
 
 
 def task(address: str, channel: int = 2) -> DeliveryTask:

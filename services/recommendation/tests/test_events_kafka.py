@@ -15,6 +15,7 @@ from itertools import combinations
 import grpc
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client import REGISTRY
 
 from ssg.contracts.catalog.v1 import events_pb2 as cat
 from ssg.contracts.recommendation.v1 import events_pb2 as ev
@@ -25,6 +26,7 @@ from ssg.platform.events.envelope import Origin, dlq_topic, parse_envelope, unpa
 from ssg.platform.events.topics import ensure_topics
 from ssg.platform.mongo import make_client
 from ssg.platform.settings import load_settings
+from ssg.recommendation.domain.matches import MatchStatus
 from ssg.recommendation.events.catalog import NEED_TOPIC, SOLUTION_TOPIC
 from ssg.recommendation.events.publisher import INTERACTION_TOPIC, MATCH_TOPIC, EventFactory
 from ssg.recommendation.events.registration import ORGANIZATION_TOPIC
@@ -270,10 +272,22 @@ async def test_two_workers_and_a_restart_keep_exact_counts(settings, mongodb_ser
         client.close()
 
 
+def match_steps() -> dict[str, float]:
+    """The funnel counter's value per status (ssg.recommendation.funnel)."""
+    return {
+        status.value: REGISTRY.get_sample_value(
+            "ssg_recommendation_match_steps_total", {"status": status.value}
+        )
+        or 0.0
+        for status in MatchStatus
+    }
+
+
 async def test_a_posted_need_is_proposed_and_only_the_parties_move_the_match(
     served, relay, settings, kafka_server, auth
 ):
     tag = uuid.uuid4().hex[:8]
+    before = match_steps()
     provider, seeker = f"prov-{tag}", f"seek-{tag}"
     await produce(
         kafka_server.bootstrap,
@@ -394,3 +408,16 @@ async def test_a_posted_need_is_proposed_and_only_the_parties_move_the_match(
         3,
     )
     assert [parse_envelope(c.value).aggregate_version for c in changes] == [2, 3, 4]
+
+    # The funnel counted each step once (the refused second acceptance not at all).
+    steps = {status: n - before[status] for status, n in match_steps().items()}
+    assert steps.pop("PROPOSED") >= 2
+    assert steps == {
+        "SEEKER_ACCEPTED": 1,
+        "PROVIDER_ACCEPTED": 0,
+        "ACCEPTED": 1,
+        "AGREED": 1,
+        "IMPLEMENTED": 0,
+        "RESULTS_RECORDED": 0,
+        "DECLINED": 0,
+    }

@@ -231,3 +231,11 @@ def test_results_need_a_note():
 
 def test_one_pair_has_one_match_id():
     assert matches.match_id("n1", "s1") == proposed().id != matches.match_id("n1", "s2")
+
+
+def test_only_members_of_the_organization_and_operators_list_its_matches():
+    matches.check_lister(SEEKER, "o-seeker")
+    matches.check_lister(OPERATOR, "o-seeker")
+    for who in (STRANGER, Identity("anonymous", authenticated=False), PROVIDER):
+        with pytest.raises(PermissionDenied):
+            matches.check_lister(who, "o-seeker")

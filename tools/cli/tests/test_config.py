@@ -33,8 +33,10 @@ def test_found_from_a_subfolder(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_prometheus_scrapes_every_service_metrics_port() -> None:
     config = load_stack_config(ROOT / "deploy/local/ports.toml")
-    text = (ROOT / "deploy/monitoring/prometheus-local.yml").read_text()
-    scraped = {int(p) for p in re.findall(r'"127\.0\.0\.1:(\d+)"', text)} - {9090}
+    text = (ROOT / "deploy/local/prometheus.yml").read_text()
+    scraped = {int(p) for p in re.findall(r'"127\.0\.0\.1:(\d+)"', text)}
+    assert config.prometheus_url == f"http://127.0.0.1:{config.servers['prometheus']}"
+    scraped.remove(config.servers["prometheus"])  # Prometheus scrapes itself too
     assert scraped == {s.metrics_port for s in config.services}
     assert "0.0.0.0" not in text
 
@@ -54,3 +56,12 @@ def test_bad_ports_file_is_named(tmp_path: Path, text: str, complaint: str) -> N
     path.write_text(text)
     with pytest.raises(StackConfigError, match=re.escape(complaint)):
         load_stack_config(path)
+
+
+def test_the_rabbitmq_vhost_is_the_default_one_unless_named(tmp_path: Path) -> None:
+    default = tmp_path / "default.toml"
+    default.write_text(SERVERS)
+    assert load_stack_config(default).amqp_url == "amqp://guest:guest@127.0.0.1:1004//"
+    named = tmp_path / "named.toml"
+    named.write_text('rabbitmq_vhost = "ssg/faults"\n' + SERVERS)
+    assert load_stack_config(named).amqp_url == "amqp://guest:guest@127.0.0.1:1004/ssg%2Ffaults"

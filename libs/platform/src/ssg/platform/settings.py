@@ -32,6 +32,8 @@ class PlatformSettings(BaseSettings):
     grace_seconds: float = Field(default=10.0, ge=0)
     max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     health_interval_seconds: float = Field(default=2.0, gt=0)
+    # How often an API replica recounts its business gauges from its datastore (0: never).
+    store_gauges_seconds: float = Field(default=30.0, ge=0)
 
     jwt_secret: str = Field(default="", description="HS256 key; empty with jwt_public_key set")
     jwt_public_key: str = Field(default="", description="PEM for RS256/ES256 tokens")

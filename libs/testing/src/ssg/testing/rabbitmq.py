@@ -58,6 +58,20 @@ class Vhost:
         self.passwords[name] = password
         return name
 
+    def connections(self) -> int:
+        """How many client connections this vhost has now."""
+        lines = rabbitmqctl("list_connections", "vhost").splitlines()
+        return sum(1 for line in lines if line.strip() == self.name)
+
+    def queue_depths(self) -> dict[str, int]:
+        """Ready plus unacknowledged messages of every queue in this vhost, by queue name."""
+        depths = {}
+        for line in rabbitmqctl("list_queues", "-p", self.name, "name", "messages").splitlines():
+            name, _, count = line.rpartition("\t")
+            if name and count.strip().isdigit():
+                depths[name] = int(count)
+        return depths
+
     def close_connections(self, reason: str = "closed by test") -> int:
         """Close every client connection to this vhost (the broker side of a network drop)."""
         closed = 0

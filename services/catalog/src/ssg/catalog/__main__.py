@@ -11,8 +11,10 @@ import sys
 from functools import partial
 
 from ssg.catalog.bootstrap import POLICY, App, bootstrap
+from ssg.catalog.gauges import catalog_gauges
 from ssg.catalog.settings import CatalogSettings
 from ssg.catalog.sweeps import sweep_forever
+from ssg.platform.gauges import refresh_forever
 from ssg.platform.grpc.main import api_main, serve_with_tasks
 from ssg.platform.process import PeriodicTask
 
@@ -26,6 +28,10 @@ async def run(app: App) -> None:
     if settings.sweep_seconds > 0:
         tasks.append(
             partial(sweep_forever, app.service, settings.sweep_seconds, settings.sweep_batch)
+        )
+    if settings.store_gauges_seconds > 0:
+        tasks.append(
+            partial(refresh_forever, catalog_gauges(app.store), settings.store_gauges_seconds)
         )
     await serve_with_tasks(
         settings,

@@ -1,7 +1,9 @@
-"""``python -m ssg.catalog.worker``: keep the organizations read model from registration events.
+"""``python -m ssg.catalog.worker``: keep the organizations read model from registration events,
+and turn the ingress bridge's proposals into drafts (ADR 0022).
 
-Any number of replicas may run: the consumer group shares the partitions, and each write is a
-conditional upsert on the organization's version.
+Any number of replicas may run: the consumer group shares the partitions; each read-model write
+is a conditional upsert on the organization's version, and each proposal is applied once per
+revision through its proposal link.
 """
 
 from __future__ import annotations
@@ -9,30 +11,35 @@ from __future__ import annotations
 import sys
 
 from ssg.catalog.events.organizations import ORGANIZATION_TOPIC, organization_handlers
+from ssg.catalog.events.proposals import PROPOSAL_TOPICS, proposal_handlers
+from ssg.catalog.proposals import ProposalIntake
 from ssg.catalog.settings import CatalogSettings
 from ssg.catalog.store.mongo import MongoStore
 from ssg.platform.events.consumer import EventConsumer
 from ssg.platform.events.worker import worker_main
 
+TOPICS = (ORGANIZATION_TOPIC, *PROPOSAL_TOPICS)
+
 
 def build_consumer(settings: CatalogSettings, store: MongoStore) -> EventConsumer:
-    """The organizations consumer on a store."""
+    """The worker's consumer (organization events and proposals) on a store."""
+    intake = ProposalIntake(store, instance=settings.instance)
     return EventConsumer(
         settings,
         group_id=settings.organizations_group,
-        topics=[ORGANIZATION_TOPIC],
-        handlers=organization_handlers(store),
+        topics=TOPICS,
+        handlers=proposal_handlers(intake, organization_handlers(store)),
     )
 
 
 def main() -> int:
     """Entry point; exit status 2 on bad configuration."""
-    # The topic belongs to registration; creating it when missing only lets this worker start
-    # first on a fresh broker (with registration's partition count unknown, 1 is the floor).
+    # The topics belong to registration and ingress; creating them when missing only lets this
+    # worker start first on a fresh broker (with their partition counts unknown, 1 is the floor).
     return worker_main(
         CatalogSettings,
         lambda settings, db: build_consumer(settings, MongoStore(db.client, db)),
-        topics=[ORGANIZATION_TOPIC],
+        topics=TOPICS,
     )
 
 

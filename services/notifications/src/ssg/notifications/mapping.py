@@ -6,6 +6,7 @@ from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from ssg.contracts.common.v1 import sdg_pb2
 from ssg.contracts.notifications.v1 import delivery_pb2, subscription_pb2
 from ssg.notifications.domain.model import Delivery, Subscription
 from ssg.notifications.domain.validation import RawSubscription
@@ -27,6 +28,7 @@ def raw_subscription(p: subscription_pb2.Subscription) -> RawSubscription:
         regions=list(p.regions),
         countries=list(p.countries),
         keywords=list(p.keywords),
+        sdg_targets=[t.code for t in p.sdg_targets],
         frequency=p.frequency,
         language=p.language,
         organization_id=p.organization_id,
@@ -47,6 +49,7 @@ def subscription_to_proto(s: Subscription) -> subscription_pb2.Subscription:
         regions=sorted(f.regions),  # type: ignore[arg-type]
         countries=sorted(f.countries),
         keywords=list(f.keywords),
+        sdg_targets=[sdg_pb2.SdgTarget(code=t) for t in sorted(f.sdg_targets)],
         frequency=int(s.spec.frequency),  # type: ignore[arg-type]
         language=s.spec.language,
         status=int(s.status),  # type: ignore[arg-type]

@@ -8,13 +8,13 @@ from datetime import datetime
 
 from ssg.notifications.domain.digest import next_boundary
 from ssg.notifications.domain.model import (
+    ORGANIZATION_TOPICS,
     Channel,
     Delivery,
     Frequency,
     Subscription,
     SubscriptionInput,
     SubscriptionStatus,
-    Topic,
 )
 from ssg.notifications.domain.signing import (
     verify_unsubscribe_token,
@@ -50,6 +50,20 @@ def _signed_in(identity: Identity) -> str:
     return identity.subject
 
 
+def _manages(identity: Identity, sub: Subscription) -> bool:
+    """Its owner, or any member of its organization when it follows that organization
+    (ADR 0033: such subscriptions belong to the organization)."""
+    if sub.owner == identity.subject:
+        return True
+    spec = sub.spec
+    return (
+        bool(spec.organization_id)
+        and not ORGANIZATION_TOPICS.isdisjoint(spec.filters.topics)
+        and Role.MEMBER in identity.roles
+        and identity.organization_id == spec.organization_id
+    )
+
+
 def _next_digest_at(spec: SubscriptionInput, now: datetime) -> datetime | None:
     return None if spec.frequency is Frequency.INSTANT else next_boundary(spec.frequency, now)
 
@@ -72,7 +86,7 @@ class SubscriptionService:
 
     def _validate(self, identity: Identity, raw: RawSubscription) -> SubscriptionInput:
         spec = validate_subscription(raw, allow_loopback=self.allow_loopback)
-        if Topic.MY_ORGANIZATION in spec.filters.topics and not (
+        if not ORGANIZATION_TOPICS.isdisjoint(spec.filters.topics) and not (
             Role.MEMBER in identity.roles and identity.organization_id == spec.organization_id
         ):
             raise PermissionDenied("only members of the organization may follow it")
@@ -89,10 +103,10 @@ class SubscriptionService:
         return Subscribed(sub, secret)
 
     async def _own(self, identity: Identity, subscription_id: str) -> Subscription:
-        owner = _signed_in(identity)
+        _signed_in(identity)
         require_id(subscription_id, "subscription_id")
         sub = await run_sync(self.store.get_subscription, subscription_id)
-        if sub is None or sub.owner != owner:
+        if sub is None or not _manages(identity, sub):
             raise NotFound("no such subscription")
         return sub
 
@@ -134,14 +148,32 @@ class SubscriptionService:
         return sub
 
     async def list_subscriptions(
-        self, identity: Identity, include_unsubscribed: bool, size: int, token: str
+        self,
+        identity: Identity,
+        include_unsubscribed: bool,
+        size: int,
+        token: str,
+        organization_id: str = "",
     ) -> Page[Subscription]:
-        """A page of the caller's subscriptions, newest first."""
+        """A page of the caller's subscriptions, or of their organization's subscriptions to
+        organization topics, newest first."""
         owner = _signed_in(identity)
-        fingerprint = f"subs|{owner}|{include_unsubscribed}"
-        limit, after = page_request(self.pages, Violations(), size, token, fingerprint)
+        v = Violations()
+        if organization_id:
+            check_id(v, "organization_id", organization_id)
+        fingerprint = f"subs|{owner}|{include_unsubscribed}|{organization_id}"
+        limit, after = page_request(self.pages, v, size, token, fingerprint)
+        if organization_id and not (
+            Role.MEMBER in identity.roles and identity.organization_id == organization_id
+        ):
+            raise PermissionDenied("only members of the organization may list its subscriptions")
         subs = await run_sync(
-            self.store.list_subscriptions, owner, include_unsubscribed, limit, after
+            self.store.list_subscriptions,
+            owner,
+            include_unsubscribed,
+            limit,
+            after,
+            organization_id,
         )
         return next_page(
             self.pages, subs, limit, lambda s: (s.create_time.isoformat(), s.id), fingerprint

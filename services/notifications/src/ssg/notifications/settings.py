@@ -23,10 +23,12 @@ class NotificationsSettings(PlatformSettings):
     webhook_allow_loopback: bool = False
     webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
-    # The matcher's consumer group (catalog and registration events).
+    # The matcher's consumer group (catalog, registration and match events).
     matcher_group: str = "notifications-matcher"
     # RabbitMQ names: <prefix>.tasks, <prefix>.results, <prefix>.dlq, <prefix>.retry.<ms>.
     queue_prefix: str = Field(default="notifications.delivery", pattern=r"^[a-z][a-z0-9._-]*$")
+    # classic (the local RabbitMQ) or quorum (replicated: Kubernetes; ADR 0041).
+    queue_type: str = Field(default="classic", pattern=r"^(classic|quorum)$")
     retry_attempts: int = Field(default=5, ge=1, le=20)
     retry_base_ms: int = Field(default=1000, ge=1)
     retry_multiplier: int = Field(default=4, ge=1, le=10)

@@ -1,7 +1,7 @@
 """``python -m ssg.notifications.worker``: the asyncio side of delivery.
 
 Runs, beside each other until SIGTERM/SIGINT:
-* the matcher (an idempotent consumer of catalog and registration events),
+* the matcher (an idempotent consumer of catalog, registration and match events),
 * the dispatcher (pending deliveries -> RabbitMQ task queue, publisher confirms),
 * the results consumer (attempt results -> delivery log, DeliveryFailed -> outbox),
 * the digest and funding-deadline reminder sweeps and the queue-depth gauge,
@@ -50,7 +50,9 @@ log = logging.getLogger("ssg.notifications.worker")
 
 def topology(settings: NotificationsSettings) -> Topology:
     """The queue names and retry delays the settings describe."""
-    return Topology(settings.queue_prefix, tuple(backoff(settings).delays_ms()))
+    return Topology(
+        settings.queue_prefix, tuple(backoff(settings).delays_ms()), settings.queue_type
+    )
 
 
 def backoff(settings: NotificationsSettings) -> Backoff:

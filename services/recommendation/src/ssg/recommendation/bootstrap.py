@@ -13,6 +13,7 @@ from ssg.platform.grpc.interceptors import MethodPolicy
 from ssg.platform.grpc.server import ServicerRegistration
 from ssg.platform.health import HealthCheck, mongodb_check
 from ssg.platform.mongo import Doc, default_database, make_client
+from ssg.platform.paging import page_codec
 from ssg.recommendation.api.servicer import RecommendationServicer
 from ssg.recommendation.events.publisher import EventFactory
 from ssg.recommendation.service import RecommendationService
@@ -76,5 +77,6 @@ def bootstrap(settings: RecommendationSettings) -> App:
         SnapshotCache(store, settings.index_refresh_seconds),
         EventFactory(Origin(settings.service, settings.instance, settings.instance_id)),
         instance=settings.instance,
+        pages=page_codec(settings),
     )
     return App(settings, service, RecommendationServicer(service), store, client)

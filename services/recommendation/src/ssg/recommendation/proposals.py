@@ -13,6 +13,7 @@ from ssg.recommendation.domain import matches
 from ssg.recommendation.domain.matching import Matcher, NeedSpec
 from ssg.recommendation.domain.model import Item, Organization, Scored
 from ssg.recommendation.events.publisher import EventFactory
+from ssg.recommendation.funnel import count_step
 from ssg.recommendation.snapshot import SnapshotCache
 from ssg.recommendation.store.mongo import MongoStore
 
@@ -93,4 +94,5 @@ class Proposer:
             return False
         event = self.events.match_proposed(match)
         self.store.outbox.add(session, event.topic, event.envelope)
+        count_step(match)
         return True

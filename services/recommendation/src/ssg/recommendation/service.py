@@ -17,6 +17,7 @@ from ssg.platform.auth.tokens import Identity, Role
 from ssg.platform.errors import NotFound, PermissionDenied, Unauthenticated, Violations
 from ssg.platform.events.outbox import UnitOfWork, atomically
 from ssg.platform.mongo import run_sync
+from ssg.platform.paging import Page, PageCodec, next_page, page_request
 from ssg.platform.reference.geography import is_country
 from ssg.platform.reference.sdg import TARGETS
 from ssg.platform.validation import check_id
@@ -30,6 +31,7 @@ from ssg.recommendation.domain.profile import Profile, organization_key, user_ke
 from ssg.recommendation.domain.scoring import Filter, Recommender, Signals, Weights
 from ssg.recommendation.domain.suggest import Labelled, SdgSuggester, SdgSuggestion
 from ssg.recommendation.events.publisher import EventFactory
+from ssg.recommendation.funnel import count_step
 from ssg.recommendation.snapshot import SnapshotCache
 from ssg.recommendation.store.mongo import MongoStore
 
@@ -74,6 +76,7 @@ class RecommendationService:
         events: EventFactory,
         *,
         instance: str,
+        pages: PageCodec,
         weights: Weights | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -81,6 +84,7 @@ class RecommendationService:
         self.cache = cache
         self.events = events
         self.instance = instance
+        self.pages = pages
         self.weights = weights or Weights()
         self.clock = clock
         self._suggester: tuple[object, SdgSuggester] | None = None
@@ -298,6 +302,28 @@ class RecommendationService:
             raise NotFound(f"match {match_id} is not known") from None
         return match
 
+    async def list_matches(
+        self, who: Identity, organization_id: str, statuses: Sequence[int], size: int, token: str
+    ) -> Page[Match]:
+        """A page of an organization's matches (either side), newest first, to its members."""
+        if not who.authenticated:
+            raise Unauthenticated("sign in to list matches")
+        v = Violations()
+        check_id(v, "organization_id", organization_id)
+        wanted: list[MatchStatus] = []
+        for i, value in enumerate(statuses):
+            try:
+                wanted.append(mapping.match_status_from_proto(value))
+            except ValueError:
+                v.add(f"statuses[{i}]", "must be a known match status")
+        fingerprint = f"matches|{organization_id}|{sorted(s.value for s in wanted)}"
+        limit, after = page_request(self.pages, v, size, token, fingerprint)  # raises v's findings
+        matches.check_lister(who, organization_id)
+        found = await run_sync(self.store.list_matches, organization_id, wanted, limit, after)
+        return next_page(
+            self.pages, found, limit, lambda m: (m.create_time.isoformat(), m.id), fingerprint
+        )
+
     async def _load(self, match_id: str) -> Match:
         v = Violations()
         check_id(v, "id", match_id)
@@ -318,6 +344,7 @@ class RecommendationService:
             uow.add(event.topic, event.envelope)
 
         await run_sync(atomically, self.store.client, self.store.db, write)
+        count_step(changed)
         return changed
 
     async def accept_match(self, who: Identity, match_id: str) -> Match:

@@ -10,10 +10,12 @@ import logging
 import sys
 from functools import partial
 
+from ssg.platform.gauges import refresh_forever
 from ssg.platform.grpc.main import api_main, serve_with_tasks
 from ssg.platform.process import PeriodicTask
 from ssg.registration.bootstrap import POLICY, App, bootstrap
 from ssg.registration.expiry import sweep_forever
+from ssg.registration.gauges import registration_gauges
 from ssg.registration.settings import RegistrationSettings
 
 log = logging.getLogger("ssg.registration")
@@ -31,6 +33,10 @@ async def run(app: App) -> None:
                 settings.expiry_sweep_seconds,
                 settings.expiry_sweep_batch,
             )
+        )
+    if settings.store_gauges_seconds > 0:
+        tasks.append(
+            partial(refresh_forever, registration_gauges(app.store), settings.store_gauges_seconds)
         )
     await serve_with_tasks(
         settings,

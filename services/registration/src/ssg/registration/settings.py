@@ -16,3 +16,5 @@ class RegistrationSettings(PlatformSettings):
     # How often each replica looks for lapsed verifications (0 turns the sweep off).
     expiry_sweep_seconds: float = Field(default=300.0, ge=0)
     expiry_sweep_batch: int = Field(default=100, ge=1, le=10_000)
+    # Consumer group of the worker taking in the ingress bridge's proposals.
+    proposals_group: str = "registration-proposals"

@@ -7,10 +7,13 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 PORTS_FILE_ENV = "SSG_PORTS_FILE"
 PORTS_FILE = Path("deploy/local/ports.toml")
 SERVER_NAMES = ("kafka", "mongodb", "opensearch", "rabbitmq")
+# Servers the stack runs only when the ports file gives them a port (and their binary exists).
+OPTIONAL_SERVER_NAMES = ("prometheus",)
 
 
 class StackConfigError(Exception):
@@ -44,6 +47,7 @@ class StackConfig:
     host: str
     servers: dict[str, int]
     services: tuple[ServiceEntry, ...]
+    rabbitmq_vhost: str = "/"
 
     def address(self, server: str) -> str:
         """host:port of a server."""
@@ -66,7 +70,13 @@ class StackConfig:
     @property
     def amqp_url(self) -> str:
         """AMQP URL of RabbitMQ (the machine's default guest user, loopback only)."""
-        return f"amqp://guest:guest@{self.address('rabbitmq')}//"
+        vhost = "/" if self.rabbitmq_vhost == "/" else quote(self.rabbitmq_vhost, safe="")
+        return f"amqp://guest:guest@{self.address('rabbitmq')}/{vhost}"
+
+    @property
+    def prometheus_url(self) -> str | None:
+        """Base URL of the stack's Prometheus, or None when the ports file gives it no port."""
+        return f"http://{self.address('prometheus')}" if "prometheus" in self.servers else None
 
 
 def find_ports_file(explicit: Path | None = None, start: Path | None = None) -> Path:
@@ -97,11 +107,18 @@ def load_stack_config(path: Path | None = None) -> StackConfig:
     if missing:
         raise StackConfigError(f"{source}: [servers] lacks {', '.join(missing)}")
     ports = {name: _port(source, f"servers.{name}", servers[name]) for name in SERVER_NAMES}
+    ports |= {
+        name: _port(source, f"servers.{name}", servers[name])
+        for name in OPTIONAL_SERVER_NAMES
+        if name in servers
+    }
     services = tuple(
         _service(source, name, table) for name, table in raw.get("services", {}).items()
     )
     _no_duplicate_ports(source, ports, services)
-    return StackConfig(source, str(raw.get("host", "127.0.0.1")), ports, services)
+    # A stack of its own on the machine's shared RabbitMQ (e.g. a fault test) names its vhost.
+    vhost = str(raw.get("rabbitmq_vhost", "/"))
+    return StackConfig(source, str(raw.get("host", "127.0.0.1")), ports, services, vhost)
 
 
 def _service(source: Path, name: str, table: dict[str, object]) -> ServiceEntry:

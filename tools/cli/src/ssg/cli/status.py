@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 import socket
 import time
 import urllib.request
@@ -126,12 +127,30 @@ def check_metrics(host: str, port: int, timeout: float) -> str:
     return f"/metrics ok ({size} bytes)"
 
 
+def check_prometheus(host: str, port: int, timeout: float) -> str:
+    """Ask Prometheus for its scrape targets and count those up."""
+    url = f"http://{host}:{port}/api/v1/targets?state=active"
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        targets = json.loads(response.read())["data"]["activeTargets"]
+    up = sum(1 for target in targets if target["health"] == "up")
+    return f"{up}/{len(targets)} targets up"
+
+
 SERVER_CHECKS: dict[str, Callable[[str, int, float], str]] = {
     "kafka": check_kafka,
     "mongodb": check_mongodb,
     "opensearch": check_opensearch,
     "rabbitmq": check_rabbitmq,
+    "prometheus": check_prometheus,
 }
+# Optional servers whose binary must be installed for the stack to run them.
+SERVER_BINARIES = {"prometheus": "prometheus"}
+
+
+def server_installed(name: str) -> bool:
+    """False for an optional server whose binary is not on PATH (the stack skips it)."""
+    binary = SERVER_BINARIES.get(name)
+    return binary is None or shutil.which(binary) is not None
 
 
 def run_check(
@@ -149,7 +168,11 @@ def run_check(
 
 
 def check_server(config: StackConfig, name: str, timeout: float) -> CheckResult:
-    """Check one server of the stack by its protocol."""
+    """Check one server of the stack by its protocol (SKIP for an optional one not installed)."""
+    if not server_installed(name):
+        address = config.address(name)
+        detail = f"{SERVER_BINARIES[name]} is not installed (the stack does not run it)"
+        return CheckResult(name, address, False, 0.0, detail, skipped=True)
     return run_check(name, config.host, config.servers[name], SERVER_CHECKS[name], timeout)
 
 

@@ -82,7 +82,7 @@ def goal_of_target(code: str) -> int:
     """The goal number a target code belongs to; ValueError if the code is not a real target."""
     match = _TARGET_CODE.match(code)
     if not match or code not in TARGETS:
-        raise ValueError(f"not an SDG target: {code!r} (expected e.g. '6.4' or '17.a')")
+        raise ValueError(f"not an SDG target: {code!r} (expected e.g. '6.4' or '14.a')")
     return int(match.group(1))
 
 

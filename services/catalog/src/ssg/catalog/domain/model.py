@@ -72,6 +72,8 @@ class Source(StrEnum):
     MANUAL = "MANUAL"
     IMPORT = "IMPORT"
     FEDERATED = "FEDERATED"
+    # Proposed by an internal system through the ingress bridge (a draft until submitted).
+    INGRESS = "INGRESS"
 
 
 class Criterion(StrEnum):
@@ -189,6 +191,8 @@ class Provenance:
     external_id: str = ""
     origin_instance: str = ""
     submit_time: datetime | None = None
+    # The internal system that proposed it (source INGRESS); external_id is its id there.
+    producer: str = ""
 
 
 @dataclass(frozen=True)

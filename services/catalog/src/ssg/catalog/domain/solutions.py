@@ -52,6 +52,7 @@ def create(
     *,
     source: Source = Source.MANUAL,
     external_id: str = "",
+    producer: str = "",
 ) -> Solution:
     """A new DRAFT."""
     return Solution(
@@ -63,6 +64,7 @@ def create(
             vouching_organization_id=organization_id,
             source=source,
             external_id=external_id,
+            producer=producer,
         ),
         instance=instance,
         status=SolutionStatus.DRAFT,

@@ -20,6 +20,7 @@ from ssg.catalog.domain.model import (
     KnowledgeProduct,
     Need,
     Solution,
+    Source,
 )
 from ssg.platform.reference.geography import region_name
 from ssg.platform.reference.regions import region_of
@@ -107,7 +108,11 @@ def index_fields(record: Any) -> Doc:
         "updated": record.update_time,
         "page": page_key(record.update_time, record.id),
         "sdgs": list(getattr(content, "sdgs", ())),
-        "ext": record.provenance.external_id or None,
+        # Import ids are unique per instance; a proposal's id is unique per producer only, and
+        # its uniqueness is kept by its proposal link instead.
+        "ext": (record.provenance.external_id or None)
+        if record.provenance.source != Source.INGRESS
+        else None,
     }
     if isinstance(record, Solution):
         ix["org"] = record.organization_id

@@ -3,7 +3,8 @@ shares one transaction with its outbox events (``write_with_events``).
 
 Collections: ``solutions``, ``knowledge_products``, ``needs``, ``funding_opportunities`` (each
 document: the record's fields plus ``ix``, the index fields filters read), ``reviews``,
-``organizations`` (the read model kept by the worker), ``solution_external_ids`` and the
+``organizations`` (the read model kept by the worker), ``solution_external_ids``,
+``proposal_links`` (which record each ingress proposal made, ``ssg.platform.proposals``) and the
 platform's ``outbox``.
 
 ``solution_external_ids`` maps an imported solution's external id (``_id``) to its solution id
@@ -43,6 +44,7 @@ from ssg.platform.events.consumer import apply_if_newer
 from ssg.platform.events.outbox import Outbox, UnitOfWork, atomically
 from ssg.platform.migrations import drop_retired_indexes, run_once
 from ssg.platform.mongo import merged_page
+from ssg.platform.proposals import ProposalLink, get_link, insert_link, save_link
 
 EXTERNAL_IDS = "solution_external_ids"
 
@@ -240,6 +242,15 @@ class MongoTransaction(Transaction):
     def add_events(self, events: Sequence[tuple[str, envelope_pb2.Envelope]]) -> None:
         self._uow.add_many(events)
 
+    def get_proposal_link(self, key: str) -> ProposalLink | None:
+        return get_link(self._db, key, self._s)
+
+    def insert_proposal_link(self, link: ProposalLink) -> None:
+        insert_link(self._db, link, self._s)
+
+    def save_proposal_link(self, link: ProposalLink) -> None:
+        save_link(self._db, link, self._s)
+
 
 class MongoStore(Store):
     """The catalog datastore on a MongoDB replica set (transactions need one)."""
@@ -338,6 +349,19 @@ class MongoStore(Store):
         filters = query_filters(query, after)
         docs = merged_page(self.db[kind.collection], filters, "ix.page", DESCENDING, limit)
         return [record_from_doc(kind, doc) for doc in docs]
+
+    def published_solutions_by_sdg_region(self) -> dict[tuple[int, str], int]:
+        published = self.db[SOLUTIONS.collection].find(
+            {"ix.status": "PUBLISHED"}, {"ix.sdgs": 1, "ix.regions": 1}
+        )
+        counts: dict[tuple[int, str], int] = {}
+        for doc in published:
+            ix = doc.get("ix", {})
+            for sdg in ix.get("sdgs") or []:
+                for region in ix.get("regions") or [""]:
+                    key = (int(sdg), str(region))
+                    counts[key] = counts.get(key, 0) + 1
+        return counts
 
     def reviews_of(self, solution_id: str) -> list[Review]:
         cursor = self.db.reviews.find({"solution_id": solution_id}).sort("create_time", ASCENDING)

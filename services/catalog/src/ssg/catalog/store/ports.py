@@ -16,6 +16,7 @@ from typing import TypeVar
 from ssg.catalog.domain.model import OrganizationRef, Review
 from ssg.catalog.store.documents import Kind
 from ssg.contracts.events.v1 import envelope_pb2
+from ssg.platform.proposals import ProposalLink
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -91,6 +92,18 @@ class Transaction(ABC):
     def add_event(self, topic: str, envelope: envelope_pb2.Envelope) -> None:
         """Publish envelope to topic if (and only if) this unit commits."""
 
+    @abstractmethod
+    def get_proposal_link(self, key: str) -> ProposalLink | None:
+        """The link of a proposal (which record it made, which revision applied), or None."""
+
+    @abstractmethod
+    def insert_proposal_link(self, link: ProposalLink) -> None:
+        """Store a new link (DuplicateKeyError-like failure when its key exists)."""
+
+    @abstractmethod
+    def save_proposal_link(self, link: ProposalLink) -> None:
+        """Replace a stored link."""
+
     def add_events(self, events: Sequence[tuple[str, envelope_pb2.Envelope]]) -> None:
         """add_event for each (topic, envelope), in order (one write where a store can)."""
         for topic, envelope in events:
@@ -117,6 +130,11 @@ class Store(ABC):
         self, kind: Kind[T], query: Query, after: Cursor | None, limit: int
     ) -> list[T]:
         """Up to limit records matching query, newest update first, after the cursor."""
+
+    @abstractmethod
+    def published_solutions_by_sdg_region(self) -> dict[tuple[int, str], int]:
+        """How many published solutions address each (SDG, region) pair; a solution counts once
+        under each of its SDGs and regions, under region "" when it names none."""
 
     @abstractmethod
     def reviews_of(self, solution_id: str) -> list[Review]:

@@ -66,6 +66,7 @@ class NotificationServicer(pb_grpc.NotificationServiceServicer):
             request.include_unsubscribed,
             request.page.page_size,
             request.page.page_token,
+            request.organization_id,
         )
         return pb.ListSubscriptionsResponse(
             subscriptions=[mapping.subscription_to_proto(s) for s in page.items],

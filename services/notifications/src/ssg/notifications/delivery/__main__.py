@@ -33,7 +33,7 @@ def build(settings: NotificationsSettings) -> ServiceRunner:
         settings.retry_multiplier,
         settings.retry_max_ms,
     )
-    topology = Topology(settings.queue_prefix, tuple(backoff.delays_ms()))
+    topology = Topology(settings.queue_prefix, tuple(backoff.delays_ms()), settings.queue_type)
     config = {
         "AMQP_URI": settings.amqp_url,
         "max_workers": settings.delivery_workers,

@@ -14,12 +14,19 @@ import logging
 import time
 from typing import Any
 
-from kombu import Connection, Queue
+from kombu import Connection
 from kombu.pools import producers
 from nameko.extensions import DependencyProvider
 from nameko.messaging import consume
-from prometheus_client import Counter, Histogram
 
+from ssg.notifications.delivery.metrics import (
+    ATTEMPT_SECONDS,
+    DEAD_LETTERED,
+    DELIVERIES,
+    LATENCY,
+    RATE_LIMITED,
+    RETRIES,
+)
 from ssg.notifications.delivery.ratelimit import RecipientLimiter
 from ssg.notifications.delivery.senders import (
     SendFailed,
@@ -36,37 +43,6 @@ from ssg.notifications.queues import DEFAULT_EXCHANGE, Topology
 from ssg.notifications.settings import NotificationsSettings
 
 log = logging.getLogger("ssg.notifications.delivery")
-
-DELIVERIES = Counter(
-    "ssg_notifications_deliveries_total",
-    "Delivery attempts by channel and outcome (succeeded, failed, gave_up).",
-    ["channel", "outcome"],
-)
-RETRIES = Counter(
-    "ssg_notifications_delivery_retries_total",
-    "Attempts scheduled again after a failure.",
-    ["channel"],
-)
-DEAD_LETTERED = Counter(
-    "ssg_notifications_delivery_dead_lettered_total",
-    "Tasks sent to the dead-letter queue.",
-    ["reason"],
-)
-RATE_LIMITED = Counter(
-    "ssg_notifications_delivery_rate_limited_total", "Tasks delayed by the per-recipient limit."
-)
-LATENCY = Histogram(
-    "ssg_notifications_delivery_latency_seconds",
-    "From the event's time to the receiver's acceptance (digests: from the period's end).",
-    ["channel"],
-    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
-)
-ATTEMPT_SECONDS = Histogram(
-    "ssg_notifications_attempt_seconds",
-    "Time of one send attempt.",
-    ["channel"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-)
 
 
 class Outbound:
@@ -204,9 +180,7 @@ class Delivery(DependencyProvider):
 
 def service_class(settings: NotificationsSettings, topology: Topology) -> type:
     """The nameko service class for these settings (queue names are configuration)."""
-    tasks = Queue(
-        topology.tasks, exchange=DEFAULT_EXCHANGE, routing_key=topology.tasks, durable=True
-    )
+    tasks = topology.queue(topology.tasks)
 
     class DeliveryService:
         """Sends delivery tasks."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from ssg.notifications.domain.languages import ENGLISH, phrase
 from ssg.notifications.domain.model import Frequency
 
 
@@ -24,8 +25,9 @@ def next_boundary(frequency: Frequency, at: datetime) -> datetime:
     return period_start(frequency, at) + step
 
 
-def period_label(frequency: Frequency, start: datetime) -> str:
-    """How a digest names its period, e.g. 'Daily digest, 2026-11-27'."""
+def period_label(frequency: Frequency, start: datetime, language: str = ENGLISH) -> str:
+    """How a digest names its period, e.g. 'Daily digest, 2026-11-27', in language."""
+    date = f"{start:%Y-%m-%d}"
     if frequency is Frequency.DAILY:
-        return f"Daily digest, {start:%Y-%m-%d}"
-    return f"Weekly digest, week of {start:%Y-%m-%d}"
+        return phrase(language, "Daily digest, {date}", date=date)
+    return phrase(language, "Weekly digest, week of {date}", date=date)

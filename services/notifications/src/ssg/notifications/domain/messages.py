@@ -1,7 +1,7 @@
 """What subscribers receive: an instant alert for one item, or a digest of several, each as a
 subject, plain text, small HTML and a webhook JSON body. Every message carries its one-click
 unsubscribe link. Kept small for low-bandwidth connections: summaries are cut, no images, no
-styles beyond the HTML defaults."""
+styles beyond the HTML defaults. Written in the subscription's language (``languages``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
+from ssg.notifications.domain.languages import ENGLISH, message_language, phrase, translate
 from ssg.notifications.domain.model import Item, Message, Topic
 
 SUMMARY_CHARS = 280
@@ -24,6 +25,8 @@ SECTION_TITLES = {
     Topic.FUNDING: "Funding opportunities",
     Topic.NEEDS: "New needs",
     Topic.MY_ORGANIZATION: "Your organization",
+    Topic.MATCHES_FOR_MY_NEEDS: "Matches for your needs",
+    Topic.NEEDS_FOR_MY_SOLUTIONS: "Needs your solutions could answer",
 }
 
 
@@ -64,8 +67,17 @@ def item_json(item: Item) -> dict[str, object]:
     }
 
 
-def _detail_lines(item: Item) -> list[str]:
-    return [f"{k.replace('_', ' ').capitalize()}: {v}" for k, v in item.details if v]
+# Details whose values are words of the service (not data), so they are translated too.
+TRANSLATED_VALUES = frozenset({"outcome", "passed"})
+
+
+def _detail_lines(item: Item, language: str) -> list[str]:
+    return [
+        f"{translate(language, k.replace('_', ' ').capitalize())}: "
+        + (translate(language, v) if k in TRANSLATED_VALUES else v)
+        for k, v in item.details
+        if v
+    ]
 
 
 class AlertTemplate:
@@ -73,19 +85,29 @@ class AlertTemplate:
     differs per subscriber (delivery id, unsubscribe link), so a fan-out to thousands stays
     cheap."""
 
-    def __init__(self, item: Item, event_id: str, event_type: str, occurred_at: datetime) -> None:
-        self.subject = f"{SUBJECT_PREFIX} {item.headline}: {shorten(item.title, 120)}"
-        summary = shorten(item.summary, SUMMARY_CHARS)
-        lines = [item.headline, "", item.title]
+    def __init__(
+        self,
+        item: Item,
+        event_id: str,
+        event_type: str,
+        occurred_at: datetime,
+        language: str = ENGLISH,
+    ) -> None:
+        self.language = message_language(language)
+        headline = translate(language, item.headline)
+        title = item.title
+        self.subject = f"{SUBJECT_PREFIX} {headline}: {shorten(title, 120)}"
+        summary = shorten(translate(language, item.summary), SUMMARY_CHARS)
+        lines = [headline, "", title]
         if summary:
             lines += ["", summary]
-        lines += _detail_lines(item)
+        lines += _detail_lines(item, language)
         if item.url:
             lines += ["", item.url]
         self.text = "\n".join(lines)
-        details = "".join(f"<li>{escape(line)}</li>" for line in _detail_lines(item))
+        details = "".join(f"<li>{escape(line)}</li>" for line in _detail_lines(item, language))
         self.html = (
-            f"<html><body><p>{escape(item.headline)}</p><h3>{escape(item.title)}</h3>"
+            f'<html lang="{self.language}"><body><p>{escape(headline)}</p><h3>{escape(title)}</h3>'
             + (f"<p>{escape(summary)}</p>" if summary else "")
             + (f"<ul>{details}</ul>" if details else "")
             + (f'<p><a href="{escape(item.url)}">{escape(item.url)}</a></p>' if item.url else "")
@@ -94,8 +116,9 @@ class AlertTemplate:
             {
                 "event_id": event_id,
                 "event_type": event_type,
-                "headline": item.headline,
+                "headline": headline,
                 "item": item_json(item),
+                "language": self.language,
                 "occurred_at": occurred_at.isoformat(),
             },
             sort_keys=True,
@@ -105,9 +128,10 @@ class AlertTemplate:
 
     def message(self, delivery_id: str, unsubscribe_url: str) -> Message:
         """The alert for one subscriber."""
-        text = f"{self.text}\n\n--\nUnsubscribe: {unsubscribe_url}\n"
+        unsubscribe = phrase(self.language, "Unsubscribe")
+        text = f"{self.text}\n\n--\n{unsubscribe}: {unsubscribe_url}\n"
         html = (
-            f'{self.html}<p><small><a href="{escape(unsubscribe_url)}">Unsubscribe</a>'
+            f'{self.html}<p><small><a href="{escape(unsubscribe_url)}">{escape(unsubscribe)}</a>'
             "</small></p></body></html>"
         )
         body = (
@@ -117,9 +141,9 @@ class AlertTemplate:
         return Message(self.subject, text, html, body, unsubscribe_url)
 
 
-def render_alert(item: Item, env: Envelope) -> Message:
-    """The instant alert for one item."""
-    template = AlertTemplate(item, env.event_id, env.event_type, env.occurred_at)
+def render_alert(item: Item, env: Envelope, language: str = ENGLISH) -> Message:
+    """The instant alert for one item, in language."""
+    template = AlertTemplate(item, env.event_id, env.event_type, env.occurred_at, language)
     return template.message(env.delivery_id, env.unsubscribe_url)
 
 
@@ -137,19 +161,29 @@ def group_items(items: Sequence[Item]) -> list[tuple[Topic, list[Item]]]:
     return [(topic, groups[topic]) for topic in Topic if topic in groups]
 
 
+def _updates(language: str, total: int) -> str:
+    return phrase(language, "1 update") if total == 1 else phrase(language, "{n} updates", n=total)
+
+
 def render_digest(
-    items: Sequence[Item], period: str, env: Envelope, max_items: int = DIGEST_MAX_ITEMS
+    items: Sequence[Item],
+    period: str,
+    env: Envelope,
+    max_items: int = DIGEST_MAX_ITEMS,
+    language: str = ENGLISH,
 ) -> Message:
-    """One digest for a period ("daily digest, 2026-11-27"), grouping items by topic."""
+    """One digest for a period ("Daily digest, 2026-11-27", already in language), grouping
+    items by topic, in language."""
+    lang = message_language(language)
     groups = group_items(items)
     total = sum(len(g) for _, g in groups)
-    subject = f"{SUBJECT_PREFIX} {period}: {total} update{'s' if total != 1 else ''}"
-    text: list[str] = [f"{period}: {total} update{'s' if total != 1 else ''}"]
-    html: list[str] = [f"<html><body><p>{escape(text[0])}</p>"]
+    subject = f"{SUBJECT_PREFIX} {period}: {_updates(lang, total)}"
+    text: list[str] = [f"{period}: {_updates(lang, total)}"]
+    html: list[str] = [f'<html lang="{lang}"><body><p>{escape(text[0])}</p>']
     body_groups: list[dict[str, object]] = []
     shown = 0
     for topic, group in groups:
-        title = SECTION_TITLES[topic]
+        title = phrase(lang, SECTION_TITLES[topic])
         text += ["", f"{title} ({len(group)})"]
         html.append(f"<h3>{escape(title)} ({len(group)})</h3><ul>")
         entries = []
@@ -157,23 +191,28 @@ def render_digest(
             if shown >= max_items:
                 break
             shown += 1
-            line = f"- {item.headline}: {item.title}"
-            summary = shorten(item.summary, DIGEST_SUMMARY_CHARS)
+            headline = translate(lang, item.headline)
+            item_title = item.title
+            line = f"- {headline}: {item_title}"
+            summary = shorten(translate(lang, item.summary), DIGEST_SUMMARY_CHARS)
             text.append(
                 line + (f" — {summary}" if summary else "") + (f" {item.url}" if item.url else "")
             )
-            link = f' <a href="{escape(item.url)}">open</a>' if item.url else ""
-            html.append(f"<li>{escape(item.headline)}: <b>{escape(item.title)}</b>{link}</li>")
+            opener = escape(phrase(lang, "open"))
+            link = f' <a href="{escape(item.url)}">{opener}</a>' if item.url else ""
+            html.append(f"<li>{escape(headline)}: <b>{escape(item_title)}</b>{link}</li>")
             entries.append(item_json(item))
         html.append("</ul>")
         body_groups.append({"topic": topic.name.lower(), "count": len(group), "items": entries})
     if shown < total:
-        more = f"… and {total - shown} more on the platform."
+        more = phrase(lang, "… and {n} more on the platform.", n=total - shown)
         text += ["", more]
         html.append(f"<p>{escape(more)}</p>")
-    text += ["", "--", f"Unsubscribe: {env.unsubscribe_url}"]
+    unsubscribe = phrase(lang, "Unsubscribe")
+    text += ["", "--", f"{unsubscribe}: {env.unsubscribe_url}"]
     html.append(
-        f'<p><small><a href="{escape(env.unsubscribe_url)}">Unsubscribe</a></small></p></body></html>'
+        f'<p><small><a href="{escape(env.unsubscribe_url)}">{escape(unsubscribe)}</a>'
+        "</small></p></body></html>"
     )
     body = {
         "delivery_id": env.delivery_id,
@@ -181,6 +220,7 @@ def render_digest(
         "period": period,
         "total": total,
         "groups": body_groups,
+        "language": lang,
         "unsubscribe_url": env.unsubscribe_url,
     }
     return Message(

@@ -30,10 +30,16 @@ class Topic(enum.IntEnum):
     FUNDING = 3
     NEEDS = 4
     MY_ORGANIZATION = 5
+    MATCHES_FOR_MY_NEEDS = 6
+    NEEDS_FOR_MY_SOLUTIONS = 7
 
 
 # Topics about published content, matched by the subscription's filters.
 CONTENT_TOPICS = frozenset({Topic.SOLUTIONS, Topic.KNOWLEDGE_PRODUCTS, Topic.FUNDING, Topic.NEEDS})
+# Topics about one organization, matched by the subscription's organization alone (ADR 0033).
+ORGANIZATION_TOPICS = frozenset(
+    {Topic.MY_ORGANIZATION, Topic.MATCHES_FOR_MY_NEEDS, Topic.NEEDS_FOR_MY_SOLUTIONS}
+)
 
 
 class SubscriptionStatus(enum.IntEnum):
@@ -69,6 +75,8 @@ class Filters:
     regions: frozenset[int] = frozenset()
     countries: frozenset[str] = frozenset()
     keywords: tuple[str, ...] = ()
+    # Target codes such as "6.1" (ADR 0034).
+    sdg_targets: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,8 @@ class Item:
     sdgs: frozenset[int] = frozenset()
     regions: frozenset[int] = frozenset()
     countries: frozenset[str] = frozenset()
+    # Target codes such as "6.4"; empty when the item is tagged with goals only.
+    sdg_targets: frozenset[str] = frozenset()
     # One line saying what happened, e.g. "New solution published".
     headline: str = ""
     url: str = ""

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ssg.notifications.domain.model import (
+    ORGANIZATION_TOPICS,
     Channel,
     Filters,
     Frequency,
@@ -15,6 +16,7 @@ from ssg.notifications.domain.model import (
 from ssg.notifications.domain.targets import TargetRefused, literal_host_refusal, parse_url
 from ssg.platform.errors import Violations
 from ssg.platform.reference.geography import is_country
+from ssg.platform.reference.sdg import TARGETS
 from ssg.platform.validation import check_id, check_unique, is_language
 
 EMAIL_MAX = 254
@@ -41,6 +43,7 @@ class RawSubscription:
     frequency: int
     language: str
     organization_id: str = ""
+    sdg_targets: list[str] = field(default_factory=list)
 
 
 def _field(name: str) -> str:
@@ -71,6 +74,7 @@ def _check_lists(v: Violations, raw: RawSubscription) -> None:
         ("regions", raw.regions),
         ("countries", raw.countries),
         ("keywords", raw.keywords),
+        ("sdg_targets", raw.sdg_targets),
     ):
         if len(values) > LIST_MAX:
             v.add(_field(name), f"must hold at most {LIST_MAX} values")
@@ -85,6 +89,12 @@ def _check_lists(v: Violations, raw: RawSubscription) -> None:
         v.check(1 <= r <= REGION_COUNT, _field(f"regions[{i}]"), "is not a known region")
     for i, c in enumerate(raw.countries):
         v.check(is_country(c), _field(f"countries[{i}]"), "is not an ISO 3166-1 alpha-3 code")
+    for i, code in enumerate(raw.sdg_targets):
+        v.check(
+            code in TARGETS,
+            _field(f"sdg_targets[{i}]"),
+            "is not an SDG target (e.g. '6.1', '14.a')",
+        )
     if len(raw.keywords) > KEYWORDS_MAX:
         v.add(_field("keywords"), f"must hold at most {KEYWORDS_MAX} keywords")
     for i, k in enumerate(raw.keywords):
@@ -110,8 +120,10 @@ def validate_subscription(
     elif not is_language(raw.language):
         v.add(_field("language"), "is not an ISO 639-1 code")
     check_id(v, _field("organization_id"), raw.organization_id, required=False)
-    if Topic.MY_ORGANIZATION in raw.topics and not raw.organization_id:
-        v.add(_field("organization_id"), "is required for TOPIC_MY_ORGANIZATION")
+    for t in sorted(ORGANIZATION_TOPICS & set(raw.topics)):
+        if not raw.organization_id:
+            v.add(_field("organization_id"), f"is required for TOPIC_{Topic(t).name}")
+            break
     v.raise_if_any()
     return SubscriptionInput(
         channel=Channel(raw.channel),
@@ -122,6 +134,7 @@ def validate_subscription(
             regions=frozenset(raw.regions),
             countries=frozenset(raw.countries),
             keywords=tuple(k.strip() for k in raw.keywords),
+            sdg_targets=frozenset(raw.sdg_targets),
         ),
         frequency=Frequency(raw.frequency),
         language=raw.language,

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from kombu import Connection, Consumer, Queue
+from kombu import Connection, Consumer
 from kombu.message import Message
 
 from ssg.notifications.queues import DEFAULT_EXCHANGE, Topology
@@ -97,7 +97,7 @@ class AmqpLink:
         on_ready runs once the consumer is registered with the broker."""
         try:
             conn = self.connection()
-            q = Queue(queue, exchange=DEFAULT_EXCHANGE, routing_key=queue, durable=True)
+            q = self.topology.queue(queue)
             with Consumer(
                 conn, [q], callbacks=[on_message], accept=["json"], prefetch_count=prefetch
             ):

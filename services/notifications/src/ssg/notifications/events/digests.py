@@ -42,7 +42,12 @@ def build_digest(
         event_type=DIGEST_EVENT_TYPE,
         channel=sub.spec.channel,
         address=sub.spec.address,
-        message=render_digest(items, period_label(freq, start), env),
+        message=render_digest(
+            items,
+            period_label(freq, start, sub.spec.language),
+            env,
+            language=sub.spec.language,
+        ),
         status=DeliveryStatus.PENDING,
         create_time=now,
         event_time=period_end,

@@ -1,4 +1,4 @@
-"""The matcher: each catalog or registration event that is news for someone is matched against
+"""The matcher: each catalog, registration or recommendation event that is news for someone is matched against
 the subscriptions found through the in-memory index (kept current from the subscriptions'
 change stream, caught up before each event); its deliveries and digest entries are
 written in the consumer's transaction, together with the processed-event mark, so an event
@@ -14,7 +14,7 @@ from typing import Any
 
 from prometheus_client import Counter, Histogram
 
-from ssg.notifications.domain.fanout import SourceEvent, fan_out
+from ssg.notifications.domain.fanout import SourceEvent, fan_out_audiences
 from ssg.notifications.events.deadlines import FundingReminders
 from ssg.notifications.events.items import SOURCES, ItemSource
 from ssg.notifications.store.feed import IndexFeed
@@ -70,23 +70,23 @@ class Matcher:
         """Match one event and record what it causes (inside event.session's transaction)."""
         started = time.monotonic()
         env = event.envelope
-        item = source.to_item(event.payload, self.base)
+        items = source.items(event.payload, self.base)
         occurred = (
             env.occurred_at.ToDatetime(tzinfo=UTC) if env.HasField("occurred_at") else utc_now()
         )
-        candidates = self.feed.catch_up().candidates(item)
+        index = self.feed.catch_up()
         now = utc_now()
-        plan = fan_out(
-            item,
-            candidates,
+        plan = fan_out_audiences(
+            [(item, index.candidates(item)) for item in items],
             SourceEvent(env.event_id, env.event_type, occurred),
             now,
             self.unsubscribe_url,
         )
         self.store.add_deliveries(plan.deliveries, session=event.session)
-        self.store.add_digest_items(
-            plan.digest_subscriptions, env.event_id, item, now, session=event.session
-        )
+        for item, subscription_ids in plan.digest_groups:
+            self.store.add_digest_items(
+                subscription_ids, env.event_id, item, now, session=event.session
+            )
         if self.reminders is not None and env.event_type == "catalog.FundingPublished":
             self.reminders.record(
                 event.payload.funding_opportunity, env.aggregate_version, event.session

@@ -14,6 +14,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from ssg.notifications.domain.model import (
+    ORGANIZATION_TOPICS,
     AttemptOutcome,
     Delivery,
     DeliveryStatus,
@@ -35,6 +36,7 @@ from ssg.notifications.store.documents import (
 )
 from ssg.platform.errors import NotFound, VersionConflict
 from ssg.platform.events.outbox import Outbox
+from ssg.platform.mongo import keyset_after
 from ssg.platform.paging import Cursor
 
 Doc = dict[str, Any]
@@ -47,8 +49,7 @@ def _after(cursor: Cursor | None) -> Doc:
     """The filter of a newest-first page after cursor (create time iso, id)."""
     if cursor is None:
         return {}
-    at = datetime.fromisoformat(cursor[0])
-    return {"$or": [{"create_time": {"$lt": at}}, {"create_time": at, "_id": {"$lt": cursor[1]}}]}
+    return keyset_after("create_time", datetime.fromisoformat(cursor[0]), cursor[1])
 
 
 class NotificationStore:
@@ -68,6 +69,9 @@ class NotificationStore:
         """Create every index (idempotent)."""
         s = self.subscriptions
         s.create_index([("owner", ASCENDING), ("create_time", DESCENDING), ("_id", DESCENDING)])
+        s.create_index(
+            [("organization_id", ASCENDING), ("create_time", DESCENDING), ("_id", DESCENDING)]
+        )
         s.create_index(
             [("frequency", ASCENDING), ("status", ASCENDING), ("next_digest_at", ASCENDING)]
         )
@@ -142,10 +146,24 @@ class NotificationStore:
         return subscription_from_doc(doc) if doc else None
 
     def list_subscriptions(
-        self, owner: str, include_unsubscribed: bool, limit: int, after: Cursor | None
+        self,
+        owner: str,
+        include_unsubscribed: bool,
+        limit: int,
+        after: Cursor | None,
+        organization_id: str = "",
     ) -> list[Subscription]:
-        """limit + 1 of owner's subscriptions, newest first, after cursor."""
-        query: Doc = {"owner": owner, **_after(after)}
+        """limit + 1 of owner's subscriptions (or, with organization_id, of that
+        organization's subscriptions to organization topics), newest first, after cursor."""
+        whose: Doc = (
+            {
+                "organization_id": organization_id,
+                "topics": {"$in": sorted(int(t) for t in ORGANIZATION_TOPICS)},
+            }
+            if organization_id
+            else {"owner": owner}
+        )
+        query: Doc = {**whose, **_after(after)}
         if not include_unsubscribed:
             query["status"] = ACTIVE
         cursor = self.subscriptions.find(query).sort(

@@ -8,7 +8,7 @@ from typing import TypeAlias
 
 import grpc
 
-from ssg.contracts.common.v1 import geography_pb2
+from ssg.contracts.common.v1 import geography_pb2, paging_pb2
 from ssg.contracts.recommendation.v1 import recommendation_service_pb2 as pb
 from ssg.contracts.recommendation.v1 import recommendation_service_pb2_grpc as pb_grpc
 from ssg.platform.grpc.interceptors import current_identity
@@ -99,6 +99,22 @@ class RecommendationServicer(pb_grpc.RecommendationServiceServicer):
         """One match."""
         match = await self.service.get_match(current_identity(), request.id)
         return pb.GetMatchResponse(match=mapping.match_to_proto(match))
+
+    async def ListMatches(
+        self, request: pb.ListMatchesRequest, context: Context
+    ) -> pb.ListMatchesResponse:
+        """A page of an organization's matches."""
+        page = await self.service.list_matches(
+            current_identity(),
+            request.organization_id,
+            list(request.statuses),
+            request.page.page_size,
+            request.page.page_token,
+        )
+        return pb.ListMatchesResponse(
+            matches=[mapping.match_to_proto(m) for m in page.items],
+            page=paging_pb2.PageResponse(next_page_token=page.next_page_token),
+        )
 
     async def AcceptMatch(
         self, request: pb.AcceptMatchRequest, context: Context

@@ -139,6 +139,15 @@ def side_of(match: Match, who: Identity) -> Side:
     )
 
 
+def check_lister(who: Identity, organization_id: str) -> None:
+    """Only the organization's members (and operators) list its matches."""
+    if Role.OPERATOR in who.roles:
+        return
+    if who.authenticated and Role.MEMBER in who.roles and who.organization_id == organization_id:
+        return
+    raise PermissionDenied("only members of the organization may list its matches")
+
+
 def _step(
     match: Match,
     status: MatchStatus,

@@ -30,8 +30,10 @@ from pymongo.database import Database
 
 from ssg.platform.errors import VersionConflict
 from ssg.platform.events.outbox import Outbox, next_seq
+from ssg.platform.mongo import keyset_after
+from ssg.platform.paging import Cursor
 from ssg.recommendation.domain.decay import boosted
-from ssg.recommendation.domain.matches import SUCCESSFUL, Match
+from ssg.recommendation.domain.matches import SUCCESSFUL, Match, MatchStatus
 from ssg.recommendation.domain.model import InteractionKind, Item, ItemKind, Organization
 from ssg.recommendation.domain.profile import (
     Profile,
@@ -50,6 +52,8 @@ from ssg.recommendation.store.documents import (
     organization_from_doc,
 )
 
+# The two parties of a match, each with an index for listing its matches.
+PARTY_FIELDS = ("seeker_organization_id", "provider_organization_id")
 # Neighbours read per history item for the co-interaction signal.
 NEIGHBOURS_PER_ITEM = 200
 
@@ -99,6 +103,11 @@ class MongoStore:
         self.matches.create_index(
             [("provider_organization_id", ASCENDING), ("status", ASCENDING)], name="provider_status"
         )
+        for side in PARTY_FIELDS:
+            self.matches.create_index(
+                [(side, ASCENDING), ("create_time", DESCENDING), ("_id", DESCENDING)],
+                name=f"{side}_newest",
+            )
         self.outbox.ensure_indexes()
 
     # Read models kept from catalog and registration events.
@@ -270,6 +279,35 @@ class MongoStore:
         )
         if result.matched_count != 1:
             raise VersionConflict(f"match {match.id} changed meanwhile; read it again")
+
+    def list_matches(
+        self,
+        organization_id: str,
+        statuses: Iterable[MatchStatus],
+        limit: int,
+        after: Cursor | None,
+    ) -> list[Match]:
+        """limit + 1 of an organization's matches, as either party, newest first.
+
+        One indexed range read per side, merged, rather than an ``$or`` of the two parties.
+        """
+        wanted = [s.value for s in statuses]
+        found: list[Match] = []
+        for side in PARTY_FIELDS:
+            query: Doc = {side: organization_id}
+            if wanted:
+                query["status"] = {"$in": wanted}
+            if after is not None:
+                query.update(
+                    keyset_after("create_time", datetime.fromisoformat(after[0]), after[1])
+                )
+            cursor = self.matches.find(query).sort(
+                [("create_time", DESCENDING), ("_id", DESCENDING)]
+            )
+            found.extend(match_from_doc(d) for d in cursor.limit(limit + 1))
+        # An organization on both sides of one match (its own need) is listed once.
+        unique = {m.id: m for m in found}.values()
+        return sorted(unique, key=lambda m: (m.create_time, m.id), reverse=True)[: limit + 1]
 
     def track_record(self, providers: Iterable[str] | None = None) -> dict[str, int]:
         """Per provider organization, its matches that were implemented."""

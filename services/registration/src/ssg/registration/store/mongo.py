@@ -2,7 +2,8 @@
 command shares one transaction with its outbox events (``write_with_events``).
 
 Collections: ``organizations``, ``audit``, ``members``, ``experts``, ``requests`` (idempotency
-records, ``_id`` = caller + request id, so a second insert of the same request fails) and the
+records, ``_id`` = caller + request id, so a second insert of the same request fails),
+``proposal_links`` (which entity each ingress proposal made, ``ssg.platform.proposals``) and the
 platform's ``outbox``.
 """
 
@@ -21,6 +22,7 @@ from ssg.platform.errors import VersionConflict
 from ssg.platform.events.outbox import Outbox, UnitOfWork, atomically
 from ssg.platform.migrations import drop_retired_indexes, run_once
 from ssg.platform.mongo import merged_page
+from ssg.platform.proposals import ProposalLink, get_link, insert_link, save_link
 from ssg.registration.domain.authorization import Scope
 from ssg.registration.domain.duplicates import match_keys, website_domain
 from ssg.registration.domain.model import (
@@ -492,6 +494,15 @@ class MongoTransaction(Transaction):
     def insert_request(self, record: RequestRecord) -> None:
         self._db.requests.insert_one(_request_doc(record), session=self._s)
 
+    def get_proposal_link(self, key: str) -> ProposalLink | None:
+        return get_link(self._db, key, self._s)
+
+    def insert_proposal_link(self, link: ProposalLink) -> None:
+        insert_link(self._db, link, self._s)
+
+    def save_proposal_link(self, link: ProposalLink) -> None:
+        save_link(self._db, link, self._s)
+
     def add_event(self, topic: str, envelope: envelope_pb2.Envelope) -> None:
         self._uow.add(topic, envelope)
 
@@ -559,6 +570,10 @@ class MongoStore(Store):
     def get_organization(self, org_id: str) -> Organization | None:
         doc = self.db.organizations.find_one({"_id": org_id})
         return organization_from_doc(doc) if doc else None
+
+    def organizations_by_status(self) -> dict[str, int]:
+        groups = self.db.organizations.aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}])
+        return {str(group["_id"]): int(group["n"]) for group in groups}
 
     def list_organizations(
         self, query: OrganizationQuery, after: Cursor | None, limit: int

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from ssg.contracts.events.v1 import envelope_pb2
+from ssg.platform.proposals import ProposalLink
 from ssg.registration.domain.authorization import Scope
 from ssg.registration.domain.model import (
     AuditEntry,
@@ -138,6 +139,18 @@ class Transaction(ABC):
         """Remember an idempotent command's result."""
 
     @abstractmethod
+    def get_proposal_link(self, key: str) -> ProposalLink | None:
+        """The link of a proposal (which entity it made, which revision applied), or None."""
+
+    @abstractmethod
+    def insert_proposal_link(self, link: ProposalLink) -> None:
+        """Store a new link (DuplicateKeyError-like failure when its key exists)."""
+
+    @abstractmethod
+    def save_proposal_link(self, link: ProposalLink) -> None:
+        """Replace a stored link."""
+
+    @abstractmethod
     def add_event(self, topic: str, envelope: envelope_pb2.Envelope) -> None:
         """Publish envelope to topic if (and only if) this unit commits."""
 
@@ -162,6 +175,10 @@ class Store(ABC):
         self, query: OrganizationQuery, after: Cursor | None, limit: int
     ) -> list[Organization]:
         """Up to limit organizations matching query, by (sort key, id), after the cursor."""
+
+    @abstractmethod
+    def organizations_by_status(self) -> dict[str, int]:
+        """How many organizations are in each status (statuses nobody is in are left out)."""
 
     @abstractmethod
     def audit_of(self, org_id: str, limit: int = 200) -> list[AuditEntry]:

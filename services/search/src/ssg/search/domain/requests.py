@@ -58,7 +58,7 @@ def check_languages(v: Violations, path: str, values: Sequence[str]) -> tuple[st
 
 
 def check_sdg_targets(v: Violations, path: str, values: Sequence[str]) -> tuple[str, ...]:
-    """SDG target codes such as 6.4 or 17.a."""
+    """SDG target codes such as 6.4 or 14.a."""
     for i, code in enumerate(values):
         if not _SDG_TARGET.fullmatch(code):
             v.add(f"{path}[{i}]", "must be an SDG target code such as 6.4")

@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fssg/catalog/v1/provenance.proto\x12\x0essg.catalog.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbf\x02\n\nProvenance\x12\x14\n\x0csubmitted_by\x18\x01 \x01(\t\x12 \n\x18vouching_organization_id\x18\x02 \x01(\t\x12&\n\x1evouching_organization_verified\x18\x03 \x01(\x08\x12\x13\n\x0breviewed_by\x18\x04 \x01(\t\x12/\n\x0breview_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x06source\x18\x06 \x01(\x0e\x32\x1c.ssg.catalog.v1.RecordSource\x12\x13\n\x0b\x65xternal_id\x18\x07 \x01(\t\x12\x17\n\x0forigin_instance\x18\x08 \x01(\t\x12/\n\x0bsubmit_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp*~\n\x0cRecordSource\x12\x1d\n\x19RECORD_SOURCE_UNSPECIFIED\x10\x00\x12\x18\n\x14RECORD_SOURCE_MANUAL\x10\x01\x12\x18\n\x14RECORD_SOURCE_IMPORT\x10\x02\x12\x1b\n\x17RECORD_SOURCE_FEDERATED\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fssg/catalog/v1/provenance.proto\x12\x0essg.catalog.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd1\x02\n\nProvenance\x12\x14\n\x0csubmitted_by\x18\x01 \x01(\t\x12 \n\x18vouching_organization_id\x18\x02 \x01(\t\x12&\n\x1evouching_organization_verified\x18\x03 \x01(\x08\x12\x13\n\x0breviewed_by\x18\x04 \x01(\t\x12/\n\x0breview_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x06source\x18\x06 \x01(\x0e\x32\x1c.ssg.catalog.v1.RecordSource\x12\x13\n\x0b\x65xternal_id\x18\x07 \x01(\t\x12\x17\n\x0forigin_instance\x18\x08 \x01(\t\x12/\n\x0bsubmit_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08producer\x18\n \x01(\t*\x99\x01\n\x0cRecordSource\x12\x1d\n\x19RECORD_SOURCE_UNSPECIFIED\x10\x00\x12\x18\n\x14RECORD_SOURCE_MANUAL\x10\x01\x12\x18\n\x14RECORD_SOURCE_IMPORT\x10\x02\x12\x1b\n\x17RECORD_SOURCE_FEDERATED\x10\x03\x12\x19\n\x15RECORD_SOURCE_INGRESS\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ssg.catalog.v1.provenance_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RECORDSOURCE']._serialized_start=406
-  _globals['_RECORDSOURCE']._serialized_end=532
+  _globals['_RECORDSOURCE']._serialized_start=425
+  _globals['_RECORDSOURCE']._serialized_end=578
   _globals['_PROVENANCE']._serialized_start=85
-  _globals['_PROVENANCE']._serialized_end=404
+  _globals['_PROVENANCE']._serialized_end=422
 # @@protoc_insertion_point(module_scope)

@@ -31,6 +31,10 @@ class _RecordSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RecordSo
     """Loaded from a batch file (ImportSolutions)."""
     RECORD_SOURCE_FEDERATED: _RecordSource.ValueType  # 3
     """Replicated from another regional instance."""
+    RECORD_SOURCE_INGRESS: _RecordSource.ValueType  # 4
+    """Proposed by an internal system through the AMQP ingress bridge; a draft until its
+    organization submits it.
+    """
 
 class RecordSource(_RecordSource, metaclass=_RecordSourceEnumTypeWrapper):
     """RecordSource says how a record entered the catalog."""
@@ -42,6 +46,10 @@ RECORD_SOURCE_IMPORT: RecordSource.ValueType  # 2
 """Loaded from a batch file (ImportSolutions)."""
 RECORD_SOURCE_FEDERATED: RecordSource.ValueType  # 3
 """Replicated from another regional instance."""
+RECORD_SOURCE_INGRESS: RecordSource.ValueType  # 4
+"""Proposed by an internal system through the AMQP ingress bridge; a draft until its
+organization submits it.
+"""
 Global___RecordSource: _TypeAlias = RecordSource  # noqa: Y015
 
 @_typing.final
@@ -59,6 +67,7 @@ class Provenance(_message.Message):
     EXTERNAL_ID_FIELD_NUMBER: _builtins.int
     ORIGIN_INSTANCE_FIELD_NUMBER: _builtins.int
     SUBMIT_TIME_FIELD_NUMBER: _builtins.int
+    PRODUCER_FIELD_NUMBER: _builtins.int
     submitted_by: _builtins.str
     """Subject of who created or submitted it ("system" for imports without a person)."""
     vouching_organization_id: _builtins.str
@@ -72,6 +81,10 @@ class Provenance(_message.Message):
     """Id in the source collection (imports, federation), unique per source in an instance."""
     origin_instance: _builtins.str
     """For federated records, the instance it came from."""
+    producer: _builtins.str
+    """For proposed records (source INGRESS), the internal system that proposed it (its
+    RabbitMQ user); external_id is then that system's id of the record.
+    """
     @_builtins.property
     def review_time(self) -> _timestamp_pb2.Timestamp:
         """When the last review was recorded."""
@@ -92,10 +105,11 @@ class Provenance(_message.Message):
         external_id: _builtins.str = ...,
         origin_instance: _builtins.str = ...,
         submit_time: _timestamp_pb2.Timestamp | None = ...,
+        producer: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["review_time", b"review_time", "submit_time", b"submit_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["external_id", b"external_id", "origin_instance", b"origin_instance", "review_time", b"review_time", "reviewed_by", b"reviewed_by", "source", b"source", "submit_time", b"submit_time", "submitted_by", b"submitted_by", "vouching_organization_id", b"vouching_organization_id", "vouching_organization_verified", b"vouching_organization_verified"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["external_id", b"external_id", "origin_instance", b"origin_instance", "producer", b"producer", "review_time", b"review_time", "reviewed_by", b"reviewed_by", "source", b"source", "submit_time", b"submit_time", "submitted_by", b"submitted_by", "vouching_organization_id", b"vouching_organization_id", "vouching_organization_verified", b"vouching_organization_verified"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

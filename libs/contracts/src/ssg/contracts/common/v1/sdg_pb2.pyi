@@ -67,7 +67,7 @@ Global___Sdg: _TypeAlias = Sdg  # noqa: Y015
 
 @_typing.final
 class SdgTarget(_message.Message):
-    """SdgTarget is one target of a goal, e.g. "6.4" or "17.a"."""
+    """SdgTarget is one target of a goal, e.g. "6.4" or "14.a"."""
 
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -172,7 +172,12 @@ class ListSubscriptionsRequest(_message.Message):
 
     PAGE_FIELD_NUMBER: _builtins.int
     INCLUDE_UNSUBSCRIBED_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
     include_unsubscribed: _builtins.bool
+    organization_id: _builtins.str
+    """When set: the subscriptions of this organization to organization topics, whoever of its
+    members made them, instead of the caller's own. The caller must be a member of it.
+    """
     @_builtins.property
     def page(self) -> _paging_pb2.PageRequest: ...
     def __init__(
@@ -180,10 +185,11 @@ class ListSubscriptionsRequest(_message.Message):
         *,
         page: _paging_pb2.PageRequest | None = ...,
         include_unsubscribed: _builtins.bool = ...,
+        organization_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_unsubscribed", b"include_unsubscribed", "page", b"page"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_unsubscribed", b"include_unsubscribed", "organization_id", b"organization_id", "page", b"page"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

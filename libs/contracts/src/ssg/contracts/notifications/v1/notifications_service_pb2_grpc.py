@@ -28,7 +28,9 @@ if _version_not_supported:
 class NotificationServiceStub:
     """NotificationService keeps what people follow and shows what was sent to them.
     Every method except Unsubscribe with a one-click token needs a signed-in caller, who sees
-    and changes only their own subscriptions. Errors: INVALID_ARGUMENT names each bad field
+    and changes only their own subscriptions, and may also list, update or unsubscribe the
+    subscriptions of their organization to organization topics (TOPIC_MY_ORGANIZATION,
+    TOPIC_MATCHES_FOR_MY_NEEDS, TOPIC_NEEDS_FOR_MY_SOLUTIONS). Errors: INVALID_ARGUMENT names each bad field
     (google.rpc.BadRequest), NOT_FOUND for a subscription that is not the caller's,
     ABORTED on a version conflict, PERMISSION_DENIED for an organization the caller is not a
     member of, UNAUTHENTICATED without a token.
@@ -70,7 +72,9 @@ class NotificationServiceStub:
 class NotificationServiceServicer:
     """NotificationService keeps what people follow and shows what was sent to them.
     Every method except Unsubscribe with a one-click token needs a signed-in caller, who sees
-    and changes only their own subscriptions. Errors: INVALID_ARGUMENT names each bad field
+    and changes only their own subscriptions, and may also list, update or unsubscribe the
+    subscriptions of their organization to organization topics (TOPIC_MY_ORGANIZATION,
+    TOPIC_MATCHES_FOR_MY_NEEDS, TOPIC_NEEDS_FOR_MY_SOLUTIONS). Errors: INVALID_ARGUMENT names each bad field
     (google.rpc.BadRequest), NOT_FOUND for a subscription that is not the caller's,
     ABORTED on a version conflict, PERMISSION_DENIED for an organization the caller is not a
     member of, UNAUTHENTICATED without a token.
@@ -152,7 +156,9 @@ def add_NotificationServiceServicer_to_server(servicer, server):
 class NotificationService:
     """NotificationService keeps what people follow and shows what was sent to them.
     Every method except Unsubscribe with a one-click token needs a signed-in caller, who sees
-    and changes only their own subscriptions. Errors: INVALID_ARGUMENT names each bad field
+    and changes only their own subscriptions, and may also list, update or unsubscribe the
+    subscriptions of their organization to organization topics (TOPIC_MY_ORGANIZATION,
+    TOPIC_MATCHES_FOR_MY_NEEDS, TOPIC_NEEDS_FOR_MY_SOLUTIONS). Errors: INVALID_ARGUMENT names each bad field
     (google.rpc.BadRequest), NOT_FOUND for a subscription that is not the caller's,
     ABORTED on a version conflict, PERMISSION_DENIED for an organization the caller is not a
     member of, UNAUTHENTICATED without a token.

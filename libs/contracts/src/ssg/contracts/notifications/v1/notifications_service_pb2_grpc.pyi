@@ -29,7 +29,9 @@ GRPC_VERSION: str
 class NotificationServiceStub:
     """NotificationService keeps what people follow and shows what was sent to them.
     Every method except Unsubscribe with a one-click token needs a signed-in caller, who sees
-    and changes only their own subscriptions. Errors: INVALID_ARGUMENT names each bad field
+    and changes only their own subscriptions, and may also list, update or unsubscribe the
+    subscriptions of their organization to organization topics (TOPIC_MY_ORGANIZATION,
+    TOPIC_MATCHES_FOR_MY_NEEDS, TOPIC_NEEDS_FOR_MY_SOLUTIONS). Errors: INVALID_ARGUMENT names each bad field
     (google.rpc.BadRequest), NOT_FOUND for a subscription that is not the caller's,
     ABORTED on a version conflict, PERMISSION_DENIED for an organization the caller is not a
     member of, UNAUTHENTICATED without a token.
@@ -58,7 +60,9 @@ class NotificationServiceStub:
 class NotificationServiceAsyncStub(NotificationServiceStub):
     """NotificationService keeps what people follow and shows what was sent to them.
     Every method except Unsubscribe with a one-click token needs a signed-in caller, who sees
-    and changes only their own subscriptions. Errors: INVALID_ARGUMENT names each bad field
+    and changes only their own subscriptions, and may also list, update or unsubscribe the
+    subscriptions of their organization to organization topics (TOPIC_MY_ORGANIZATION,
+    TOPIC_MATCHES_FOR_MY_NEEDS, TOPIC_NEEDS_FOR_MY_SOLUTIONS). Errors: INVALID_ARGUMENT names each bad field
     (google.rpc.BadRequest), NOT_FOUND for a subscription that is not the caller's,
     ABORTED on a version conflict, PERMISSION_DENIED for an organization the caller is not a
     member of, UNAUTHENTICATED without a token.
@@ -83,7 +87,9 @@ class NotificationServiceAsyncStub(NotificationServiceStub):
 class NotificationServiceServicer(metaclass=_abc_1.ABCMeta):
     """NotificationService keeps what people follow and shows what was sent to them.
     Every method except Unsubscribe with a one-click token needs a signed-in caller, who sees
-    and changes only their own subscriptions. Errors: INVALID_ARGUMENT names each bad field
+    and changes only their own subscriptions, and may also list, update or unsubscribe the
+    subscriptions of their organization to organization topics (TOPIC_MY_ORGANIZATION,
+    TOPIC_MATCHES_FOR_MY_NEEDS, TOPIC_NEEDS_FOR_MY_SOLUTIONS). Errors: INVALID_ARGUMENT names each bad field
     (google.rpc.BadRequest), NOT_FOUND for a subscription that is not the caller's,
     ABORTED on a version conflict, PERMISSION_DENIED for an organization the caller is not a
     member of, UNAUTHENTICATED without a token.

@@ -27,21 +27,21 @@ from ssg.contracts.common.v1 import geography_pb2 as ssg_dot_common_dot_v1_dot_g
 from ssg.contracts.common.v1 import sdg_pb2 as ssg_dot_common_dot_v1_dot_sdg__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'ssg/notifications/v1/subscription.proto\x12\x14ssg.notifications.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dssg/common/v1/geography.proto\x1a\x17ssg/common/v1/sdg.proto\"\x92\x04\n\x0cSubscription\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\t\x12\x17\n\x0forganization_id\x18\x03 \x01(\t\x12.\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\x1d.ssg.notifications.v1.Channel\x12\x0f\n\x07\x61\x64\x64ress\x18\x05 \x01(\t\x12+\n\x06topics\x18\x06 \x03(\x0e\x32\x1b.ssg.notifications.v1.Topic\x12 \n\x04sdgs\x18\x07 \x03(\x0e\x32\x12.ssg.common.v1.Sdg\x12&\n\x07regions\x18\x08 \x03(\x0e\x32\x15.ssg.common.v1.Region\x12\x11\n\tcountries\x18\t \x03(\t\x12\x10\n\x08keywords\x18\n \x03(\t\x12\x32\n\tfrequency\x18\x0b \x01(\x0e\x32\x1f.ssg.notifications.v1.Frequency\x12\x10\n\x08language\x18\x0c \x01(\t\x12\x38\n\x06status\x18\r \x01(\x0e\x32(.ssg.notifications.v1.SubscriptionStatus\x12\x0f\n\x07version\x18\x0e \x01(\x04\x12/\n\x0b\x63reate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*J\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x11\n\rCHANNEL_EMAIL\x10\x01\x12\x13\n\x0f\x43HANNEL_WEBHOOK\x10\x02*h\n\tFrequency\x12\x19\n\x15\x46REQUENCY_UNSPECIFIED\x10\x00\x12\x15\n\x11\x46REQUENCY_INSTANT\x10\x01\x12\x13\n\x0f\x46REQUENCY_DAILY\x10\x02\x12\x14\n\x10\x46REQUENCY_WEEKLY\x10\x03*\x90\x01\n\x05Topic\x12\x15\n\x11TOPIC_UNSPECIFIED\x10\x00\x12\x13\n\x0fTOPIC_SOLUTIONS\x10\x01\x12\x1c\n\x18TOPIC_KNOWLEDGE_PRODUCTS\x10\x02\x12\x11\n\rTOPIC_FUNDING\x10\x03\x12\x0f\n\x0bTOPIC_NEEDS\x10\x04\x12\x19\n\x15TOPIC_MY_ORGANIZATION\x10\x05*\x7f\n\x12SubscriptionStatus\x12#\n\x1fSUBSCRIPTION_STATUS_UNSPECIFIED\x10\x00\x12\x1e\n\x1aSUBSCRIPTION_STATUS_ACTIVE\x10\x01\x12$\n SUBSCRIPTION_STATUS_UNSUBSCRIBED\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'ssg/notifications/v1/subscription.proto\x12\x14ssg.notifications.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dssg/common/v1/geography.proto\x1a\x17ssg/common/v1/sdg.proto\"\xc1\x04\n\x0cSubscription\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\t\x12\x17\n\x0forganization_id\x18\x03 \x01(\t\x12.\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\x1d.ssg.notifications.v1.Channel\x12\x0f\n\x07\x61\x64\x64ress\x18\x05 \x01(\t\x12+\n\x06topics\x18\x06 \x03(\x0e\x32\x1b.ssg.notifications.v1.Topic\x12 \n\x04sdgs\x18\x07 \x03(\x0e\x32\x12.ssg.common.v1.Sdg\x12&\n\x07regions\x18\x08 \x03(\x0e\x32\x15.ssg.common.v1.Region\x12\x11\n\tcountries\x18\t \x03(\t\x12\x10\n\x08keywords\x18\n \x03(\t\x12\x32\n\tfrequency\x18\x0b \x01(\x0e\x32\x1f.ssg.notifications.v1.Frequency\x12\x10\n\x08language\x18\x0c \x01(\t\x12\x38\n\x06status\x18\r \x01(\x0e\x32(.ssg.notifications.v1.SubscriptionStatus\x12\x0f\n\x07version\x18\x0e \x01(\x04\x12/\n\x0b\x63reate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x0bsdg_targets\x18\x11 \x03(\x0b\x32\x18.ssg.common.v1.SdgTarget*J\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x11\n\rCHANNEL_EMAIL\x10\x01\x12\x13\n\x0f\x43HANNEL_WEBHOOK\x10\x02*h\n\tFrequency\x12\x19\n\x15\x46REQUENCY_UNSPECIFIED\x10\x00\x12\x15\n\x11\x46REQUENCY_INSTANT\x10\x01\x12\x13\n\x0f\x46REQUENCY_DAILY\x10\x02\x12\x14\n\x10\x46REQUENCY_WEEKLY\x10\x03*\xd2\x01\n\x05Topic\x12\x15\n\x11TOPIC_UNSPECIFIED\x10\x00\x12\x13\n\x0fTOPIC_SOLUTIONS\x10\x01\x12\x1c\n\x18TOPIC_KNOWLEDGE_PRODUCTS\x10\x02\x12\x11\n\rTOPIC_FUNDING\x10\x03\x12\x0f\n\x0bTOPIC_NEEDS\x10\x04\x12\x19\n\x15TOPIC_MY_ORGANIZATION\x10\x05\x12\x1e\n\x1aTOPIC_MATCHES_FOR_MY_NEEDS\x10\x06\x12 \n\x1cTOPIC_NEEDS_FOR_MY_SOLUTIONS\x10\x07*\x7f\n\x12SubscriptionStatus\x12#\n\x1fSUBSCRIPTION_STATUS_UNSPECIFIED\x10\x00\x12\x1e\n\x1aSUBSCRIPTION_STATUS_ACTIVE\x10\x01\x12$\n SUBSCRIPTION_STATUS_UNSUBSCRIBED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ssg.notifications.v1.subscription_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHANNEL']._serialized_start=687
-  _globals['_CHANNEL']._serialized_end=761
-  _globals['_FREQUENCY']._serialized_start=763
-  _globals['_FREQUENCY']._serialized_end=867
-  _globals['_TOPIC']._serialized_start=870
-  _globals['_TOPIC']._serialized_end=1014
-  _globals['_SUBSCRIPTIONSTATUS']._serialized_start=1016
-  _globals['_SUBSCRIPTIONSTATUS']._serialized_end=1143
+  _globals['_CHANNEL']._serialized_start=734
+  _globals['_CHANNEL']._serialized_end=808
+  _globals['_FREQUENCY']._serialized_start=810
+  _globals['_FREQUENCY']._serialized_end=914
+  _globals['_TOPIC']._serialized_start=917
+  _globals['_TOPIC']._serialized_end=1127
+  _globals['_SUBSCRIPTIONSTATUS']._serialized_start=1129
+  _globals['_SUBSCRIPTIONSTATUS']._serialized_end=1256
   _globals['_SUBSCRIPTION']._serialized_start=155
-  _globals['_SUBSCRIPTION']._serialized_end=685
+  _globals['_SUBSCRIPTION']._serialized_end=732
 # @@protoc_insertion_point(module_scope)

@@ -89,6 +89,15 @@ class _TopicEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Topic.ValueType
     """The subscriber's organization: verification outcomes, reviews of its solutions, its
     stale content. Needs organization_id, and the caller must be a member of it.
     """
+    TOPIC_MATCHES_FOR_MY_NEEDS: _Topic.ValueType  # 6
+    """Matches for the organization's needs: a solution was proposed for one of them (and the
+    provider's answer to a match). Needs organization_id, and the caller must be a member.
+    """
+    TOPIC_NEEDS_FOR_MY_SOLUTIONS: _Topic.ValueType  # 7
+    """New needs the organization's solutions could answer: one of its solutions was proposed
+    for a need (and the seeker's answer to a match). Needs organization_id, and the caller
+    must be a member.
+    """
 
 class Topic(_Topic, metaclass=_TopicEnumTypeWrapper):
     """Topic is a kind of news a subscription follows."""
@@ -105,6 +114,15 @@ TOPIC_NEEDS: Topic.ValueType  # 4
 TOPIC_MY_ORGANIZATION: Topic.ValueType  # 5
 """The subscriber's organization: verification outcomes, reviews of its solutions, its
 stale content. Needs organization_id, and the caller must be a member of it.
+"""
+TOPIC_MATCHES_FOR_MY_NEEDS: Topic.ValueType  # 6
+"""Matches for the organization's needs: a solution was proposed for one of them (and the
+provider's answer to a match). Needs organization_id, and the caller must be a member.
+"""
+TOPIC_NEEDS_FOR_MY_SOLUTIONS: Topic.ValueType  # 7
+"""New needs the organization's solutions could answer: one of its solutions was proposed
+for a need (and the seeker's answer to a match). Needs organization_id, and the caller
+must be a member.
 """
 Global___Topic: _TypeAlias = Topic  # noqa: Y015
 
@@ -152,6 +170,7 @@ class Subscription(_message.Message):
     VERSION_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    SDG_TARGETS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned."""
     owner: _builtins.str
@@ -163,7 +182,9 @@ class Subscription(_message.Message):
     """An e-mail address (CHANNEL_EMAIL) or an http(s) URL (CHANNEL_WEBHOOK)."""
     frequency: Global___Frequency.ValueType
     language: _builtins.str
-    """ISO 639-1 code of the messages' language, e.g. "en"."""
+    """ISO 639-1 code of the messages' language, e.g. "en"; "fr" and "es" have their own
+    wording, every other language gets English.
+    """
     status: Global___SubscriptionStatus.ValueType
     """Output only."""
     version: _builtins.int
@@ -188,6 +209,12 @@ class Subscription(_message.Message):
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def sdg_targets(self) -> _containers.RepeatedCompositeFieldContainer[_sdg_pb2.SdgTarget]:
+        """SDG targets, e.g. "6.1": an item tagged with targets must carry one of them; an item
+        tagged only with goals (needs, funding, knowledge products) must carry one of their goals.
+        """
+
     def __init__(
         self,
         *,
@@ -207,10 +234,11 @@ class Subscription(_message.Message):
         version: _builtins.int = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        sdg_targets: _abc.Iterable[_sdg_pb2.SdgTarget] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "channel", b"channel", "countries", b"countries", "create_time", b"create_time", "frequency", b"frequency", "id", b"id", "keywords", b"keywords", "language", b"language", "organization_id", b"organization_id", "owner", b"owner", "regions", b"regions", "sdgs", b"sdgs", "status", b"status", "topics", b"topics", "update_time", b"update_time", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "channel", b"channel", "countries", b"countries", "create_time", b"create_time", "frequency", b"frequency", "id", b"id", "keywords", b"keywords", "language", b"language", "organization_id", b"organization_id", "owner", b"owner", "regions", b"regions", "sdg_targets", b"sdg_targets", "sdgs", b"sdgs", "status", b"status", "topics", b"topics", "update_time", b"update_time", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -24,13 +24,14 @@ _sym_db = _symbol_database.Default()
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from ssg.contracts.common.v1 import geography_pb2 as ssg_dot_common_dot_v1_dot_geography__pb2
+from ssg.contracts.common.v1 import paging_pb2 as ssg_dot_common_dot_v1_dot_paging__pb2
 from ssg.contracts.common.v1 import sdg_pb2 as ssg_dot_common_dot_v1_dot_sdg__pb2
 from ssg.contracts.recommendation.v1 import interaction_pb2 as ssg_dot_recommendation_dot_v1_dot_interaction__pb2
 from ssg.contracts.recommendation.v1 import match_pb2 as ssg_dot_recommendation_dot_v1_dot_match__pb2
 from ssg.contracts.recommendation.v1 import reason_pb2 as ssg_dot_recommendation_dot_v1_dot_reason__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n2ssg/recommendation/v1/recommendation_service.proto\x12\x15ssg.recommendation.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1dssg/common/v1/geography.proto\x1a\x17ssg/common/v1/sdg.proto\x1a\'ssg/recommendation/v1/interaction.proto\x1a!ssg/recommendation/v1/match.proto\x1a\"ssg/recommendation/v1/reason.proto\"S\n\x18RecordInteractionRequest\x12\x37\n\x0binteraction\x18\x01 \x01(\x0b\x32\".ssg.recommendation.v1.Interaction\"T\n\x19RecordInteractionResponse\x12\x37\n\x0binteraction\x18\x01 \x01(\x0b\x32\".ssg.recommendation.v1.Interaction\"\x86\x01\n\nItemFilter\x12 \n\x04sdgs\x18\x01 \x03(\x0e\x32\x12.ssg.common.v1.Sdg\x12&\n\x07regions\x18\x02 \x03(\x0e\x32\x15.ssg.common.v1.Region\x12.\n\x05kinds\x18\x03 \x03(\x0e\x32\x1f.ssg.recommendation.v1.ItemKind\"\x9e\x01\n\x0eRecommendation\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12-\n\x04kind\x18\x02 \x01(\x0e\x32\x1f.ssg.recommendation.v1.ItemKind\x12\r\n\x05title\x18\x03 \x01(\t\x12\r\n\x05score\x18\x04 \x01(\x01\x12.\n\x07reasons\x18\x05 \x03(\x0b\x32\x1d.ssg.recommendation.v1.Reason\"\x82\x01\n\x10RecommendRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0forganization_id\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x31\n\x06\x66ilter\x18\x04 \x01(\x0b\x32!.ssg.recommendation.v1.ItemFilter\"g\n\x11RecommendResponse\x12>\n\x0frecommendations\x18\x01 \x03(\x0b\x32%.ssg.recommendation.v1.Recommendation\x12\x12\n\ncold_start\x18\x02 \x01(\x08\"9\n\x13SimilarItemsRequest\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\"L\n\x14SimilarItemsResponse\x12\x34\n\x05items\x18\x01 \x03(\x0b\x32%.ssg.recommendation.v1.Recommendation\"Y\n\x1c\x45xplainRecommendationRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0forganization_id\x18\x02 \x01(\t\x12\x0f\n\x07item_id\x18\x03 \x01(\t\"^\n\x1d\x45xplainRecommendationResponse\x12=\n\x0erecommendation\x18\x01 \x01(\x0b\x32%.ssg.recommendation.v1.Recommendation\"\xbd\x01\n\x0fNeedDescription\x12\r\n\x05title\x18\x01 \x01(\t\x12\x19\n\x11problem_statement\x18\x02 \x01(\t\x12 \n\x04sdgs\x18\x03 \x03(\x0e\x32\x12.ssg.common.v1.Sdg\x12-\n\x0bsdg_targets\x18\x04 \x03(\x0b\x32\x18.ssg.common.v1.SdgTarget\x12\x0f\n\x07\x63ountry\x18\x05 \x01(\t\x12\x1e\n\x16seeker_organization_id\x18\x06 \x01(\t\"\xc6\x01\n\rSolutionMatch\x12\x13\n\x0bsolution_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12 \n\x18provider_organization_id\x18\x03 \x01(\t\x12\x15\n\rprovider_name\x18\x04 \x01(\t\x12\x19\n\x11provider_verified\x18\x05 \x01(\x08\x12\r\n\x05score\x18\x06 \x01(\x01\x12.\n\x07reasons\x18\x07 \x03(\x0b\x32\x1d.ssg.recommendation.v1.Reason\"l\n\x10MatchNeedRequest\x12\x0f\n\x07need_id\x18\x01 \x01(\t\x12\x34\n\x04need\x18\x02 \x01(\x0b\x32&.ssg.recommendation.v1.NeedDescription\x12\x11\n\tpage_size\x18\x03 \x01(\x05\"J\n\x11MatchNeedResponse\x12\x35\n\x07matches\x18\x01 \x03(\x0b\x32$.ssg.recommendation.v1.SolutionMatch\"\x1d\n\x0fGetMatchRequest\x12\n\n\x02id\x18\x01 \x01(\t\"?\n\x10GetMatchResponse\x12+\n\x05match\x18\x01 \x01(\x0b\x32\x1c.ssg.recommendation.v1.Match\" \n\x12\x41\x63\x63\x65ptMatchRequest\x12\n\n\x02id\x18\x01 \x01(\t\"B\n\x13\x41\x63\x63\x65ptMatchResponse\x12+\n\x05match\x18\x01 \x01(\x0b\x32\x1c.ssg.recommendation.v1.Match\"1\n\x13\x44\x65\x63lineMatchRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"C\n\x14\x44\x65\x63lineMatchResponse\x12+\n\x05match\x18\x01 \x01(\x0b\x32\x1c.ssg.recommendation.v1.Match\"c\n\x13\x41\x64vanceMatchRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x32\n\x06status\x18\x02 \x01(\x0e\x32\".ssg.recommendation.v1.MatchStatus\x12\x0c\n\x04note\x18\x03 \x01(\t\"C\n\x14\x41\x64vanceMatchResponse\x12+\n\x05match\x18\x01 \x01(\x0b\x32\x1c.ssg.recommendation.v1.Match\";\n\x12SuggestSdgsRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x17\n\x0fmax_suggestions\x18\x02 \x01(\x05\"P\n\x10TargetSuggestion\x12(\n\x06target\x18\x01 \x01(\x0b\x32\x18.ssg.common.v1.SdgTarget\x12\x12\n\nconfidence\x18\x02 \x01(\x01\"~\n\rSdgSuggestion\x12\x1f\n\x03sdg\x18\x01 \x01(\x0e\x32\x12.ssg.common.v1.Sdg\x12\x12\n\nconfidence\x18\x02 \x01(\x01\x12\x38\n\x07targets\x18\x03 \x03(\x0b\x32\'.ssg.recommendation.v1.TargetSuggestion\"P\n\x13SuggestSdgsResponse\x12\x39\n\x0bsuggestions\x18\x01 \x03(\x0b\x32$.ssg.recommendation.v1.SdgSuggestion2\x97\x0b\n\x15RecommendationService\x12\x9d\x01\n\x11RecordInteraction\x12/.ssg.recommendation.v1.RecordInteractionRequest\x1a\x30.ssg.recommendation.v1.RecordInteractionResponse\"%\x82\xd3\xe4\x93\x02\x1f\"\x10/v1/interactions:\x0binteraction\x12{\n\tRecommend\x12\'.ssg.recommendation.v1.RecommendRequest\x1a(.ssg.recommendation.v1.RecommendResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/recommendations\x12\x8c\x01\n\x0cSimilarItems\x12*.ssg.recommendation.v1.SimilarItemsRequest\x1a+.ssg.recommendation.v1.SimilarItemsResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/items/{item_id}:similar\x12\xb1\x01\n\x15\x45xplainRecommendation\x12\x33.ssg.recommendation.v1.ExplainRecommendationRequest\x1a\x34.ssg.recommendation.v1.ExplainRecommendationResponse\"-\x82\xd3\xe4\x93\x02\'\x12%/v1/recommendations/{item_id}:explain\x12z\n\tMatchNeed\x12\'.ssg.recommendation.v1.MatchNeedRequest\x1a(.ssg.recommendation.v1.MatchNeedResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/needs:match:\x01*\x12u\n\x08GetMatch\x12&.ssg.recommendation.v1.GetMatchRequest\x1a\'.ssg.recommendation.v1.GetMatchResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/matches/{id}\x12\x88\x01\n\x0b\x41\x63\x63\x65ptMatch\x12).ssg.recommendation.v1.AcceptMatchRequest\x1a*.ssg.recommendation.v1.AcceptMatchResponse\"\"\x82\xd3\xe4\x93\x02\x1c\"\x17/v1/matches/{id}:accept:\x01*\x12\x8c\x01\n\x0c\x44\x65\x63lineMatch\x12*.ssg.recommendation.v1.DeclineMatchRequest\x1a+.ssg.recommendation.v1.DeclineMatchResponse\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/matches/{id}:decline:\x01*\x12\x8c\x01\n\x0c\x41\x64vanceMatch\x12*.ssg.recommendation.v1.AdvanceMatchRequest\x1a+.ssg.recommendation.v1.AdvanceMatchResponse\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/matches/{id}:advance:\x01*\x12\x81\x01\n\x0bSuggestSdgs\x12).ssg.recommendation.v1.SuggestSdgsRequest\x1a*.ssg.recommendation.v1.SuggestSdgsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x10/v1/sdgs:suggest:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n2ssg/recommendation/v1/recommendation_service.proto\x12\x15ssg.recommendation.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1dssg/common/v1/geography.proto\x1a\x1assg/common/v1/paging.proto\x1a\x17ssg/common/v1/sdg.proto\x1a\'ssg/recommendation/v1/interaction.proto\x1a!ssg/recommendation/v1/match.proto\x1a\"ssg/recommendation/v1/reason.proto\"S\n\x18RecordInteractionRequest\x12\x37\n\x0binteraction\x18\x01 \x01(\x0b\x32\".ssg.recommendation.v1.Interaction\"T\n\x19RecordInteractionResponse\x12\x37\n\x0binteraction\x18\x01 \x01(\x0b\x32\".ssg.recommendation.v1.Interaction\"\x86\x01\n\nItemFilter\x12 \n\x04sdgs\x18\x01 \x03(\x0e\x32\x12.ssg.common.v1.Sdg\x12&\n\x07regions\x18\x02 \x03(\x0e\x32\x15.ssg.common.v1.Region\x12.\n\x05kinds\x18\x03 \x03(\x0e\x32\x1f.ssg.recommendation.v1.ItemKind\"\x9e\x01\n\x0eRecommendation\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12-\n\x04kind\x18\x02 \x01(\x0e\x32\x1f.ssg.recommendation.v1.ItemKind\x12\r\n\x05title\x18\x03 \x01(\t\x12\r\n\x05score\x18\x04 \x01(\x01\x12.\n\x07reasons\x18\x05 \x03(\x0b\x32\x1d.ssg.recommendation.v1.Reason\"\x82\x01\n\x10RecommendRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0forganization_id\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x31\n\x06\x66ilter\x18\x04 \x01(\x0b\x32!.ssg.recommendation.v1.ItemFilter\"g\n\x11RecommendResponse\x12>\n\x0frecommendations\x18\x01 \x03(\x0b\x32%.ssg.recommendation.v1.Recommendation\x12\x12\n\ncold_start\x18\x02 \x01(\x08\"9\n\x13SimilarItemsRequest\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\"L\n\x14SimilarItemsResponse\x12\x34\n\x05items\x18\x01 \x03(\x0b\x32%.ssg.recommendation.v1.Recommendation\"Y\n\x1c\x45xplainRecommendationRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0forganization_id\x18\x02 \x01(\t\x12\x0f\n\x07item_id\x18\x03 \x01(\t\"^\n\x1d\x45xplainRecommendationResponse\x12=\n\x0erecommendation\x18\x01 \x01(\x0b\x32%.ssg.recommendation.v1.Recommendation\"\xbd\x01\n\x0fNeedDescription\x12\r\n\x05title\x18\x01 \x01(\t\x12\x19\n\x11problem_statement\x18\x02 \x01(\t\x12 \n\x04sdgs\x18\x03 \x03(\x0e\x32\x12.ssg.common.v1.Sdg\x12-\n\x0bsdg_targets\x18\x04 \x03(\x0b\x32\x18.ssg.common.v1.SdgTarget\x12\x0f\n\x07\x63ountry\x18\x05 \x01(\t\x12\x1e\n\x16seeker_organization_id\x18\x06 \x01(\t\"\xc6\x01\n\rSolutionMatch\x12\x13\n\x0bsolution_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12 \n\x18provider_organization_id\x18\x03 \x01(\t\x12\x15\n\rprovider_name\x18\x04 \x01(\t\x12\x19\n\x11provider_verified\x18\x05 \x01(\x08\x12\r\n\x05score\x18\x06 \x01(\x01\x12.\n\x07reasons\x18\x07 \x03(\x0b\x32\x1d.ssg.recommendation.v1.Reason\"l\n\x10MatchNeedRequest\x12\x0f\n\x07need_id\x18\x01 \x01(\t\x12\x34\n\x04need\x18\x02 \x01(\x0b\x32&.ssg.recommendation.v1.NeedDescription\x12\x11\n\tpage_size\x18\x03 \x01(\x05\"J\n\x11MatchNeedResponse\x12\x35\n\x07matches\x18\x01 \x03(\x0b\x32$.ssg.recommendation.v1.SolutionMatch\"\x1d\n\x0fGetMatchRequest\x12\n\n\x02id\x18\x01 \x01(\t\"?\n\x10GetMatchResponse\x12+\n\x05match\x18\x01 \x01(\x0b\x32\x1c.ssg.recommendation.v1.Match\"\x8d\x01\n\x12ListMatchesRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\x34\n\x08statuses\x18\x02 \x03(\x0e\x32\".ssg.recommendation.v1.MatchStatus\x12(\n\x04page\x18\x03 \x01(\x0b\x32\x1a.ssg.common.v1.PageRequest\"o\n\x13ListMatchesResponse\x12-\n\x07matches\x18\x01 \x03(\x0b\x32\x1c.ssg.recommendation.v1.Match\x12)\n\x04page\x18\x02 \x01(\x0b\x32\x1b.ssg.common.v1.PageResponse\" \n\x12\x41\x63\x63\x65ptMatchRequest\x12\n\n\x02id\x18\x01 \x01(\t\"B\n\x13\x41\x63\x63\x65ptMatchResponse\x12+\n\x05match\x18\x01 \x01(\x0b\x32\x1c.ssg.recommendation.v1.Match\"1\n\x13\x44\x65\x63lineMatchRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"C\n\x14\x44\x65\x63lineMatchResponse\x12+\n\x05match\x18\x01 \x01(\x0b\x32\x1c.ssg.recommendation.v1.Match\"c\n\x13\x41\x64vanceMatchRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x32\n\x06status\x18\x02 \x01(\x0e\x32\".ssg.recommendation.v1.MatchStatus\x12\x0c\n\x04note\x18\x03 \x01(\t\"C\n\x14\x41\x64vanceMatchResponse\x12+\n\x05match\x18\x01 \x01(\x0b\x32\x1c.ssg.recommendation.v1.Match\";\n\x12SuggestSdgsRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x17\n\x0fmax_suggestions\x18\x02 \x01(\x05\"P\n\x10TargetSuggestion\x12(\n\x06target\x18\x01 \x01(\x0b\x32\x18.ssg.common.v1.SdgTarget\x12\x12\n\nconfidence\x18\x02 \x01(\x01\"~\n\rSdgSuggestion\x12\x1f\n\x03sdg\x18\x01 \x01(\x0e\x32\x12.ssg.common.v1.Sdg\x12\x12\n\nconfidence\x18\x02 \x01(\x01\x12\x38\n\x07targets\x18\x03 \x03(\x0b\x32\'.ssg.recommendation.v1.TargetSuggestion\"P\n\x13SuggestSdgsResponse\x12\x39\n\x0bsuggestions\x18\x01 \x03(\x0b\x32$.ssg.recommendation.v1.SdgSuggestion2\xb3\x0c\n\x15RecommendationService\x12\x9d\x01\n\x11RecordInteraction\x12/.ssg.recommendation.v1.RecordInteractionRequest\x1a\x30.ssg.recommendation.v1.RecordInteractionResponse\"%\x82\xd3\xe4\x93\x02\x1f\"\x10/v1/interactions:\x0binteraction\x12{\n\tRecommend\x12\'.ssg.recommendation.v1.RecommendRequest\x1a(.ssg.recommendation.v1.RecommendResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/recommendations\x12\x8c\x01\n\x0cSimilarItems\x12*.ssg.recommendation.v1.SimilarItemsRequest\x1a+.ssg.recommendation.v1.SimilarItemsResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/items/{item_id}:similar\x12\xb1\x01\n\x15\x45xplainRecommendation\x12\x33.ssg.recommendation.v1.ExplainRecommendationRequest\x1a\x34.ssg.recommendation.v1.ExplainRecommendationResponse\"-\x82\xd3\xe4\x93\x02\'\x12%/v1/recommendations/{item_id}:explain\x12z\n\tMatchNeed\x12\'.ssg.recommendation.v1.MatchNeedRequest\x1a(.ssg.recommendation.v1.MatchNeedResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/needs:match:\x01*\x12u\n\x08GetMatch\x12&.ssg.recommendation.v1.GetMatchRequest\x1a\'.ssg.recommendation.v1.GetMatchResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/matches/{id}\x12\x99\x01\n\x0bListMatches\x12).ssg.recommendation.v1.ListMatchesRequest\x1a*.ssg.recommendation.v1.ListMatchesResponse\"3\x82\xd3\xe4\x93\x02-\x12+/v1/organizations/{organization_id}/matches\x12\x88\x01\n\x0b\x41\x63\x63\x65ptMatch\x12).ssg.recommendation.v1.AcceptMatchRequest\x1a*.ssg.recommendation.v1.AcceptMatchResponse\"\"\x82\xd3\xe4\x93\x02\x1c\"\x17/v1/matches/{id}:accept:\x01*\x12\x8c\x01\n\x0c\x44\x65\x63lineMatch\x12*.ssg.recommendation.v1.DeclineMatchRequest\x1a+.ssg.recommendation.v1.DeclineMatchResponse\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/matches/{id}:decline:\x01*\x12\x8c\x01\n\x0c\x41\x64vanceMatch\x12*.ssg.recommendation.v1.AdvanceMatchRequest\x1a+.ssg.recommendation.v1.AdvanceMatchResponse\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/matches/{id}:advance:\x01*\x12\x81\x01\n\x0bSuggestSdgs\x12).ssg.recommendation.v1.SuggestSdgsRequest\x1a*.ssg.recommendation.v1.SuggestSdgsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x10/v1/sdgs:suggest:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -49,6 +50,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECOMMENDATIONSERVICE'].methods_by_name['MatchNeed']._serialized_options = b'\202\323\344\223\002\024\"\017/v1/needs:match:\001*'
   _globals['_RECOMMENDATIONSERVICE'].methods_by_name['GetMatch']._loaded_options = None
   _globals['_RECOMMENDATIONSERVICE'].methods_by_name['GetMatch']._serialized_options = b'\202\323\344\223\002\022\022\020/v1/matches/{id}'
+  _globals['_RECOMMENDATIONSERVICE'].methods_by_name['ListMatches']._loaded_options = None
+  _globals['_RECOMMENDATIONSERVICE'].methods_by_name['ListMatches']._serialized_options = b'\202\323\344\223\002-\022+/v1/organizations/{organization_id}/matches'
   _globals['_RECOMMENDATIONSERVICE'].methods_by_name['AcceptMatch']._loaded_options = None
   _globals['_RECOMMENDATIONSERVICE'].methods_by_name['AcceptMatch']._serialized_options = b'\202\323\344\223\002\034\"\027/v1/matches/{id}:accept:\001*'
   _globals['_RECOMMENDATIONSERVICE'].methods_by_name['DeclineMatch']._loaded_options = None
@@ -57,58 +60,62 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECOMMENDATIONSERVICE'].methods_by_name['AdvanceMatch']._serialized_options = b'\202\323\344\223\002\035\"\030/v1/matches/{id}:advance:\001*'
   _globals['_RECOMMENDATIONSERVICE'].methods_by_name['SuggestSdgs']._loaded_options = None
   _globals['_RECOMMENDATIONSERVICE'].methods_by_name['SuggestSdgs']._serialized_options = b'\202\323\344\223\002\025\"\020/v1/sdgs:suggest:\001*'
-  _globals['_RECORDINTERACTIONREQUEST']._serialized_start=275
-  _globals['_RECORDINTERACTIONREQUEST']._serialized_end=358
-  _globals['_RECORDINTERACTIONRESPONSE']._serialized_start=360
-  _globals['_RECORDINTERACTIONRESPONSE']._serialized_end=444
-  _globals['_ITEMFILTER']._serialized_start=447
-  _globals['_ITEMFILTER']._serialized_end=581
-  _globals['_RECOMMENDATION']._serialized_start=584
-  _globals['_RECOMMENDATION']._serialized_end=742
-  _globals['_RECOMMENDREQUEST']._serialized_start=745
-  _globals['_RECOMMENDREQUEST']._serialized_end=875
-  _globals['_RECOMMENDRESPONSE']._serialized_start=877
-  _globals['_RECOMMENDRESPONSE']._serialized_end=980
-  _globals['_SIMILARITEMSREQUEST']._serialized_start=982
-  _globals['_SIMILARITEMSREQUEST']._serialized_end=1039
-  _globals['_SIMILARITEMSRESPONSE']._serialized_start=1041
-  _globals['_SIMILARITEMSRESPONSE']._serialized_end=1117
-  _globals['_EXPLAINRECOMMENDATIONREQUEST']._serialized_start=1119
-  _globals['_EXPLAINRECOMMENDATIONREQUEST']._serialized_end=1208
-  _globals['_EXPLAINRECOMMENDATIONRESPONSE']._serialized_start=1210
-  _globals['_EXPLAINRECOMMENDATIONRESPONSE']._serialized_end=1304
-  _globals['_NEEDDESCRIPTION']._serialized_start=1307
-  _globals['_NEEDDESCRIPTION']._serialized_end=1496
-  _globals['_SOLUTIONMATCH']._serialized_start=1499
-  _globals['_SOLUTIONMATCH']._serialized_end=1697
-  _globals['_MATCHNEEDREQUEST']._serialized_start=1699
-  _globals['_MATCHNEEDREQUEST']._serialized_end=1807
-  _globals['_MATCHNEEDRESPONSE']._serialized_start=1809
-  _globals['_MATCHNEEDRESPONSE']._serialized_end=1883
-  _globals['_GETMATCHREQUEST']._serialized_start=1885
-  _globals['_GETMATCHREQUEST']._serialized_end=1914
-  _globals['_GETMATCHRESPONSE']._serialized_start=1916
-  _globals['_GETMATCHRESPONSE']._serialized_end=1979
-  _globals['_ACCEPTMATCHREQUEST']._serialized_start=1981
-  _globals['_ACCEPTMATCHREQUEST']._serialized_end=2013
-  _globals['_ACCEPTMATCHRESPONSE']._serialized_start=2015
-  _globals['_ACCEPTMATCHRESPONSE']._serialized_end=2081
-  _globals['_DECLINEMATCHREQUEST']._serialized_start=2083
-  _globals['_DECLINEMATCHREQUEST']._serialized_end=2132
-  _globals['_DECLINEMATCHRESPONSE']._serialized_start=2134
-  _globals['_DECLINEMATCHRESPONSE']._serialized_end=2201
-  _globals['_ADVANCEMATCHREQUEST']._serialized_start=2203
-  _globals['_ADVANCEMATCHREQUEST']._serialized_end=2302
-  _globals['_ADVANCEMATCHRESPONSE']._serialized_start=2304
-  _globals['_ADVANCEMATCHRESPONSE']._serialized_end=2371
-  _globals['_SUGGESTSDGSREQUEST']._serialized_start=2373
-  _globals['_SUGGESTSDGSREQUEST']._serialized_end=2432
-  _globals['_TARGETSUGGESTION']._serialized_start=2434
-  _globals['_TARGETSUGGESTION']._serialized_end=2514
-  _globals['_SDGSUGGESTION']._serialized_start=2516
-  _globals['_SDGSUGGESTION']._serialized_end=2642
-  _globals['_SUGGESTSDGSRESPONSE']._serialized_start=2644
-  _globals['_SUGGESTSDGSRESPONSE']._serialized_end=2724
-  _globals['_RECOMMENDATIONSERVICE']._serialized_start=2727
-  _globals['_RECOMMENDATIONSERVICE']._serialized_end=4158
+  _globals['_RECORDINTERACTIONREQUEST']._serialized_start=303
+  _globals['_RECORDINTERACTIONREQUEST']._serialized_end=386
+  _globals['_RECORDINTERACTIONRESPONSE']._serialized_start=388
+  _globals['_RECORDINTERACTIONRESPONSE']._serialized_end=472
+  _globals['_ITEMFILTER']._serialized_start=475
+  _globals['_ITEMFILTER']._serialized_end=609
+  _globals['_RECOMMENDATION']._serialized_start=612
+  _globals['_RECOMMENDATION']._serialized_end=770
+  _globals['_RECOMMENDREQUEST']._serialized_start=773
+  _globals['_RECOMMENDREQUEST']._serialized_end=903
+  _globals['_RECOMMENDRESPONSE']._serialized_start=905
+  _globals['_RECOMMENDRESPONSE']._serialized_end=1008
+  _globals['_SIMILARITEMSREQUEST']._serialized_start=1010
+  _globals['_SIMILARITEMSREQUEST']._serialized_end=1067
+  _globals['_SIMILARITEMSRESPONSE']._serialized_start=1069
+  _globals['_SIMILARITEMSRESPONSE']._serialized_end=1145
+  _globals['_EXPLAINRECOMMENDATIONREQUEST']._serialized_start=1147
+  _globals['_EXPLAINRECOMMENDATIONREQUEST']._serialized_end=1236
+  _globals['_EXPLAINRECOMMENDATIONRESPONSE']._serialized_start=1238
+  _globals['_EXPLAINRECOMMENDATIONRESPONSE']._serialized_end=1332
+  _globals['_NEEDDESCRIPTION']._serialized_start=1335
+  _globals['_NEEDDESCRIPTION']._serialized_end=1524
+  _globals['_SOLUTIONMATCH']._serialized_start=1527
+  _globals['_SOLUTIONMATCH']._serialized_end=1725
+  _globals['_MATCHNEEDREQUEST']._serialized_start=1727
+  _globals['_MATCHNEEDREQUEST']._serialized_end=1835
+  _globals['_MATCHNEEDRESPONSE']._serialized_start=1837
+  _globals['_MATCHNEEDRESPONSE']._serialized_end=1911
+  _globals['_GETMATCHREQUEST']._serialized_start=1913
+  _globals['_GETMATCHREQUEST']._serialized_end=1942
+  _globals['_GETMATCHRESPONSE']._serialized_start=1944
+  _globals['_GETMATCHRESPONSE']._serialized_end=2007
+  _globals['_LISTMATCHESREQUEST']._serialized_start=2010
+  _globals['_LISTMATCHESREQUEST']._serialized_end=2151
+  _globals['_LISTMATCHESRESPONSE']._serialized_start=2153
+  _globals['_LISTMATCHESRESPONSE']._serialized_end=2264
+  _globals['_ACCEPTMATCHREQUEST']._serialized_start=2266
+  _globals['_ACCEPTMATCHREQUEST']._serialized_end=2298
+  _globals['_ACCEPTMATCHRESPONSE']._serialized_start=2300
+  _globals['_ACCEPTMATCHRESPONSE']._serialized_end=2366
+  _globals['_DECLINEMATCHREQUEST']._serialized_start=2368
+  _globals['_DECLINEMATCHREQUEST']._serialized_end=2417
+  _globals['_DECLINEMATCHRESPONSE']._serialized_start=2419
+  _globals['_DECLINEMATCHRESPONSE']._serialized_end=2486
+  _globals['_ADVANCEMATCHREQUEST']._serialized_start=2488
+  _globals['_ADVANCEMATCHREQUEST']._serialized_end=2587
+  _globals['_ADVANCEMATCHRESPONSE']._serialized_start=2589
+  _globals['_ADVANCEMATCHRESPONSE']._serialized_end=2656
+  _globals['_SUGGESTSDGSREQUEST']._serialized_start=2658
+  _globals['_SUGGESTSDGSREQUEST']._serialized_end=2717
+  _globals['_TARGETSUGGESTION']._serialized_start=2719
+  _globals['_TARGETSUGGESTION']._serialized_end=2799
+  _globals['_SDGSUGGESTION']._serialized_start=2801
+  _globals['_SDGSUGGESTION']._serialized_end=2927
+  _globals['_SUGGESTSDGSRESPONSE']._serialized_start=2929
+  _globals['_SUGGESTSDGSRESPONSE']._serialized_end=3009
+  _globals['_RECOMMENDATIONSERVICE']._serialized_start=3012
+  _globals['_RECOMMENDATIONSERVICE']._serialized_end=4599
 # @@protoc_insertion_point(module_scope)

@@ -32,8 +32,8 @@ class RecommendationServiceStub:
     * a signed-in person records their own interactions and asks for their own
     recommendations (or their organization's, as its member); operators may ask for anyone;
     * anyone reads SimilarItems and MatchNeed;
-    * only members of a match's seeker or provider organization accept, decline or advance
-    it (PERMISSION_DENIED otherwise).
+    * only members of a match's seeker or provider organization read, accept, decline or
+    advance it, and list their organization's matches (PERMISSION_DENIED otherwise).
     Errors: INVALID_ARGUMENT names each bad field (google.rpc.BadRequest); NOT_FOUND for an
     unknown item, need or match; FAILED_PRECONDITION for a match step its status forbids.
     """
@@ -74,6 +74,11 @@ class RecommendationServiceStub:
                 request_serializer=ssg_dot_recommendation_dot_v1_dot_recommendation__service__pb2.GetMatchRequest.SerializeToString,
                 response_deserializer=ssg_dot_recommendation_dot_v1_dot_recommendation__service__pb2.GetMatchResponse.FromString,
                 _registered_method=True)
+        self.ListMatches = channel.unary_unary(
+                '/ssg.recommendation.v1.RecommendationService/ListMatches',
+                request_serializer=ssg_dot_recommendation_dot_v1_dot_recommendation__service__pb2.ListMatchesRequest.SerializeToString,
+                response_deserializer=ssg_dot_recommendation_dot_v1_dot_recommendation__service__pb2.ListMatchesResponse.FromString,
+                _registered_method=True)
         self.AcceptMatch = channel.unary_unary(
                 '/ssg.recommendation.v1.RecommendationService/AcceptMatch',
                 request_serializer=ssg_dot_recommendation_dot_v1_dot_recommendation__service__pb2.AcceptMatchRequest.SerializeToString,
@@ -103,8 +108,8 @@ class RecommendationServiceServicer:
     * a signed-in person records their own interactions and asks for their own
     recommendations (or their organization's, as its member); operators may ask for anyone;
     * anyone reads SimilarItems and MatchNeed;
-    * only members of a match's seeker or provider organization accept, decline or advance
-    it (PERMISSION_DENIED otherwise).
+    * only members of a match's seeker or provider organization read, accept, decline or
+    advance it, and list their organization's matches (PERMISSION_DENIED otherwise).
     Errors: INVALID_ARGUMENT names each bad field (google.rpc.BadRequest); NOT_FOUND for an
     unknown item, need or match; FAILED_PRECONDITION for a match step its status forbids.
     """
@@ -149,6 +154,14 @@ class RecommendationServiceServicer:
 
     def GetMatch(self, request, context):
         """GetMatch returns a match to a member of either side (or an operator).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMatches(self, request, context):
+        """ListMatches lists an organization's matches, as seeker or provider, newest first, to its
+        members and operators: how a party finds the matches proposed to it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -216,6 +229,11 @@ def add_RecommendationServiceServicer_to_server(servicer, server):
                     request_deserializer=ssg_dot_recommendation_dot_v1_dot_recommendation__service__pb2.GetMatchRequest.FromString,
                     response_serializer=ssg_dot_recommendation_dot_v1_dot_recommendation__service__pb2.GetMatchResponse.SerializeToString,
             ),
+            'ListMatches': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMatches,
+                    request_deserializer=ssg_dot_recommendation_dot_v1_dot_recommendation__service__pb2.ListMatchesRequest.FromString,
+                    response_serializer=ssg_dot_recommendation_dot_v1_dot_recommendation__service__pb2.ListMatchesResponse.SerializeToString,
+            ),
             'AcceptMatch': grpc.unary_unary_rpc_method_handler(
                     servicer.AcceptMatch,
                     request_deserializer=ssg_dot_recommendation_dot_v1_dot_recommendation__service__pb2.AcceptMatchRequest.FromString,
@@ -251,8 +269,8 @@ class RecommendationService:
     * a signed-in person records their own interactions and asks for their own
     recommendations (or their organization's, as its member); operators may ask for anyone;
     * anyone reads SimilarItems and MatchNeed;
-    * only members of a match's seeker or provider organization accept, decline or advance
-    it (PERMISSION_DENIED otherwise).
+    * only members of a match's seeker or provider organization read, accept, decline or
+    advance it, and list their organization's matches (PERMISSION_DENIED otherwise).
     Errors: INVALID_ARGUMENT names each bad field (google.rpc.BadRequest); NOT_FOUND for an
     unknown item, need or match; FAILED_PRECONDITION for a match step its status forbids.
     """
@@ -409,6 +427,33 @@ class RecommendationService:
             '/ssg.recommendation.v1.RecommendationService/GetMatch',
             ssg_dot_recommendation_dot_v1_dot_recommendation__service__pb2.GetMatchRequest.SerializeToString,
             ssg_dot_recommendation_dot_v1_dot_recommendation__service__pb2.GetMatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMatches(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ssg.recommendation.v1.RecommendationService/ListMatches',
+            ssg_dot_recommendation_dot_v1_dot_recommendation__service__pb2.ListMatchesRequest.SerializeToString,
+            ssg_dot_recommendation_dot_v1_dot_recommendation__service__pb2.ListMatchesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -33,8 +33,8 @@ class RecommendationServiceStub:
       * a signed-in person records their own interactions and asks for their own
         recommendations (or their organization's, as its member); operators may ask for anyone;
       * anyone reads SimilarItems and MatchNeed;
-      * only members of a match's seeker or provider organization accept, decline or advance
-        it (PERMISSION_DENIED otherwise).
+      * only members of a match's seeker or provider organization read, accept, decline or
+        advance it, and list their organization's matches (PERMISSION_DENIED otherwise).
     Errors: INVALID_ARGUMENT names each bad field (google.rpc.BadRequest); NOT_FOUND for an
     unknown item, need or match; FAILED_PRECONDITION for a match step its status forbids.
     """
@@ -61,6 +61,10 @@ class RecommendationServiceStub:
     """
     GetMatch: _grpc.UnaryUnaryMultiCallable[_recommendation_service_pb2.GetMatchRequest, _recommendation_service_pb2.GetMatchResponse]
     """GetMatch returns a match to a member of either side (or an operator)."""
+    ListMatches: _grpc.UnaryUnaryMultiCallable[_recommendation_service_pb2.ListMatchesRequest, _recommendation_service_pb2.ListMatchesResponse]
+    """ListMatches lists an organization's matches, as seeker or provider, newest first, to its
+    members and operators: how a party finds the matches proposed to it.
+    """
     AcceptMatch: _grpc.UnaryUnaryMultiCallable[_recommendation_service_pb2.AcceptMatchRequest, _recommendation_service_pb2.AcceptMatchResponse]
     """AcceptMatch records the caller's side accepting; both sides make it ACCEPTED."""
     DeclineMatch: _grpc.UnaryUnaryMultiCallable[_recommendation_service_pb2.DeclineMatchRequest, _recommendation_service_pb2.DeclineMatchResponse]
@@ -80,8 +84,8 @@ class RecommendationServiceAsyncStub(RecommendationServiceStub):
       * a signed-in person records their own interactions and asks for their own
         recommendations (or their organization's, as its member); operators may ask for anyone;
       * anyone reads SimilarItems and MatchNeed;
-      * only members of a match's seeker or provider organization accept, decline or advance
-        it (PERMISSION_DENIED otherwise).
+      * only members of a match's seeker or provider organization read, accept, decline or
+        advance it, and list their organization's matches (PERMISSION_DENIED otherwise).
     Errors: INVALID_ARGUMENT names each bad field (google.rpc.BadRequest); NOT_FOUND for an
     unknown item, need or match; FAILED_PRECONDITION for a match step its status forbids.
     """
@@ -105,6 +109,10 @@ class RecommendationServiceAsyncStub(RecommendationServiceStub):
     """
     GetMatch: _aio.UnaryUnaryMultiCallable[_recommendation_service_pb2.GetMatchRequest, _recommendation_service_pb2.GetMatchResponse]  # type: ignore[assignment]
     """GetMatch returns a match to a member of either side (or an operator)."""
+    ListMatches: _aio.UnaryUnaryMultiCallable[_recommendation_service_pb2.ListMatchesRequest, _recommendation_service_pb2.ListMatchesResponse]  # type: ignore[assignment]
+    """ListMatches lists an organization's matches, as seeker or provider, newest first, to its
+    members and operators: how a party finds the matches proposed to it.
+    """
     AcceptMatch: _aio.UnaryUnaryMultiCallable[_recommendation_service_pb2.AcceptMatchRequest, _recommendation_service_pb2.AcceptMatchResponse]  # type: ignore[assignment]
     """AcceptMatch records the caller's side accepting; both sides make it ACCEPTED."""
     DeclineMatch: _aio.UnaryUnaryMultiCallable[_recommendation_service_pb2.DeclineMatchRequest, _recommendation_service_pb2.DeclineMatchResponse]  # type: ignore[assignment]
@@ -123,8 +131,8 @@ class RecommendationServiceServicer(metaclass=_abc_1.ABCMeta):
       * a signed-in person records their own interactions and asks for their own
         recommendations (or their organization's, as its member); operators may ask for anyone;
       * anyone reads SimilarItems and MatchNeed;
-      * only members of a match's seeker or provider organization accept, decline or advance
-        it (PERMISSION_DENIED otherwise).
+      * only members of a match's seeker or provider organization read, accept, decline or
+        advance it, and list their organization's matches (PERMISSION_DENIED otherwise).
     Errors: INVALID_ARGUMENT names each bad field (google.rpc.BadRequest); NOT_FOUND for an
     unknown item, need or match; FAILED_PRECONDITION for a match step its status forbids.
     """
@@ -182,6 +190,16 @@ class RecommendationServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_recommendation_service_pb2.GetMatchResponse, _abc.Awaitable[_recommendation_service_pb2.GetMatchResponse]]:
         """GetMatch returns a match to a member of either side (or an operator)."""
+
+    @_abc_1.abstractmethod
+    def ListMatches(
+        self,
+        request: _recommendation_service_pb2.ListMatchesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_recommendation_service_pb2.ListMatchesResponse, _abc.Awaitable[_recommendation_service_pb2.ListMatchesResponse]]:
+        """ListMatches lists an organization's matches, as seeker or provider, newest first, to its
+        members and operators: how a party finds the matches proposed to it.
+        """
 
     @_abc_1.abstractmethod
     def AcceptMatch(

@@ -1,4 +1,4 @@
-"""Real local receivers for the delivery tests: an SMTP server (aiosmtpd) and an HTTP server
+"""Real local receivers for notification tests: an SMTP server (aiosmtpd) and an HTTP server
 whose paths behave as asked (accept, fail n times then accept, always fail, stall)."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from aiosmtpd.controller import Controller
 
@@ -41,14 +42,16 @@ class SmtpSink:
         sink = self
 
         class Handler:
-            async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+            async def handle_RCPT(
+                self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+            ) -> str:
                 while sink.stall.is_set() and address == sink.stall_address:
                     sink.reached.set()
                     await asyncio.sleep(0.05)
                 envelope.rcpt_tos.append(address)
                 return "250 OK"
 
-            async def handle_DATA(self, server, session, envelope):
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
                 sink.messages.append(
                     message_from_bytes(envelope.content, policy=email.policy.default)
                 )
