@@ -126,8 +126,10 @@ async def test_external_ids_of_solutions_stored_before_their_collection_are_back
         pb.ImportSolutionsRequest(rows=rows, publish=False), metadata=ops, timeout=20
     )
     ids = [r.solution_id for r in first.results]
-    # As stored before solution_external_ids existed: the mapping is missing.
+    # As stored before solution_external_ids existed: the mapping is missing, and so is the
+    # marker that the backfill ran (it runs once per database).
     served.db.solution_external_ids.delete_many({"solution_id": {"$in": ids}})
+    served.db.migrations.delete_one({"_id": "solution_external_ids"})
     served.app.store.ensure_indexes()
     served.app.store.ensure_indexes()  # idempotent
     mapped = served.db.solution_external_ids.find({"solution_id": {"$in": ids}})

@@ -27,7 +27,9 @@ from ssg.catalog.domain.model import (
 from ssg.catalog.gauges import catalog_gauges
 from ssg.catalog.service import CatalogService, Filters, ImportRow
 from ssg.catalog.settings import CatalogSettings
-from ssg.catalog.store.mongo import MongoStore
+from ssg.catalog.store.documents import page_key
+from ssg.catalog.store.mongo import MongoStore, query_filters
+from ssg.catalog.store.ports import Query, Visibility
 from ssg.contracts.catalog.v1 import events_pb2
 from ssg.platform.auth.tokens import DEV_SECRET, Identity, Role
 from ssg.platform.errors import (
@@ -39,6 +41,7 @@ from ssg.platform.errors import (
 )
 from ssg.platform.events.envelope import unpack_payload
 from ssg.testing.fixtures import outbox_events
+from ssg.testing.plans import unindexed
 
 from .helpers import solution_msg
 
@@ -376,8 +379,10 @@ async def test_needs_filter_by_the_region_of_their_country(service, store):
     assert await region("ARAB_STATES") == {egypt.id}  # Egypt is an Arab League member
     assert await region("ASIA_PACIFIC") == {nepal.id}
     assert await region("NORTH_AMERICA") == set()
-    # Needs stored before the filter existed get their regions when the store starts.
+    # Needs stored before the filter existed get their regions when the store starts (a
+    # database of that time has no record that the backfill ran).
     store.db.needs.update_many({}, {"$unset": {"ix.regions": ""}})
+    store.db.migrations.delete_one({"_id": "needs.ix.regions"})
     assert await region("AFRICA") == set()
     store.ensure_indexes()
     assert await region("AFRICA") == {kenya.id}
@@ -423,6 +428,67 @@ async def test_knowledge_product_lifecycle_and_events(service, store):
         await service.create_knowledge(MEMBER, ORG, knowledge_content(type="NOVEL", year=1200))
     fields = {v.field for v in bad.value.violations}
     assert {"knowledge_product.type", "knowledge_product.year"} <= fields
+
+
+def test_page_key_orders_as_the_pair_of_update_and_id():
+    at = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    pairs = [
+        (at, "b"),
+        (at, "ab"),
+        (at + timedelta(microseconds=1), "a"),
+        (at - timedelta(days=400), "z"),
+        (at.replace(microsecond=0) + timedelta(seconds=1), ""),
+    ]
+    assert sorted(pairs) == sorted(pairs, key=lambda p: page_key(*p))
+
+
+PUBLIC_STATUSES = ("PUBLISHED",)
+MINE = Visibility(PUBLIC_STATUSES, (ORG,), INSTANCE)
+NEXT = ("2026-05-01T12:00:00+00:00", "x")
+# The callers' common shapes: each filter is equalities and at most one $in or range besides the
+# page key, and an index holds exactly those fields (the stand-in's planner reports IXSCAN only
+# then; otherwise it scans the index of the first field that leads one, e.g. the organization
+# clause of a member's second page, whose index has the status between).
+LIST_CASES = [
+    (Query(Visibility(PUBLIC_STATUSES)), None),
+    (Query(Visibility(PUBLIC_STATUSES)), NEXT),
+    (Query(Visibility(PUBLIC_STATUSES), sdg=6, status="PUBLISHED"), None),
+    (Query(Visibility(PUBLIC_STATUSES), sdg=6, status="PUBLISHED"), NEXT),
+    (Query(MINE, sdg=6, status="PUBLISHED"), NEXT),
+    (Query(Visibility(PUBLIC_STATUSES), organization_id=ORG), NEXT),
+    (Query(Visibility(PUBLIC_STATUSES), sdg_target="6.4"), NEXT),
+    (Query(Visibility(PUBLIC_STATUSES), country="KEN"), NEXT),
+    (Query(MINE), None),
+]
+
+
+@pytest.mark.parametrize(("query", "after"), LIST_CASES, ids=repr)
+def test_list_filters_are_served_by_an_index(store, query, after):
+    # The open_to_all alternative of a country filter matches funding opportunities only.
+    filters = [f for f in query_filters(query, after) if "ix.open_to_all" not in f]
+    assert filters
+    assert unindexed(store.db.solutions, filters, [("ix.page", -1)]) == []
+
+
+async def test_pages_over_tied_update_times_and_two_visibility_clauses(service, clock):
+    published_rows = [ImportRow(f"tie:p{n}", ORG, content()) for n in range(5)]
+    drafts = [ImportRow(f"tie:d{n}", ORG, content()) for n in range(4)]
+    # One batch shares one update time: the page key's id part orders the ties.
+    await service.import_solutions(OPERATOR, published_rows, publish=True)
+    await service.import_solutions(OPERATOR, drafts, publish=False)
+    everything = (await service.list_solutions(OPERATOR, Filters(), 0, "")).items
+    assert len(everything) == 9
+    # The member sees the published ones (public) and its organization's drafts.
+    seen: list[str] = []
+    token = ""
+    while True:
+        page = await service.list_solutions(MEMBER, Filters(), 2, token)
+        seen += [s.id for s in page.items]
+        token = page.next_page_token
+        if not token:
+            break
+    expected = sorted(everything, key=lambda s: (s.update_time, s.id), reverse=True)
+    assert seen == [s.id for s in expected]
 
 
 async def test_published_solutions_gauge_counts_each_sdg_and_region(service, store) -> None:

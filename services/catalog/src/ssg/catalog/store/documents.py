@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from functools import cache
 from typing import Any, Generic, TypeVar, Union
@@ -106,6 +106,7 @@ def index_fields(record: Any) -> Doc:
         "status": str(record.status),
         "instance": record.instance,
         "updated": record.update_time,
+        "page": page_key(record.update_time, record.id),
         "sdgs": list(getattr(content, "sdgs", ())),
         # Import ids are unique per instance; a proposal's id is unique per producer only, and
         # its uniqueness is kept by its proposal link instead.
@@ -145,6 +146,14 @@ def need_regions(country: str) -> list[str]:
     """The region names a need's country puts it in (none for a country outside every region)."""
     region = region_of(country)
     return [region_name(region)] if region else []
+
+
+def page_key(updated: datetime, record_id: str) -> str:
+    """One string ordered as the pair (last update, id): lists run down it, and a page after a
+    cursor is a single index range (``page < cursor``) rather than an ``$or`` of two."""
+    at = updated.replace(tzinfo=UTC) if updated.tzinfo is None else updated.astimezone(UTC)
+    # Fixed width, so that string order is time order; NUL sorts below every id character.
+    return f"{at:%Y%m%d%H%M%S%f}\x00{record_id}"
 
 
 def sort_key(record: Any) -> tuple[datetime, str]:

@@ -32,60 +32,92 @@ from ssg.catalog.store.documents import (
     Kind,
     from_plain,
     need_regions,
+    page_key,
     record_doc,
     record_from_doc,
     to_plain,
 )
-from ssg.catalog.store.ports import Cursor, Query, R, Store, T, Transaction
+from ssg.catalog.store.ports import Cursor, Query, R, Store, T, Transaction, Visibility
 from ssg.contracts.events.v1 import envelope_pb2
 from ssg.platform.errors import VersionConflict
 from ssg.platform.events.consumer import apply_if_newer
 from ssg.platform.events.outbox import Outbox, UnitOfWork, atomically
+from ssg.platform.migrations import drop_retired_indexes, run_once
+from ssg.platform.mongo import merged_page
 from ssg.platform.proposals import ProposalLink, get_link, insert_link, save_link
 
 EXTERNAL_IDS = "solution_external_ids"
 
 
-def query_filter(query: Query, after: Cursor | None) -> Doc:
-    """The MongoDB filter of a list query (the same semantics as memory.matches)."""
-    vis = query.visibility
-    visible: list[Doc] = [{"ix.status": {"$in": list(vis.public_statuses)}}]
+def _one_of(values: Sequence[str]) -> Any:
+    ordered = sorted(set(values))
+    return ordered[0] if len(ordered) == 1 else {"$in": ordered}
+
+
+def _visibility_clauses(vis: Visibility, status: str) -> list[Doc]:
+    """What the caller may see, as alternatives: public statuses, its organizations' records,
+    its instance's records. A status filter the public may see makes the others redundant."""
+    public = [s for s in vis.public_statuses if not status or s == status]
+    clauses: list[Doc] = [{"ix.status": _one_of(public)}] if public else []
+    if status and public:
+        return clauses
+    mine: Doc = {"ix.status": status} if status else {}
     if vis.organizations:
-        visible.append({"ix.org": {"$in": list(vis.organizations)}})
+        clauses.append({"ix.orgs": _one_of(vis.organizations), **mine})
     if vis.instance:
-        visible.append({"ix.instance": vis.instance})
-    clauses: list[Doc] = [{"$or": visible}]
+        clauses.append({"ix.instance": vis.instance, **mine})
+    return clauses
+
+
+def _combined(*parts: Doc) -> Doc:
+    """The conjunction of flat clauses as one flat filter (a field named twice is ANDed)."""
+    out: Doc = {}
+    both: list[Doc] = []
+    for part in parts:
+        for field, value in part.items():
+            if field in out and out[field] != value:
+                both.append({field: value})
+            else:
+                out[field] = value
+    return {**out, "$and": both} if both else out
+
+
+def query_filters(query: Query, after: Cursor | None) -> list[Doc]:
+    """The MongoDB filters of a list query (the union of their results is the answer, the same
+    semantics as memory.matches), each flat (equalities, at most one $in or range, then the page
+    key), so that each is answered from a compound index on any MongoDB; an ``$or`` or ``$and``
+    wrapper is planned as a collection scan by simpler servers. The query's own fields come
+    first: those servers serve a filter from the first field that leads an index."""
     fields: Doc = {}
-    if query.sdg:
-        fields["ix.sdgs"] = query.sdg
+    if query.organization_id:
+        fields["ix.orgs"] = query.organization_id
     if query.sdg_target:
         fields["ix.targets"] = query.sdg_target
-    if query.country:
-        clauses.append({"$or": [{"ix.countries": query.country}, {"ix.open_to_all": True}]})
+    if query.sdg:
+        fields["ix.sdgs"] = query.sdg
     if query.region:
         fields["ix.regions"] = query.region
     if query.modality:
         fields["ix.modality"] = query.modality
-    if query.organization_id:
-        fields["ix.orgs"] = query.organization_id
-    if query.status:
-        fields["ix.status"] = query.status
-    if query.updated_since is not None:
-        fields["ix.updated"] = {"$gte": query.updated_since}
-    if query.stale_only:
-        fields["ix.stale"] = True
     if query.type:
         fields["ix.type"] = query.type
     if query.support_kind:
         fields["ix.support"] = query.support_kind
-    if fields:
-        clauses.append(fields)
+    if query.stale_only:
+        fields["ix.stale"] = True
+    if query.updated_since is not None:
+        fields["ix.updated"] = {"$gte": query.updated_since}
+    places: list[Doc] = [{}]
+    if query.country:
+        places = [{"ix.countries": query.country}, {"ix.open_to_all": True}]
+    page: Doc = {}
     if after is not None:
-        at, last_id = datetime.fromisoformat(after[0]), after[1]
-        clauses.append(
-            {"$or": [{"ix.updated": {"$lt": at}}, {"ix.updated": at, "_id": {"$lt": last_id}}]}
-        )
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        page = {"ix.page": {"$lt": page_key(datetime.fromisoformat(after[0]), after[1])}}
+    return [
+        _combined(place, fields, visible, page)
+        for place in places
+        for visible in _visibility_clauses(query.visibility, query.status)
+    ]
 
 
 def _review_doc(review: Review) -> Doc:
@@ -143,6 +175,17 @@ def _get_organizations(
         return {}
     cursor = db.organizations.find({"_id": {"$in": wanted}}, **kw)
     return {doc["_id"]: _organization(doc) for doc in cursor}
+
+
+# Indexes of earlier releases that the page-key indexes replace (dropped when present).
+RETIRED_INDEXES = (
+    "ix.updated_-1__id_-1",
+    "ix.status_1_ix.updated_-1",
+    "ix.orgs_1_ix.updated_-1",
+    "ix.sdgs_1_ix.updated_-1",
+    "ix.targets_1_ix.updated_-1",
+    "ix.countries_1_ix.updated_-1",
+)
 
 
 class MongoTransaction(Transaction):
@@ -220,12 +263,18 @@ class MongoStore(Store):
         return atomically(self.client, self.db, lambda uow: fn(MongoTransaction(uow)))
 
     def ensure_indexes(self) -> None:
+        # Each list filter is equalities (the caller's visibility clause among them), at most
+        # one $in or range, then the page key: an index per common leading field, with the page
+        # key last (the ESR order). Fewer indexes also mean fewer entries per imported row.
         for kind in KINDS:
             records = self.db[kind.collection]
-            records.create_index([("ix.updated", DESCENDING), ("_id", DESCENDING)])
-            records.create_index([("ix.status", ASCENDING), ("ix.updated", DESCENDING)])
-            records.create_index([("ix.orgs", ASCENDING), ("ix.updated", DESCENDING)])
-            records.create_index([("ix.sdgs", ASCENDING), ("ix.updated", DESCENDING)])
+            drop_retired_indexes(records, RETIRED_INDEXES)
+            records.create_index([("ix.status", ASCENDING), ("ix.page", DESCENDING)])
+            records.create_index([("ix.instance", ASCENDING), ("ix.page", DESCENDING)])
+            for field in ("ix.orgs", "ix.sdgs"):
+                records.create_index(
+                    [(field, ASCENDING), ("ix.status", ASCENDING), ("ix.page", DESCENDING)]
+                )
         solutions = self.db[SOLUTIONS.collection]
         # Idempotent imports: one solution per external id (documents without one hold null
         # and are left out of the unique index by the partial filter).
@@ -235,10 +284,13 @@ class MongoStore(Store):
             partialFilterExpression={"ix.ext": {"$type": "string"}},
             name="external_id_unique",
         )
-        self._backfill_external_ids()
-        self._backfill_need_regions()
-        solutions.create_index([("ix.targets", ASCENDING), ("ix.updated", DESCENDING)])
-        solutions.create_index([("ix.countries", ASCENDING), ("ix.updated", DESCENDING)])
+        run_once(self.db, "solution_external_ids", self._backfill_external_ids)
+        run_once(self.db, "needs.ix.regions", self._backfill_need_regions)
+        run_once(self.db, "ix.page", self._backfill_page_keys)
+        for field in ("ix.targets", "ix.countries"):
+            solutions.create_index(
+                [(field, ASCENDING), ("ix.status", ASCENDING), ("ix.page", DESCENDING)]
+            )
         solutions.create_index(
             [("ix.status", ASCENDING), ("ix.stale", ASCENDING), ("ix.confirmed", ASCENDING)]
         )
@@ -247,6 +299,16 @@ class MongoStore(Store):
         )
         self.db.reviews.create_index([("solution_id", ASCENDING), ("create_time", ASCENDING)])
         Outbox(self.db).ensure_indexes()
+
+    def _backfill_page_keys(self) -> None:
+        """Give records stored before page keys existed theirs (idempotent)."""
+        for kind in KINDS:
+            records = self.db[kind.collection]
+            for doc in records.find({"ix.page": {"$exists": False}}, {"ix.updated": 1}):
+                records.update_one(
+                    {"_id": doc["_id"]},
+                    {"$set": {"ix.page": page_key(doc["ix"]["updated"], doc["_id"])}},
+                )
 
     def _backfill_external_ids(self) -> None:
         """Map the external id of every solution stored before solution_external_ids existed
@@ -284,13 +346,9 @@ class MongoStore(Store):
     def list_records(
         self, kind: Kind[T], query: Query, after: Cursor | None, limit: int
     ) -> list[T]:
-        cursor = (
-            self.db[kind.collection]
-            .find(query_filter(query, after))
-            .sort([("ix.updated", DESCENDING), ("_id", DESCENDING)])
-            .limit(limit)
-        )
-        return [record_from_doc(kind, doc) for doc in cursor]
+        filters = query_filters(query, after)
+        docs = merged_page(self.db[kind.collection], filters, "ix.page", DESCENDING, limit)
+        return [record_from_doc(kind, doc) for doc in docs]
 
     def published_solutions_by_sdg_region(self) -> dict[tuple[int, str], int]:
         published = self.db[SOLUTIONS.collection].find(

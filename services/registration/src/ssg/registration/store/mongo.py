@@ -10,7 +10,7 @@ platform's ``outbox``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +20,8 @@ from pymongo.database import Database
 from ssg.contracts.events.v1 import envelope_pb2
 from ssg.platform.errors import VersionConflict
 from ssg.platform.events.outbox import Outbox, UnitOfWork, atomically
+from ssg.platform.migrations import drop_retired_indexes, run_once
+from ssg.platform.mongo import merged_page
 from ssg.platform.proposals import ProposalLink, get_link, insert_link, save_link
 from ssg.registration.domain.authorization import Scope
 from ssg.registration.domain.duplicates import match_keys, website_domain
@@ -78,6 +80,7 @@ def organization_doc(org: Organization) -> Doc:
         "_id": org.id,
         "name": p.name,
         "name_key": organization_sort_key(org),
+        "list_key": list_key(organization_sort_key(org), org.id),
         "acronym": p.acronym,
         "type": p.type.value,
         "hq": p.headquarters_country,
@@ -138,7 +141,10 @@ def organization_from_doc(doc: Doc) -> Organization:
 
 
 # What the duplicate matcher reads of an existing organization; nothing else is loaded.
-_POOL_FIELDS: Doc = {"_id": 1, "name": 1, "acronym": 1, "type": 1, "hq": 1, "website": 1}
+_POOL_FIELDS: Doc = {
+    "_id": 1, "name": 1, "acronym": 1, "type": 1, "hq": 1, "website": 1, "status": 1
+}  # fmt: skip
+_OPEN = frozenset(s.value for s in OPEN_STATUSES)
 
 
 def _pool_organization(doc: Doc) -> Organization:
@@ -220,6 +226,7 @@ def expert_doc(expert: Expert) -> Doc:
         "_id": expert.id,
         "display_name": p.display_name,
         "name_key": expert_sort_key(expert),
+        "list_key": list_key(expert_sort_key(expert), expert.id),
         "visibility": p.visibility.value,
         "areas": list(p.expertise_areas),
         "sdgs": list(p.sdgs),
@@ -284,67 +291,109 @@ def _request(doc: Doc) -> RequestRecord:
 # -- queries ----------------------------------------------------------------------------------
 
 
-def _scope_filter(scopes: tuple[Scope, ...], field: str) -> Doc:
-    clauses: list[Doc] = []
+def list_key(sort_key: str, entity_id: str) -> str:
+    """One string ordered as the pair (sort key, id): a page after a cursor is then a single
+    index range (``list_key > cursor``) rather than an ``$or`` of two, which no index serves."""
+    # NUL sorts below every character a validated name can hold, so a name that is a prefix of
+    # another still sorts first, as in the pair.
+    return f"{sort_key}\x00{entity_id}"
+
+
+def _one_of(values: Collection[str]) -> str | Doc:
+    ordered = sorted(values)
+    return ordered[0] if len(ordered) == 1 else {"$in": ordered}
+
+
+def _branches(
+    fields: Doc,
+    scopes: tuple[Scope, ...],
+    field: str,
+    wanted: frozenset[str],
+    every: frozenset[str],
+    after: Cursor | None,
+) -> list[Doc]:
+    """One flat filter per scope clause (the caller merges their results): equalities only and at
+    most one range or $in, so that each is answered from a compound index on any MongoDB, where
+    an ``$or`` of scopes or an ``$and`` wrapper is planned as a scan by simpler servers.
+
+    ``fields`` come first: a server that serves a filter from one clause's index takes the first
+    clause with one, and the query's own fields are the selective ones."""
+    branches: list[Doc] = []
     for scope in scopes:
-        clause: Doc = {field: {"$in": sorted(scope.values)}}
+        allowed = scope.values & wanted
+        if not allowed:
+            continue  # this clause cannot match anything the query asks for
+        branch: Doc = dict(fields)
         if scope.instance:
-            clause["instance"] = scope.instance
+            branch["instance"] = scope.instance
         if scope.owner:
-            clause["owner"] = scope.owner
-        clauses.append(clause)
-    return clauses[0] if len(clauses) == 1 else {"$or": clauses}
+            branch["owner"] = scope.owner
+        if allowed != every:  # a condition every document meets would only widen the plan
+            branch[field] = _one_of(allowed)
+        if after is not None:
+            branch["list_key"] = {"$gt": list_key(*after)}
+        branches.append(branch)
+    return branches
 
 
-def _after(cursor: Cursor | None) -> Doc | None:
-    if cursor is None:
-        return None
-    key, last_id = cursor
-    return {"$or": [{"name_key": {"$gt": key}}, {"name_key": key, "_id": {"$gt": last_id}}]}
+ALL_STATUSES = frozenset(s.value for s in OrganizationStatus)
+LISTED_STATUSES = ALL_STATUSES - {OrganizationStatus.MERGED.value}  # merged ones only redirect
+ALL_VISIBILITIES = frozenset(v.value for v in ExpertVisibility)
 
 
-def _all_of(clauses: list[Doc]) -> Doc:
-    clauses = [c for c in clauses if c]
-    if not clauses:
-        return {}
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
-
-
-def organization_filter(query: OrganizationQuery, after: Cursor | None) -> Doc:
-    """The MongoDB filter of a ListOrganizations query (exposed for tests of the query shape)."""
+def organization_filters(query: OrganizationQuery, after: Cursor | None) -> list[Doc]:
+    """The MongoDB filters of a ListOrganizations query, one per scope clause of the caller
+    (exposed for tests of the query shape)."""
     fields: Doc = {}
-    if query.status:
-        fields["status"] = query.status
-    else:
-        fields["status"] = {"$ne": OrganizationStatus.MERGED.value}
-    if query.type:
-        fields["type"] = query.type
     if query.country:
         fields["hq"] = query.country
+    if query.sdg:
+        fields["sdgs"] = query.sdg
     if query.region:
         fields["regions"] = query.region
-    if query.sdg:
-        fields["sdgs"] = query.sdg
+    if query.type:
+        fields["type"] = query.type
     if query.reconfirmation_required:
         fields["reconfirm"] = True
-    return _all_of([fields, _scope_filter(query.scopes, "status"), _after(after) or {}])
+    wanted = frozenset({query.status}) if query.status else LISTED_STATUSES
+    return _branches(fields, query.scopes, "status", wanted, ALL_STATUSES, after)
 
 
-def expert_filter(query: ExpertQuery, after: Cursor | None) -> Doc:
-    """The MongoDB filter of a ListExperts query."""
+def expert_filters(query: ExpertQuery, after: Cursor | None) -> list[Doc]:
+    """The MongoDB filters of a ListExperts query, one per scope clause of the caller."""
     fields: Doc = {}
-    if query.sdg:
-        fields["sdgs"] = query.sdg
-    if query.country:
-        fields["countries"] = query.country
-    if query.language:
-        fields["languages"] = query.language
     if query.affiliation_organization_id:
         fields["affiliation_id"] = query.affiliation_organization_id
-    return _all_of([fields, _scope_filter(query.scopes, "visibility"), _after(after) or {}])
+    if query.country:
+        fields["countries"] = query.country
+    if query.sdg:
+        fields["sdgs"] = query.sdg
+    if query.language:
+        fields["languages"] = query.language
+    every = ALL_VISIBILITIES
+    return _branches(fields, query.scopes, "visibility", every, every, after)
+
+
+def duplicate_signals(country: str, keys: list[str], domain: str) -> list[Doc]:
+    """The filters of the duplicate pool, one per signal: equalities and one $in on an index's
+    fields alone. Whether a match is still open is checked while reading, since a second $in
+    beside the keys' makes simpler planners serve the filter from one clause's index."""
+    signals: list[Doc] = [{"hq": country, "match_keys": {"$in": sorted(keys)}}]
+    if domain:
+        signals.append({"domain": domain})
+    return signals
 
 
 # -- the store --------------------------------------------------------------------------------
+
+
+# Indexes of earlier releases that the list_key indexes replace (dropped when present).
+RETIRED_ORGANIZATION_INDEXES = (
+    "status_1_name_key_1__id_1",
+    "instance_1_status_1_name_key_1",
+    "hq_1_status_1",
+)
+RETIRED_EXPERT_INDEXES = ("visibility_1_name_key_1__id_1", "owner_1")
 
 
 class MongoTransaction(Transaction):
@@ -384,18 +433,20 @@ class MongoTransaction(Transaction):
     ) -> list[Organization]:
         # One bounded query per signal, so that many organizations sharing a website domain
         # cannot crowd the name matches out of the pool (or the reverse).
-        signals: list[Doc] = [{"hq": country, "match_keys": {"$in": keys}}]
-        if domain:
-            signals.append({"domain": domain})
         found: dict[str, Organization] = {}
-        for signal in signals:
+        for signal in duplicate_signals(country, keys, domain):
             cursor = self._db.organizations.find(
-                {"status": {"$in": sorted(s.value for s in OPEN_STATUSES)}, **signal},
-                projection=_POOL_FIELDS,
-                session=self._s,
-            ).limit(limit)
+                signal, projection=_POOL_FIELDS, session=self._s, batch_size=limit
+            )
+            taken = 0
             for doc in cursor:
+                if doc["status"] not in _OPEN:
+                    continue
                 found.setdefault(doc["_id"], _pool_organization(doc))
+                taken += 1
+                if taken == limit:
+                    break
+            cursor.close()
         return list(found.values())
 
     def add_audit(self, entry: AuditEntry) -> None:
@@ -468,9 +519,13 @@ class MongoStore(Store):
 
     def ensure_indexes(self) -> None:
         orgs = self.db.organizations
-        orgs.create_index([("status", ASCENDING), ("name_key", ASCENDING), ("_id", ASCENDING)])
-        orgs.create_index([("instance", ASCENDING), ("status", ASCENDING), ("name_key", ASCENDING)])
-        orgs.create_index([("hq", ASCENDING), ("status", ASCENDING)])
+        drop_retired_indexes(orgs, RETIRED_ORGANIZATION_INDEXES)
+        # Every list filter is equalities, at most one $in, then list_key: one index each for
+        # the caller's scope alone and for each filter field with it (the ESR order).
+        orgs.create_index([("status", ASCENDING), ("list_key", ASCENDING)])
+        orgs.create_index([("instance", ASCENDING), ("status", ASCENDING), ("list_key", ASCENDING)])
+        for field in ("hq", "type", "regions", "sdgs"):
+            orgs.create_index([(field, ASCENDING), ("status", ASCENDING), ("list_key", ASCENDING)])
         orgs.create_index([("hq", ASCENDING), ("match_keys", ASCENDING)])
         orgs.create_index([("domain", ASCENDING)])
         orgs.create_index(
@@ -478,16 +533,17 @@ class MongoStore(Store):
         )
         self.db.audit.create_index([("org_id", ASCENDING), ("at", ASCENDING)])
         self.db.members.create_index([("org_id", ASCENDING), ("user_id", ASCENDING)], unique=True)
-        self.db.experts.create_index(
-            [("visibility", ASCENDING), ("name_key", ASCENDING), ("_id", ASCENDING)]
-        )
-        self.db.experts.create_index([("owner", ASCENDING)])
+        experts = self.db.experts
+        drop_retired_indexes(experts, RETIRED_EXPERT_INDEXES)
+        experts.create_index([("visibility", ASCENDING), ("list_key", ASCENDING)])
+        experts.create_index([("instance", ASCENDING), ("list_key", ASCENDING)])
+        experts.create_index([("owner", ASCENDING), ("list_key", ASCENDING)])
         Outbox(self.db).ensure_indexes()
-        self._backfill_match_keys()
+        run_once(self.db, "organizations.match_keys", self._backfill_match_keys)
+        run_once(self.db, "list_key", self._backfill_list_keys)
 
     def _backfill_match_keys(self) -> None:
-        """Give organizations stored before match keys existed their keys (idempotent; a
-        no-op query once every document has them)."""
+        """Give organizations stored before match keys existed their keys (idempotent)."""
         missing = self.db.organizations.find(
             {"match_keys": {"$exists": False}}, projection={"name": 1, "acronym": 1}
         )
@@ -496,6 +552,16 @@ class MongoStore(Store):
                 {"_id": doc["_id"]},
                 {"$set": {"match_keys": match_keys(doc["name"], doc.get("acronym", ""))}},
             )
+
+    def _backfill_list_keys(self) -> None:
+        """Give organizations and experts stored before list keys existed theirs (idempotent)."""
+        for collection in (self.db.organizations, self.db.experts):
+            missing = collection.find({"list_key": {"$exists": False}}, projection={"name_key": 1})
+            for doc in missing:
+                collection.update_one(
+                    {"_id": doc["_id"]},
+                    {"$set": {"list_key": list_key(doc["name_key"], doc["_id"])}},
+                )
 
     def get_member(self, org_id: str, user_id: str) -> Member | None:
         doc = self.db.members.find_one({"org_id": org_id, "user_id": user_id})
@@ -512,12 +578,9 @@ class MongoStore(Store):
     def list_organizations(
         self, query: OrganizationQuery, after: Cursor | None, limit: int
     ) -> list[Organization]:
-        cursor = (
-            self.db.organizations.find(organization_filter(query, after))
-            .sort([("name_key", ASCENDING), ("_id", ASCENDING)])
-            .limit(limit)
-        )
-        return [organization_from_doc(doc) for doc in cursor]
+        filters = organization_filters(query, after)
+        docs = merged_page(self.db.organizations, filters, "list_key", ASCENDING, limit)
+        return [organization_from_doc(doc) for doc in docs]
 
     def audit_of(self, org_id: str, limit: int = 200) -> list[AuditEntry]:
         cursor = self.db.audit.find({"org_id": org_id}).sort("at", DESCENDING).limit(limit)
@@ -535,12 +598,9 @@ class MongoStore(Store):
         return expert_from_doc(doc) if doc else None
 
     def list_experts(self, query: ExpertQuery, after: Cursor | None, limit: int) -> list[Expert]:
-        cursor = (
-            self.db.experts.find(expert_filter(query, after))
-            .sort([("name_key", ASCENDING), ("_id", ASCENDING)])
-            .limit(limit)
-        )
-        return [expert_from_doc(doc) for doc in cursor]
+        filters = expert_filters(query, after)
+        docs = merged_page(self.db.experts, filters, "list_key", ASCENDING, limit)
+        return [expert_from_doc(doc) for doc in docs]
 
     def verification_due(self, now: datetime, limit: int) -> list[Organization]:
         cursor = self.db.organizations.find(
