@@ -1,0 +1,261 @@
+"""A fuzz pass over every gRPC method of the platform on the session's local stack.
+
+Every RPC declared under ``ssg.contracts`` (found from the descriptors, so a new RPC is fuzzed
+without editing this file) gets hypothesis-generated requests, each sent without a token and
+with a valid bearer token of drawn roles, and raw garbage bytes as its request body. Every
+answer must be a deliberate status (OK, INVALID_ARGUMENT, NOT_FOUND, ...), never UNKNOWN,
+INTERNAL or a hang, and every process of the stack must still be up and healthy afterwards.
+A failure names the RPC, the code, and the smallest set of request fields that still fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import grpc
+import pytest
+from google.protobuf import text_format
+from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor
+from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+import ssg.contracts
+from ssg.cli.config import load_stack_config
+from ssg.cli.status import check_all
+from ssg.platform.auth.tokens import DevTokenIssuer, Role
+from ssg.testing.protobuf import PLAUSIBLE_TEXT, is_map, messages, service_descriptors
+
+from .conftest import LocalStack
+
+EXAMPLES = 8  # generated requests per RPC, each sent twice (with and without a token)
+GARBAGE_EXAMPLES = 4  # random bodies per RPC, on top of the fixed ones below
+CALL_TIMEOUT = 15.0
+ISSUER = DevTokenIssuer()
+
+# Statuses a server gives on purpose. UNKNOWN and INTERNAL mean an unhandled exception;
+# DEADLINE_EXCEEDED a hang; UNAVAILABLE a dead process; UNIMPLEMENTED an RPC the proto declares
+# and the service does not serve.
+DELIBERATE = frozenset(
+    {
+        grpc.StatusCode.OK,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.OUT_OF_RANGE,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    }
+)
+
+# Bodies that are not the request message: truncated, wrong wire types, absurd lengths.
+FIXED_GARBAGE = (
+    b"\xff",
+    b"\x0a",  # field 1, length-delimited, no length
+    b"\x0a\xff\xff\xff\xff\x0f",  # field 1 claims a 4 GiB string
+    b"\x08\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01",  # an 11-byte varint
+    b"\x0f\x00",  # wire type 7 does not exist
+    b"\x0b\x0c",  # a group that ends as another one
+    b"\x00\x00\x00\x00",  # field number 0
+    b"\x12\x02\xc3\x28",  # field 2 as a string of invalid UTF-8
+)
+
+
+@dataclass(frozen=True)
+class Rpc:
+    """One method of a service, and the stack process that serves it."""
+
+    process: str
+    method: MethodDescriptor
+
+    @property
+    def path(self) -> str:
+        """The method path, ``/ssg.catalog.v1.CatalogService/GetSolution``."""
+        return f"/{self.method.containing_service.full_name}/{self.method.name}"
+
+    def request_class(self) -> type[Message]:
+        """The request message class."""
+        return GetMessageClass(self.method.input_type)
+
+
+def process_of(service_full_name: str) -> str:
+    """The stack process serving a service: ``ssg.catalog.v1.CatalogService`` -> ``catalog``."""
+    return service_full_name.split(".")[1]
+
+
+def discovered_rpcs() -> list[Rpc]:
+    """Every RPC of every service the contracts declare."""
+    return [
+        Rpc(process_of(service.full_name), method)
+        for service in service_descriptors(ssg.contracts)
+        for method in service.methods
+    ]
+
+
+RPCS = discovered_rpcs()
+
+
+class Improper(AssertionError):
+    """A call answered with a status no server gives on purpose."""
+
+
+def call(channel: grpc.Channel, rpc: Rpc, body: bytes, metadata: tuple) -> grpc.StatusCode:
+    """Send body as rpc's request (bytes in, bytes out); the status code of the answer."""
+    unary = channel.unary_unary(rpc.path, request_serializer=None, response_deserializer=None)
+    try:
+        reply = unary(body, metadata=metadata, timeout=CALL_TIMEOUT)
+    except grpc.RpcError as exc:
+        code: grpc.StatusCode = exc.code()
+        if code not in DELIBERATE:
+            raise Improper(f"{rpc.path}: {code.name}: {exc.details()}") from None
+        return code
+    # An OK answer must be the declared response message.
+    GetMessageClass(rpc.method.output_type).FromString(reply)
+    return grpc.StatusCode.OK
+
+
+def smallest_failing(
+    channel: grpc.Channel, rpc: Rpc, request: Message, metadata: tuple, budget: int = 80
+) -> Message:
+    """request with every field cleared whose absence still gives an improper status.
+
+    Greedy, field by field and then inside the message fields left: what remains names the
+    field(s) the server fails on. Bounded by budget calls.
+    """
+    smallest = type(request)()
+    smallest.CopyFrom(request)
+    calls = 0
+
+    def fails() -> bool:
+        nonlocal calls
+        calls += 1
+        try:
+            call(channel, rpc, smallest.SerializeToString(), metadata)
+        except Improper:
+            return True
+        return False
+
+    def shrink(message: Message) -> None:
+        for field, _ in list(message.ListFields()):
+            if calls >= budget:
+                return
+            saved = type(message)()
+            saved.CopyFrom(message)
+            message.ClearField(field.name)
+            if not fails():
+                message.CopyFrom(saved)
+        for field, value in list(message.ListFields()):
+            if field.type != FieldDescriptor.TYPE_MESSAGE:
+                continue
+            if field.is_repeated:
+                if not is_map(field):
+                    for item in value:
+                        shrink(item)
+            else:
+                shrink(value)
+
+    shrink(smallest)
+    return smallest
+
+
+def tokens() -> st.SearchStrategy[tuple[tuple[str, str], ...]]:
+    """Metadata with a valid bearer token of drawn roles and organization."""
+    roles = st.lists(st.sampled_from(list(Role)), min_size=1, max_size=3, unique=True)
+    orgs = st.sampled_from(["", "demo-org", *PLAUSIBLE_TEXT[16:19]])
+    return st.builds(
+        lambda r, o, s: (
+            ("authorization", f"Bearer {ISSUER.issue(s, tuple(r), organization_id=o)}"),
+        ),
+        roles,
+        orgs,
+        st.sampled_from(["fuzz-alice", "fuzz-bob", "x" * 300]),
+    )
+
+
+FUZZ_SETTINGS = settings(
+    max_examples=EXAMPLES,
+    derandomize=True,  # the same requests on every run, so CI is reproducible
+    database=None,
+    deadline=None,
+    # The greedy field shrinker names the field; hypothesis' own would cost many more calls.
+    phases=(Phase.explicit, Phase.generate),
+    suppress_health_check=list(HealthCheck),
+)
+
+
+@pytest.fixture(scope="module")
+def channels(local_stack: LocalStack) -> Iterator[dict[str, grpc.Channel]]:
+    """A blocking channel to every process with a gRPC API."""
+    table = local_stack.table()
+    opened = {
+        name: grpc.insecure_channel(f"{table['host']}:{entry['grpc']}")
+        for name, entry in table["services"].items()
+        if "grpc" in entry
+    }
+    yield opened
+    for channel in opened.values():
+        channel.close()
+
+
+def test_every_service_is_served_by_a_process_of_the_stack(local_stack: LocalStack) -> None:
+    served = {name for name, entry in local_stack.table()["services"].items() if "grpc" in entry}
+    assert len(RPCS) >= 60
+    assert {rpc.process for rpc in RPCS} <= served
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("rpc", RPCS, ids=lambda rpc: rpc.path.lstrip("/"))
+def test_generated_requests_get_a_deliberate_status(
+    channels: dict[str, grpc.Channel], rpc: Rpc
+) -> None:
+    channel = channels[rpc.process]
+
+    @FUZZ_SETTINGS
+    @given(request=messages(rpc.request_class()), token=tokens())
+    def send(request: Message, token: tuple) -> None:
+        for metadata in ((), token):
+            try:
+                call(channel, rpc, request.SerializeToString(), metadata)
+            except Improper as exc:
+                smallest = smallest_failing(channel, rpc, request, metadata)
+                fields = text_format.MessageToString(smallest, as_utf8=True) or "(empty)"
+                who = "with a token" if metadata else "anonymously"
+                raise Improper(f"{exc}\n{who}, smallest failing request:\n{fields}") from None
+
+    send()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("rpc", RPCS, ids=lambda rpc: rpc.path.lstrip("/"))
+def test_garbage_bodies_get_a_deliberate_status(
+    channels: dict[str, grpc.Channel], rpc: Rpc
+) -> None:
+    channel = channels[rpc.process]
+    for body in FIXED_GARBAGE:
+        call(channel, rpc, body, ())
+
+    @settings(FUZZ_SETTINGS, max_examples=GARBAGE_EXAMPLES)
+    @given(body=st.binary(min_size=1, max_size=200))
+    def send(body: bytes) -> None:
+        call(channel, rpc, body, ())
+
+    send()
+
+
+def test_malformed_authorization_headers_get_unauthenticated(
+    channels: dict[str, grpc.Channel],
+) -> None:
+    rpc = next(r for r in RPCS if r.method.name == "WhoAmI")
+    for header in ("Bearer", "Bearer not.a.jwt", "Basic Zm9vOmJhcg==", "bearer " + "x" * 5000):
+        code = call(channels[rpc.process], rpc, b"", (("authorization", header),))
+        assert code == grpc.StatusCode.UNAUTHENTICATED, header
+
+
+def test_every_process_is_still_up_and_healthy(local_stack: LocalStack) -> None:
+    down = [r for r in check_all(load_stack_config(local_stack.ports_file)) if not r.ok]
+    assert not down, [f"{r.name}: {r.detail}" for r in down]
