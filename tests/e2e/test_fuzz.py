@@ -26,13 +26,16 @@ import ssg.contracts
 from ssg.cli.config import load_stack_config
 from ssg.cli.status import check_all
 from ssg.platform.auth.tokens import DevTokenIssuer, Role
+from ssg.testing.liveness import restarted_or_gone, start_times
 from ssg.testing.protobuf import PLAUSIBLE_TEXT, is_map, messages, service_descriptors
 
 from .conftest import LocalStack
 
 EXAMPLES = 8  # generated requests per RPC, each sent twice (with and without a token)
 GARBAGE_EXAMPLES = 4  # random bodies per RPC, on top of the fixed ones below
-CALL_TIMEOUT = 15.0
+# Generous: the first SuggestSdgs after the catalog changed fits its classifier inside the call,
+# which takes many seconds on a busy 2-core machine.
+CALL_TIMEOUT = 60.0
 ISSUER = DevTokenIssuer()
 
 # Statuses a server gives on purpose. UNKNOWN and INTERNAL mean an unhandled exception;
@@ -188,6 +191,17 @@ FUZZ_SETTINGS = settings(
 )
 
 
+def metrics_ports(stack: LocalStack) -> dict[str, int]:
+    """Process name -> its /metrics port, for every process of the stack."""
+    return {name: entry["metrics"] for name, entry in stack.table()["services"].items()}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def started_before(local_stack: LocalStack) -> dict[str, float]:
+    """When each process of the stack started, taken before the fuzzing."""
+    return start_times(local_stack.table()["host"], metrics_ports(local_stack))
+
+
 @pytest.fixture(scope="module")
 def channels(local_stack: LocalStack) -> Iterator[dict[str, grpc.Channel]]:
     """A blocking channel to every process with a gRPC API."""
@@ -256,6 +270,11 @@ def test_malformed_authorization_headers_get_unauthenticated(
         assert code == grpc.StatusCode.UNAUTHENTICATED, header
 
 
-def test_every_process_is_still_up_and_healthy(local_stack: LocalStack) -> None:
+def test_every_process_is_still_up_and_healthy(
+    local_stack: LocalStack, started_before: dict[str, float]
+) -> None:
+    assert set(started_before) == set(metrics_ports(local_stack)), "a process was down before"
+    after = start_times(local_stack.table()["host"], metrics_ports(local_stack))
+    assert not restarted_or_gone(started_before, after), "a process crashed (restarted or gone)"
     down = [r for r in check_all(load_stack_config(local_stack.ports_file)) if not r.ok]
     assert not down, [f"{r.name}: {r.detail}" for r in down]

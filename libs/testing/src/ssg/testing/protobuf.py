@@ -280,7 +280,9 @@ def messages(
     descriptor: Any = (
         message_type if isinstance(message_type, Descriptor) else message_type.DESCRIPTOR
     )
-    return _Builder(max_depth, max_size, strings if strings is not None else texts()).message(descriptor, 0)
+    return _Builder(max_depth, max_size, strings if strings is not None else texts()).message(
+        descriptor, 0
+    )
 
 
 def service_descriptors(package: ModuleType) -> list[ServiceDescriptor]:
