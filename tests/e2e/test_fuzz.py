@@ -10,6 +10,8 @@ A failure names the RPC, the code, and the smallest set of request fields that s
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -27,15 +29,16 @@ from ssg.cli.config import load_stack_config
 from ssg.cli.status import check_all
 from ssg.platform.auth.tokens import DevTokenIssuer, Role
 from ssg.testing.liveness import restarted_or_gone, start_times
-from ssg.testing.protobuf import PLAUSIBLE_TEXT, is_map, messages, service_descriptors
+from ssg.testing.protobuf import PLAUSIBLE_TEXT, is_map, messages, service_descriptors, texts
 
 from .conftest import LocalStack
 
-EXAMPLES = 8  # generated requests per RPC, each sent twice (with and without a token)
+EXAMPLES = 12  # generated requests per RPC, each sent twice (with and without a token)
 GARBAGE_EXAMPLES = 4  # random bodies per RPC, on top of the fixed ones below
 # Generous: the first SuggestSdgs after the catalog changed fits its classifier inside the call,
 # which takes many seconds on a busy 2-core machine.
 CALL_TIMEOUT = 60.0
+SHRINK_SECONDS = 60.0  # spent at most on narrowing a failing request down
 ISSUER = DevTokenIssuer()
 
 # Statuses a server gives on purpose. UNKNOWN and INTERNAL mean an unhandled exception;
@@ -103,6 +106,10 @@ def discovered_rpcs() -> list[Rpc]:
 RPCS = discovered_rpcs()
 
 
+# (method, status) -> answers seen, printed at the end: shows how far the requests got.
+ANSWERS: Counter[tuple[str, str]] = Counter()
+
+
 class Improper(AssertionError):
     """A call answered with a status no server gives on purpose."""
 
@@ -114,11 +121,13 @@ def call(channel: grpc.Channel, rpc: Rpc, body: bytes, metadata: tuple) -> grpc.
         reply = unary(body, metadata=metadata, timeout=CALL_TIMEOUT)
     except grpc.RpcError as exc:
         code: grpc.StatusCode = exc.code()
+        ANSWERS[rpc.method.name, code.name] += 1
         if code not in DELIBERATE:
             raise Improper(f"{rpc.path}: {code.name}: {exc.details()}") from None
         return code
     # An OK answer must be the declared response message.
     GetMessageClass(rpc.method.output_type).FromString(reply)
+    ANSWERS[rpc.method.name, "OK"] += 1
     return grpc.StatusCode.OK
 
 
@@ -128,15 +137,18 @@ def smallest_failing(
     """request with every field cleared whose absence still gives an improper status.
 
     Greedy, field by field and then inside the message fields left: what remains names the
-    field(s) the server fails on. Bounded by budget calls.
+    field(s) the server fails on. Bounded by budget calls and SHRINK_SECONDS.
     """
     smallest = type(request)()
     smallest.CopyFrom(request)
     calls = 0
+    give_up = time.monotonic() + SHRINK_SECONDS
 
     def fails() -> bool:
         nonlocal calls
         calls += 1
+        if time.monotonic() > give_up:
+            return True  # out of time: keep the field (the answer stays a failing request)
         try:
             call(channel, rpc, smallest.SerializeToString(), metadata)
         except Improper:
@@ -166,10 +178,111 @@ def smallest_failing(
     return smallest
 
 
-def tokens() -> st.SearchStrategy[tuple[tuple[str, str], ...]]:
+def ids_in(message: Message) -> set[str]:
+    """Values of the string fields named ``id`` or ``*_id`` anywhere in message."""
+    found: set[str] = set()
+    for field, value in message.ListFields():
+        if field.type == FieldDescriptor.TYPE_STRING and (
+            field.name == "id" or field.name.endswith("_id")
+        ):
+            found |= set(value) if field.is_repeated else {value}
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            items = value.values() if is_map(field) else value if field.is_repeated else [value]
+            found |= {i for item in items if isinstance(item, Message) for i in ids_in(item)}
+    return found
+
+
+@dataclass(frozen=True)
+class Known:
+    """What exists on the stack: ids, and messages by type (e.g. every Solution listed)."""
+
+    ids: list[str]
+    examples: dict[str, list[Message]]
+
+
+def messages_in(message: Message, into: dict[str, list[Message]]) -> None:
+    """Add message and every message nested in it to into, by full type name."""
+    into.setdefault(message.DESCRIPTOR.full_name, []).append(message)
+    for field, value in message.ListFields():
+        if field.type == FieldDescriptor.TYPE_MESSAGE and not is_map(field):
+            for item in value if field.is_repeated else [value]:
+                messages_in(item, into)
+
+
+@pytest.fixture(scope="module")
+def known(channels: dict[str, grpc.Channel]) -> Known:
+    """What every List RPC shows an operator, so generated requests can aim at real things."""
+    operator = (("authorization", f"Bearer {ISSUER.issue('fuzz-op', (Role.OPERATOR,))}"),)
+    ids: set[str] = set()
+    examples: dict[str, list[Message]] = {}
+    for rpc in RPCS:
+        if not rpc.method.name.startswith("List"):
+            continue
+        unary = channels[rpc.process].unary_unary(rpc.path)
+        try:
+            reply = unary(b"", metadata=operator, timeout=CALL_TIMEOUT)
+        except grpc.RpcError:
+            continue  # e.g. a List that needs a filter
+        listed = GetMessageClass(rpc.method.output_type).FromString(reply)
+        ids |= ids_in(listed)
+        messages_in(listed, examples)
+    return Known(sorted(ids)[:200], {k: v[:20] for k, v in sorted(examples.items())})
+
+
+def overlay(base: Message, generated: Message, draw: st.DrawFn) -> None:
+    """Replace one field of base (at some depth) by the generated message's value of it."""
+    fields = generated.ListFields()
+    if not fields:
+        return
+    field, value = draw(st.sampled_from(fields))
+    nested = field.type == FieldDescriptor.TYPE_MESSAGE and not field.is_repeated
+    if nested and base.HasField(field.name) and draw(st.booleans()):
+        overlay(getattr(base, field.name), value, draw)
+        return
+    only = type(generated)()
+    only.CopyFrom(generated)
+    for other, _ in only.ListFields():
+        if other.name != field.name:
+            only.ClearField(other.name)
+    base.ClearField(field.name)
+    base.MergeFrom(only)
+
+
+@st.composite
+def requests_for(draw: st.DrawFn, rpc: Rpc, known: Known) -> Message:
+    """A generated request, or half of the time one built from things that exist with one
+    field replaced by a generated value (so the rules behind validation are reached)."""
+    cls = rpc.request_class()
+    generated = draw(messages(cls, strings=strings(known.ids)))
+    if draw(st.booleans()):
+        return generated
+    base = cls()
+    for field in cls.DESCRIPTOR.fields:
+        if field.is_repeated:
+            continue
+        if field.message_type is not None:
+            seeds = known.examples.get(field.message_type.full_name)
+            if seeds:
+                getattr(base, field.name).CopyFrom(draw(st.sampled_from(seeds)))
+        elif (
+            field.type == FieldDescriptor.TYPE_STRING
+            and known.ids
+            and (field.name == "id" or field.name.endswith("_id"))
+        ):
+            setattr(base, field.name, draw(st.sampled_from(known.ids)))
+    overlay(base, generated, draw)
+    return base
+
+
+def strings(known: list[str]) -> st.SearchStrategy[str]:
+    """Text for string fields: arbitrary, plausible, or an id that exists."""
+    return st.one_of(texts(), st.sampled_from(known)) if known else texts()
+
+
+def tokens(known: list[str]) -> st.SearchStrategy[tuple[tuple[str, str], ...]]:
     """Metadata with a valid bearer token of drawn roles and organization."""
     roles = st.lists(st.sampled_from(list(Role)), min_size=1, max_size=3, unique=True)
-    orgs = st.sampled_from(["", "demo-org", *PLAUSIBLE_TEXT[16:19]])
+    orgs = st.sampled_from(["", "demo-org", *PLAUSIBLE_TEXT[16:19], *known[:50]])
     return st.builds(
         lambda r, o, s: (
             ("authorization", f"Bearer {ISSUER.issue(s, tuple(r), organization_id=o)}"),
@@ -225,12 +338,12 @@ def test_every_service_is_served_by_a_process_of_the_stack(local_stack: LocalSta
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("rpc", RPCS, ids=lambda rpc: rpc.path.lstrip("/"))
 def test_generated_requests_get_a_deliberate_status(
-    channels: dict[str, grpc.Channel], rpc: Rpc
+    channels: dict[str, grpc.Channel], known: Known, rpc: Rpc
 ) -> None:
     channel = channels[rpc.process]
 
     @FUZZ_SETTINGS
-    @given(request=messages(rpc.request_class()), token=tokens())
+    @given(request=requests_for(rpc, known), token=tokens(known.ids))
     def send(request: Message, token: tuple) -> None:
         for metadata in ((), token):
             try:
@@ -278,3 +391,7 @@ def test_every_process_is_still_up_and_healthy(
     assert not restarted_or_gone(started_before, after), "a process crashed (restarted or gone)"
     down = [r for r in check_all(load_stack_config(local_stack.ports_file)) if not r.ok]
     assert not down, [f"{r.name}: {r.detail}" for r in down]
+    by_code = Counter[str]()
+    for (_, code), count in ANSWERS.items():
+        by_code[code] += count
+    print(f"fuzzed {len(RPCS)} RPCs: {sum(by_code.values())} answers {dict(by_code)}")
