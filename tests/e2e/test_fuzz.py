@@ -329,6 +329,7 @@ def channels(local_stack: LocalStack) -> Iterator[dict[str, grpc.Channel]]:
         channel.close()
 
 
+@pytest.mark.timeout(900)  # the first test of the module may wait for the stack to start
 def test_every_service_is_served_by_a_process_of_the_stack(local_stack: LocalStack) -> None:
     served = {name for name, entry in local_stack.table()["services"].items() if "grpc" in entry}
     assert len(RPCS) >= 60

@@ -215,7 +215,7 @@ def bridge_healthy(config: StackConfig) -> bool:
         return False
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(900)  # includes starting the stack when this test runs alone
 def test_every_fuzzed_ingress_message_is_produced_or_dead_lettered(
     dead_letter_tap: tuple[StackConfig, str],
 ) -> None:

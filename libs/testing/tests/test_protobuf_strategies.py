@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from ssg.testing.protobuf import (
     UINT64,
     integers,
     messages,
+    scalars,
     service_descriptors,
 )
 
@@ -147,12 +149,20 @@ def test_every_drawn_message_round_trips_through_the_wire_format() -> None:
 
 
 def test_scalars_reach_their_edge_values() -> None:
-    assert {INT64[0], INT64[1]} <= {m.i64 for m in SAMPLES}
-    assert UINT64[1] in {m.u64 for m in SAMPLES}
-    assert 2**31 - 1 in {m.i32 for m in SAMPLES}
-    assert any(m.flt != m.flt or abs(m.flt) == float("inf") for m in SAMPLES)  # NaN or inf
-    assert any(len(m.text) > 1000 for m in SAMPLES)
-    assert any(m.blob for m in SAMPLES)
+    fields = SAMPLE.DESCRIPTOR.fields_by_name
+
+    def values(name: str) -> set[Any]:
+        return set(drawn(scalars(fields[name]), 200))
+
+    assert {INT64[0], INT64[1]} <= values("i64")
+    assert UINT64[1] in values("u64")
+    assert 2**31 - 1 in values("i32")
+    floats = values("flt")
+    assert any(f != f for f in floats) and {math.inf, -math.inf} <= floats
+    assert any(len(t) > 1000 for t in values("text"))
+    assert any(len(b) > 10 for b in values("blob"))
+    # and they reach the messages
+    assert any(m.i64 for m in SAMPLES) and any(m.text for m in SAMPLES)
 
 
 def test_open_enums_get_known_and_unknown_numbers() -> None:
