@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from google.protobuf import json_format
@@ -27,11 +28,12 @@ from kombu import Connection, Exchange, Queue
 from ssg.cli.config import StackConfig, load_stack_config
 from ssg.contracts.events.v1 import envelope_pb2
 from ssg.ingress.amqp.dead_letters import REASON
-from ssg.ingress.amqp.topology import DEAD_LETTER, EXCHANGE
+from ssg.ingress.amqp.topology import DEAD_LETTER, EXCHANGE, consumed_queues
 from ssg.ingress.domain.admission import event_id
 from ssg.ingress.domain.catalogue import CATALOGUE
 from ssg.testing.liveness import start_time
 from ssg.testing.protobuf import messages
+from ssg.testing.rabbitmq import rabbitmqctl
 
 from .conftest import LocalStack
 
@@ -200,6 +202,18 @@ def read_accepted(consumer: KafkaConsumer, wanted: dict[str, int], outcomes: Out
                 outcomes.accepted.add(seq)
 
 
+def vhost_of(amqp_url: str) -> str:
+    """The vhost an AMQP URL names (``//`` is the default vhost ``/``)."""
+    return unquote(urlsplit(amqp_url).path[1:]) or "/"
+
+
+def ingress_consumers(amqp_url: str) -> dict[str, int]:
+    """Consumers of each queue the bridge reads, in the stack's vhost."""
+    listed = rabbitmqctl("list_queues", "-p", vhost_of(amqp_url), "name", "consumers")
+    counts = dict(line.rsplit("\t", 1) for line in listed.splitlines() if "\t" in line)
+    return {q.name: int(counts.get(q.name, 0)) for q in consumed_queues()}
+
+
 def bridge_port(config: StackConfig) -> int:
     """The bridge's metrics (and /healthz) port."""
     return next(e.metrics_port for e in config.services if e.name == "ingress")
@@ -221,6 +235,10 @@ def test_every_fuzzed_ingress_message_is_produced_or_dead_lettered(
 ) -> None:
     config, tap = dead_letter_tap
     assert bridge_healthy(config)
+    # Counting needs the stack's bridge to be the only reader: a bridge of another stack on the
+    # same vhost would take messages to its own Kafka.
+    sharing = {q: n for q, n in ingress_consumers(config.amqp_url).items() if n != 1}
+    assert not sharing, f"the stack's bridge is not the only consumer of its queues: {sharing}"
     started = start_time(config.host, bridge_port(config))
     run = uuid.uuid4().hex[:12]
     items = generated(MESSAGES)
@@ -246,7 +264,8 @@ def test_every_fuzzed_ingress_message_is_produced_or_dead_lettered(
                 lost = [p for p in sent if p.seq not in seen]
                 raise AssertionError(
                     f"after 120 s: {len(outcomes.accepted)} accepted + {len(outcomes.dead)} "
-                    f"dead-lettered of {len(sent)} published; neither: {lost[:10]}"
+                    f"dead-lettered of {len(sent)} published; neither: {lost[:10]}; "
+                    f"consumers now: {ingress_consumers(config.amqp_url)}"
                 )
             read_accepted(consumer, wanted, outcomes)
             drain_dead_letters(config.amqp_url, tap, run, outcomes)
