@@ -11,6 +11,7 @@ from ssg.testing.servers import LOOPBACK, free_port
 
 def test_the_start_time_of_this_process_is_read_from_its_metrics_page() -> None:
     port = start_metrics_server(LOOPBACK, 0)
+    assert port is not None
     try:
         seen = start_time(LOOPBACK, port)
         both = start_times(LOOPBACK, {"me": port, "nobody": free_port()})

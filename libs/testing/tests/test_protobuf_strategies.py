@@ -132,7 +132,7 @@ def drawn(strategy: st.SearchStrategy[Any], count: int = DRAWS) -> list[Any]:
     return found
 
 
-SAMPLES: list[Message] = drawn(messages(SAMPLE))
+SAMPLES: list[Any] = drawn(messages(SAMPLE))
 
 
 def share(predicate: Callable[[Any], bool], values: list[Any] = SAMPLES) -> float:
@@ -149,7 +149,7 @@ def test_every_drawn_message_round_trips_through_the_wire_format() -> None:
 
 
 def test_scalars_reach_their_edge_values() -> None:
-    fields = SAMPLE.DESCRIPTOR.fields_by_name
+    fields: Any = SAMPLE.DESCRIPTOR.fields_by_name
 
     def values(name: str) -> set[Any]:
         return set(drawn(scalars(fields[name]), 200))
@@ -173,7 +173,8 @@ def test_open_enums_get_known_and_unknown_numbers() -> None:
 
 def test_fields_are_sometimes_set_and_sometimes_not() -> None:
     for name in ("node", "when", "maybe"):
-        assert 0.2 < share(lambda m, n=name: m.HasField(n)) < 0.8, name
+        present = [m.HasField(name) for m in SAMPLES]
+        assert 0.2 < sum(present) / len(present) < 0.8, name
     assert 0 < share(lambda m: len(m.tags) > 1) < 1
 
 
