@@ -374,3 +374,28 @@ async def test_a_call_past_its_deadline_is_counted_as_deadline_exceeded(stub):
         "the server to count the expired call",
         within=10,
     )
+
+
+async def test_a_body_that_is_not_the_request_message_is_invalid_and_counted(server):
+    # Regression (fuzz): grpc answered UNKNOWN naming the parser's exception for such bytes.
+    labels = {
+        "grpc_type": "unary",
+        "grpc_service": SERVICE_NAME,
+        "grpc_method": "Echo",
+        "grpc_code": "InvalidArgument",
+    }
+    before = REGISTRY.get_sample_value("grpc_server_handled_total", labels) or 0
+    async with grpc.aio.insecure_channel(server.address) as ch:
+        raw = ch.unary_unary(f"/{SERVICE_NAME}/Echo")  # bytes in, bytes out
+        for body in (b"\xff", b"\x0a\xff\xff\xff\xff\x0f", b"\x0f\x00"):
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await raw(body, timeout=5)
+            assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+            assert "request: is not a valid request message" in info.value.details()
+            assert "DecodeError" not in info.value.details()
+        # A body that parses still reaches the servicer.
+        reply = pb.EchoResponse.FromString(
+            await raw(pb.EchoRequest(message="raw").SerializeToString(), timeout=5)
+        )
+    assert reply.message == "raw"
+    assert REGISTRY.get_sample_value("grpc_server_handled_total", labels) == before + 3

@@ -1,11 +1,23 @@
-"""The shared field checks: ids, repeats, ISO 639-1 language codes."""
+"""The shared field checks: ids, repeats, ISO 639-1 language codes, timestamps."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from ssg.platform.errors import ValidationError, Violations
-from ssg.platform.validation import check_id, check_unique, is_id, is_language, require_id
+from ssg.platform.validation import (
+    TIMESTAMP_MAX_SECONDS,
+    TIMESTAMP_MIN_SECONDS,
+    check_id,
+    check_unique,
+    is_id,
+    is_language,
+    require_id,
+    to_datetime,
+)
 
 
 @pytest.mark.parametrize("value", ["a", "0f" * 16, "org_1-x", "x" * 64])
@@ -49,3 +61,28 @@ def test_check_unique() -> None:
 )
 def test_is_language(code: str, known: bool) -> None:
     assert is_language(code) is known
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos"),
+    [
+        (-62_135_596_801, 0),  # a second before 0001-01-01
+        (253_402_300_800, 0),  # a second after 9999-12-31T23:59:59
+        (2**63 - 1, 0),
+        (-(2**63), 0),
+        (0, -1),
+        (0, 1_000_000_000),
+    ],
+)
+def test_a_timestamp_outside_its_range_names_the_field(seconds: int, nanos: int) -> None:
+    # Regression (fuzz): ToDatetime raised ValueError/OverflowError, answered as INTERNAL.
+    with pytest.raises(ValidationError) as info:
+        to_datetime(Timestamp(seconds=seconds, nanos=nanos), "updated_since")
+    assert [v.field for v in info.value.violations] == ["updated_since"]
+
+
+def test_timestamps_at_the_edges_of_the_range_are_aware_datetimes() -> None:
+    first = to_datetime(Timestamp(seconds=TIMESTAMP_MIN_SECONDS), "t")
+    last = to_datetime(Timestamp(seconds=TIMESTAMP_MAX_SECONDS, nanos=999_999_999), "t")
+    assert first == datetime(1, 1, 1, tzinfo=UTC)
+    assert last.year == 9999 and last.tzinfo is not None

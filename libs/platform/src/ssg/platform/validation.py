@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from functools import cache
 
 import pycountry
+from google.protobuf.timestamp_pb2 import Timestamp
 
-from ssg.platform.errors import Violations
+from ssg.platform.errors import ValidationError, Violations
 
 ID_MAX = 64
 # Ids are server-assigned (32 hex digits) or another service's; anything longer is not an id.
@@ -58,3 +60,20 @@ def _language_codes() -> frozenset[str]:
 def is_language(code: str) -> bool:
     """True for an ISO 639-1 code in lower case, e.g. 'en'."""
     return code in _language_codes()
+
+
+# google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
+TIMESTAMP_MIN_SECONDS = -62_135_596_800
+TIMESTAMP_MAX_SECONDS = 253_402_300_799
+_NANOS_MAX = 999_999_999
+
+
+def to_datetime(value: Timestamp, path: str) -> datetime:
+    """A Timestamp a caller sent as an aware UTC datetime; ValidationError naming path when it is
+    outside the Timestamp range or its nanos are not 0 to 999,999,999."""
+    in_range = TIMESTAMP_MIN_SECONDS <= value.seconds <= TIMESTAMP_MAX_SECONDS
+    if not in_range or not 0 <= value.nanos <= _NANOS_MAX:
+        raise ValidationError.single(
+            path, "must be a timestamp from 0001-01-01 to 9999-12-31 with nanos 0 to 999999999"
+        )
+    return value.ToDatetime(tzinfo=UTC)

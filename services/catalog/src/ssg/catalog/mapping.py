@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Any, TypeVar, Union
 
@@ -38,6 +38,7 @@ from ssg.contracts.catalog.v1 import (
     review_pb2,
     solution_pb2,
 )
+from ssg.platform.validation import to_datetime
 
 D = TypeVar("D")
 _TIMESTAMP = "google.protobuf.Timestamp"
@@ -79,21 +80,25 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _read_one(fd: Any, value: Any, tp: Any) -> Any:
+def _read_one(fd: Any, value: Any, tp: Any, path: str) -> Any:
     if fd.type == FieldDescriptor.TYPE_ENUM:
         return int(value) if fd.enum_type.full_name == _SDG else enum_name(fd.enum_type, value)
     if fd.type == FieldDescriptor.TYPE_MESSAGE:
         name = fd.message_type.full_name
         if name == _TIMESTAMP:
-            return value.ToDatetime(tzinfo=UTC)
+            return to_datetime(value, path)
         if name == _SDG_TARGET:
             return value.code
-        return read(value, _unwrap(tp))
+        return read(value, _unwrap(tp), path)
     return value
 
 
-def read(message: Message, cls: type[D]) -> D:
-    """A dataclass of cls from the message fields of the same names (others keep defaults)."""
+def read(message: Message, cls: type[D], path: str = "") -> D:
+    """A dataclass of cls from the message fields of the same names (others keep defaults).
+
+    path is where message sits in the request (e.g. ``solution``): errors name the field in it.
+    """
+    prefix = f"{path}." if path else ""
     by_name = message.DESCRIPTOR.fields_by_name
     hints = _hints(cls)  # type: ignore[arg-type]
     values: dict[str, Any] = {}
@@ -102,13 +107,16 @@ def read(message: Message, cls: type[D]) -> D:
         if fd is None:
             continue
         raw = getattr(message, f.name)
+        where = prefix + f.name
         if fd.is_repeated:
-            values[f.name] = tuple(_read_one(fd, item, hints[f.name]) for item in raw)
+            values[f.name] = tuple(
+                _read_one(fd, item, hints[f.name], f"{where}[{i}]") for i, item in enumerate(raw)
+            )
         elif fd.type == FieldDescriptor.TYPE_MESSAGE:
             has = message.HasField(f.name)
-            values[f.name] = _read_one(fd, raw, hints[f.name]) if has else None
+            values[f.name] = _read_one(fd, raw, hints[f.name], where) if has else None
         else:
-            values[f.name] = _read_one(fd, raw, hints[f.name])
+            values[f.name] = _read_one(fd, raw, hints[f.name], where)
     return cls(**values)
 
 
@@ -192,24 +200,28 @@ def review_to_proto(r: Review) -> review_pb2.Review:
     return msg
 
 
-def solution_content(msg: solution_pb2.Solution) -> SolutionContent:
+def solution_content(msg: solution_pb2.Solution, path: str = "solution") -> SolutionContent:
     """What a caller wrote into a Solution message."""
-    return read(msg, SolutionContent)
+    return read(msg, SolutionContent, path)
 
 
-def knowledge_content(msg: knowledge_product_pb2.KnowledgeProduct) -> KnowledgeContent:
+def knowledge_content(
+    msg: knowledge_product_pb2.KnowledgeProduct, path: str = "knowledge_product"
+) -> KnowledgeContent:
     """What a caller wrote into a KnowledgeProduct message."""
-    return read(msg, KnowledgeContent)
+    return read(msg, KnowledgeContent, path)
 
 
-def need_content(msg: need_pb2.Need) -> NeedContent:
+def need_content(msg: need_pb2.Need, path: str = "need") -> NeedContent:
     """What a caller wrote into a Need message."""
-    return read(msg, NeedContent)
+    return read(msg, NeedContent, path)
 
 
-def funding_content(msg: funding_pb2.FundingOpportunity) -> FundingContent:
+def funding_content(
+    msg: funding_pb2.FundingOpportunity, path: str = "funding_opportunity"
+) -> FundingContent:
     """What a caller wrote into a FundingOpportunity message."""
-    return read(msg, FundingContent)
+    return read(msg, FundingContent, path)
 
 
 def review_scores(msg: review_pb2.Review) -> tuple[CriterionScore, ...]:
@@ -221,5 +233,4 @@ def timestamp_or_none(msg: Message, field: str) -> datetime | None:
     """An optional Timestamp field as an aware datetime."""
     if not msg.HasField(field):
         return None
-    value: datetime = getattr(msg, field).ToDatetime(tzinfo=UTC)
-    return value
+    return to_datetime(getattr(msg, field), field)

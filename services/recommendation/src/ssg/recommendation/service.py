@@ -6,11 +6,13 @@ publishes goes through the outbox in the same transaction (``atomically``).
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from ssg.contracts.recommendation.v1 import interaction_pb2
 from ssg.platform.auth.tokens import Identity, Role
@@ -34,6 +36,8 @@ from ssg.recommendation.events.publisher import EventFactory
 from ssg.recommendation.funnel import count_step
 from ssg.recommendation.snapshot import SnapshotCache
 from ssg.recommendation.store.mongo import MongoStore
+
+log = logging.getLogger(__name__)
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 10
@@ -88,6 +92,7 @@ class RecommendationService:
         self.weights = weights or Weights()
         self.clock = clock
         self._suggester: tuple[object, SdgSuggester] | None = None
+        self._refitting: object | None = None  # the index a background fit is working on
         self._suggester_lock = threading.Lock()
 
     # -- behaviour ------------------------------------------------------------------------------
@@ -368,17 +373,35 @@ class RecommendationService:
     # -- SDG suggestions ------------------------------------------------------------------------
 
     def _current_suggester(self) -> SdgSuggester:
-        """Blocking: the classifier of the current snapshot, fitted when the items changed."""
+        """Blocking: the classifier of the current snapshot.
+
+        Only the first one is fitted inside a call. When the items change later, the last
+        classifier keeps answering while one background thread fits the new one: a fit takes
+        seconds of CPU, and fitting in every call after a change held each caller for that long
+        (past their deadlines on a busy machine).
+        """
         index = self.cache.current().index
         with self._suggester_lock:
-            if self._suggester is None or self._suggester[0] is not index:
-                corpus = [
-                    Labelled(f"{i.title}\n{i.text}", i.sdgs, i.targets)
-                    for i in index.items
-                    if i.active and i.kind in (ItemKind.SOLUTION, ItemKind.KNOWLEDGE_PRODUCT)
-                ]
-                self._suggester = (index, SdgSuggester(corpus))
+            if self._suggester is None:
+                self._suggester = (index, SdgSuggester(_suggest_corpus(index)))
+            elif self._suggester[0] is not index and self._refitting is None:
+                self._refitting = index
+                threading.Thread(
+                    target=self._refit, args=(index,), name="sdg-refit", daemon=True
+                ).start()
             return self._suggester[1]
+
+    def _refit(self, index: Any) -> None:
+        """Fit the classifier of index and swap it in (runs in its own thread)."""
+        try:
+            fitted = SdgSuggester(_suggest_corpus(index))
+        except Exception:
+            log.exception("refitting the SDG classifier failed; the previous one keeps serving")
+            fitted = None
+        with self._suggester_lock:
+            if fitted is not None:
+                self._suggester = (index, fitted)
+            self._refitting = None
 
     async def suggest_sdgs(self, text: str, limit: int) -> list[SdgSuggestion]:
         """SDGs and targets for a submission text."""
@@ -394,3 +417,12 @@ class RecommendationService:
         v.raise_if_any()
         suggester = await run_sync(self._current_suggester)
         return await run_sync(suggester.suggest, text, limit)
+
+
+def _suggest_corpus(index: Any) -> list[Labelled]:
+    """The labelled texts SuggestSdgs learns from: active solutions and knowledge products."""
+    return [
+        Labelled(f"{i.title}\n{i.text}", i.sdgs, i.targets)
+        for i in index.items
+        if i.active and i.kind in (ItemKind.SOLUTION, ItemKind.KNOWLEDGE_PRODUCT)
+    ]

@@ -22,7 +22,7 @@ import jwt
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 
 from ssg.platform.auth.tokens import ANONYMOUS, Identity, Role, TokenError, TokenVerifier
-from ssg.platform.errors import DomainError
+from ssg.platform.errors import DomainError, ValidationError
 from ssg.platform.grpc.errors import to_rich_status
 from ssg.platform.metrics import once_per_registry
 from ssg.platform.tracing import TRACE_METADATA_KEY, accept_trace_id, bound_trace_id
@@ -40,6 +40,8 @@ GO_CODE_NAMES: dict[grpc.StatusCode, str] = {
 }
 GO_CODE_NAMES[grpc.StatusCode.OK] = "OK"
 GO_CODE_NAMES[grpc.StatusCode.CANCELLED] = "Canceled"
+
+Decode = Callable[[bytes], Any]
 
 MethodPolicy = Mapping[str, frozenset[Role]]
 """Full method name (``/pkg.Service/Method``) -> roles allowed; unlisted methods are public."""
@@ -84,6 +86,21 @@ def _cancellation_code(context: grpc.aio.ServicerContext) -> grpc.StatusCode:
     if remaining is not None and remaining <= 0:
         return grpc.StatusCode.DEADLINE_EXCEEDED
     return grpc.StatusCode.CANCELLED
+
+
+def decode_request(decode: Decode, body: bytes) -> Any:
+    """The request message from its bytes; ValidationError (INVALID_ARGUMENT) when they are not one.
+
+    grpc would answer UNKNOWN with the parser's exception class for bytes that do not parse;
+    what a caller sends is a bad argument, never the server's failure.
+    """
+    try:
+        return decode(body)
+    except Exception as exc:
+        reason = str(exc) or type(exc).__name__
+        raise ValidationError.single(
+            "request", f"is not a valid request message: {reason}"
+        ) from None
 
 
 class _Denied(Exception):
@@ -352,15 +369,21 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
             or handler.stream_unary
             or handler.stream_stream
         )
+        # A single request is decoded inside the wrapper, so bytes that do not parse get a
+        # deliberate status, the metrics and the access log like any other call.
+        decode: Decode | None = None
+        deserializer = handler.request_deserializer
+        if not handler.request_streaming and deserializer is not None:
+            decode, deserializer = deserializer, None
         if inspect.isasyncgenfunction(behavior):
-            wrapped: Callable[..., Any] = self._wrap_generator(state, behavior)
+            wrapped: Callable[..., Any] = self._wrap_generator(state, behavior, decode)
         elif inspect.iscoroutinefunction(behavior):
-            wrapped = self._wrap_coroutine(state, behavior)
+            wrapped = self._wrap_coroutine(state, behavior, decode)
         else:
             # Sync handlers would run in grpc's thread pool, outside this task's contextvars.
             raise TypeError(f"{full_method}: platform servers serve async servicers only")
         kwargs = {
-            "request_deserializer": handler.request_deserializer,
+            "request_deserializer": deserializer,
             "response_serializer": handler.response_serializer,
         }
         factory = {
@@ -372,7 +395,10 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         return factory(wrapped, **kwargs)
 
     def _wrap_coroutine(
-        self, state: _MethodState, behavior: Callable[..., Awaitable[Any]]
+        self,
+        state: _MethodState,
+        behavior: Callable[..., Awaitable[Any]],
+        decode: Decode | None = None,
     ) -> Callable[..., Awaitable[Any]]:
         async def platform_handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
             call, auth = self._begin(state, context)
@@ -382,6 +408,8 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
                         identity = self._authenticate(state, auth, call)
                     except _Denied as exc:
                         await self._fail(exc, call, context)
+                    if decode is not None:
+                        request = decode_request(decode, request)
                     token = _identity.set(identity)
                     try:
                         context.set_trailing_metadata(((TRACE_METADATA_KEY, call.trace_id),))
@@ -407,7 +435,10 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         return platform_handler
 
     def _wrap_generator(
-        self, state: _MethodState, behavior: Callable[..., AsyncIterator[Any]]
+        self,
+        state: _MethodState,
+        behavior: Callable[..., AsyncIterator[Any]],
+        decode: Decode | None = None,
     ) -> Callable[..., AsyncIterator[Any]]:
         async def platform_stream_handler(
             request: Any, context: grpc.aio.ServicerContext
@@ -421,6 +452,8 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
                         identity = self._authenticate(state, auth, call)
                     except _Denied as exc:
                         await self._fail(exc, call, context)
+                    if decode is not None:
+                        request = decode_request(decode, request)
                     token = _identity.set(identity)
                     try:
                         context.set_trailing_metadata(((TRACE_METADATA_KEY, call.trace_id),))

@@ -166,9 +166,9 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
             ImportRow(
                 external_id=row.external_id,
                 organization_id=row.solution.organization_id,
-                content=mapping.solution_content(row.solution),
+                content=mapping.solution_content(row.solution, f"rows[{i}].solution"),
             )
-            for row in request.rows
+            for i, row in enumerate(request.rows)
         ]
         report = await self.service.import_solutions(
             current_identity(),
