@@ -7,6 +7,7 @@ import time
 import urllib.request
 
 import grpc
+import pymongo
 import pytest
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -399,3 +400,38 @@ async def test_a_body_that_is_not_the_request_message_is_invalid_and_counted(ser
         )
     assert reply.message == "raw"
     assert REGISTRY.get_sample_value("grpc_server_handled_total", labels) == before + 3
+
+
+class StoredDiagnostics(DiagnosticsServicer):
+    """Echo answers from a MongoDB collection, as a service's read calls do."""
+
+    def __init__(self, uri: str) -> None:
+        self.client: pymongo.MongoClient = pymongo.MongoClient(uri, serverSelectionTimeoutMS=300)
+
+    async def Echo(self, request, context):
+        self.client.get_default_database()["echoes"].find_one({"_id": request.message})
+        return await super().Echo(request, context)
+
+
+async def test_an_unreachable_database_is_unavailable_not_internal(own_mongodb):
+    servicer = StoredDiagnostics(mongodb_uri(own_mongodb.port, "echo"))
+    srv = build_server(
+        settings(),
+        [(pb_grpc.add_DiagnosticsServiceServicer_to_server, servicer)],
+        method_policy=POLICY,
+        verifier=TokenVerifier(DEV_SECRET),
+    )
+    await srv.start()
+    try:
+        async with grpc.aio.insecure_channel(srv.address) as ch:
+            stub = pb_grpc.DiagnosticsServiceStub(ch)
+            assert (await stub.Echo(pb.EchoRequest(message="x"), timeout=5)).message == "x"
+            own_mongodb.stop()
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await stub.Echo(pb.EchoRequest(message="x"), timeout=5)
+        error = info.value
+        assert error.code() is grpc.StatusCode.UNAVAILABLE
+        assert dict(error.trailing_metadata())["x-trace-id"] in error.details()
+    finally:
+        await srv.stop(0)
+        servicer.client.close()

@@ -20,9 +20,10 @@ from typing import Any
 import grpc
 import jwt
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from pymongo.errors import ConnectionFailure
 
 from ssg.platform.auth.tokens import ANONYMOUS, Identity, Role, TokenError, TokenVerifier
-from ssg.platform.errors import DomainError, ValidationError
+from ssg.platform.errors import DomainError, Unavailable, ValidationError
 from ssg.platform.grpc.errors import to_rich_status
 from ssg.platform.metrics import once_per_registry
 from ssg.platform.tracing import TRACE_METADATA_KEY, accept_trace_id, bound_trace_id
@@ -313,6 +314,11 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         if isinstance(exc, _Denied):
             call.code = exc.code
             await context.abort(exc.code, str(exc), trailer)
+        if isinstance(exc, ConnectionFailure):
+            # The datastore is unreachable (e.g. restarting): not a bug, and worth a retry.
+            exc = Unavailable(
+                f"the service's database is unavailable; retry (trace id {call.trace_id})"
+            )
         if isinstance(exc, DomainError):
             status = to_rich_status(exc, trailer)
             call.code = status.code
