@@ -10,15 +10,18 @@ records it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from pymongo.collection import Collection
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from ssg.platform.clock import utc_now
 from ssg.platform.mongo import Doc
 
 MIGRATIONS_COLLECTION = "migrations"
+INDEX_NOT_FOUND = 27  # MongoDB's error code for dropping an index that is not there
 
 
 def has_run(db: Database[Doc], name: str) -> bool:
@@ -32,9 +35,10 @@ def run_once(db: Database[Doc], name: str, migrate: Callable[[], object]) -> boo
         return False
     migrate()
     # An upsert, so that a replica finishing second records the same marker without an error.
-    db[MIGRATIONS_COLLECTION].update_one(
-        {"_id": name}, {"$setOnInsert": {"done_at": utc_now()}}, upsert=True
-    )
+    with contextlib.suppress(DuplicateKeyError):  # a concurrent upsert recorded it first
+        db[MIGRATIONS_COLLECTION].update_one(
+            {"_id": name}, {"$setOnInsert": {"done_at": utc_now()}}, upsert=True
+        )
     return True
 
 
@@ -43,4 +47,9 @@ def drop_retired_indexes(collection: Collection[Doc], names: tuple[str, ...]) ->
     present = set(collection.index_information())
     for name in names:
         if name in present:
-            collection.drop_index(name)
+            try:
+                collection.drop_index(name)
+            except OperationFailure as exc:
+                # Another replica starting at the same time dropped it first.
+                if exc.code != INDEX_NOT_FOUND:
+                    raise
