@@ -16,24 +16,20 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from email.message import EmailMessage
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import grpc
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from kombu import Connection
 
-from ssg.cli.config import ServiceEntry, StackConfig, load_stack_config
+from ssg.cli.config import ServiceEntry, StackConfig
 from ssg.cli.status import check_server, check_service
 from ssg.contracts.catalog.v1 import catalog_service_pb2 as cat
 from ssg.contracts.catalog.v1 import catalog_service_pb2_grpc as cat_grpc
@@ -47,11 +43,11 @@ from ssg.contracts.search.v1 import search_service_pb2 as srch
 from ssg.contracts.search.v1 import search_service_pb2_grpc as srch_grpc
 from ssg.platform.auth.tokens import Role
 from ssg.testing.fixtures import load_script
-from ssg.testing.rabbitmq import Vhost, temporary_vhost
-from ssg.testing.receivers import HttpSink, SmtpSink
+from ssg.testing.rabbitmq import Vhost
+from ssg.testing.receivers import HttpSink, SmtpSink, plain_text
 from ssg.testing.waiting import eventually
 
-from .conftest import ROOT, STACK, remapped_ports
+from .conftest import ROOT, LocalStack, stack_instance
 from .test_journey import REVIEWER, as_, once_accepted, passing_review, verified_organization
 
 LOAD_RATE = 8.0  # calls of the load mix started per second
@@ -70,66 +66,14 @@ TRANSIENT = {
 }
 
 
-@dataclass(frozen=True)
-class FaultStack:
-    """A running stack of this module's own."""
-
-    config: StackConfig
-    ports_file: Path
-    run_dir: Path
-    vhost: Vhost
-    smtp: SmtpSink
-    http: HttpSink
-
-    def address(self, process: str) -> str:
-        """host:port of a process's gRPC API."""
-        entry = self.entry(process)
-        return f"{self.config.host}:{entry.grpc_port}"
-
-    def entry(self, process: str) -> ServiceEntry:
-        """The ports-file entry of a process."""
-        return next(e for e in self.config.services if e.name == process)
-
-    def pid(self, process: str) -> int | None:
-        """Current pid of a supervised process (a service, or mongodb)."""
-        try:
-            return int((self.run_dir / "pids" / f"{process}.pid").read_text())
-        except (OSError, ValueError):
-            return None
-
-
-def _stack(
-    command: str, ports: Path, run_dir: Path, *extra: str
-) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, str(STACK), command, "--ports", str(ports), "--run-dir", str(run_dir)]
-    argv += extra
-    return subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
-
-
 @pytest.fixture(scope="module")
-def fault_stack(tmp_path_factory: pytest.TempPathFactory, amqp_url: str) -> Iterator[FaultStack]:
-    """The whole stack, without demo data, on its own vhost, e-mail to a local SMTP receiver."""
-    tmp_path = tmp_path_factory.mktemp("fault-stack")
-    smtp, http = SmtpSink(), HttpSink()
-    smtp.start()
-    try:
-        with temporary_vhost(amqp_url, "ssg-faults") as vhost:
-            ports, _ = remapped_ports(
-                tmp_path, rabbitmq_vhost=vhost.name, env={"SSG_SMTP_PORT": str(smtp.port)}
-            )
-            run_dir = tmp_path / "run"
-            try:
-                # No demo data: seeding takes minutes on a busy machine, and the test brings
-                # the data it needs (the load mix reads and writes the test's own solutions).
-                started = _stack("up", ports, run_dir, "--no-demo-data")
-                assert started.returncode == 0, started.stdout + started.stderr
-                yield FaultStack(load_stack_config(ports), ports, run_dir, vhost, smtp, http)
-            finally:
-                stopped = _stack("down", ports, run_dir)
-                assert stopped.returncode == 0, stopped.stdout + stopped.stderr
-    finally:
-        http.stop()
-        smtp.stop()
+def fault_stack(tmp_path_factory: pytest.TempPathFactory, amqp_url: str) -> Iterator[LocalStack]:
+    """The whole stack of this module's own, without demo data: seeding takes minutes on a busy
+    machine, and the test brings the data it needs (the load mix reads and writes its own)."""
+    with stack_instance(
+        tmp_path_factory.mktemp("fault-stack"), amqp_url, "ssg-faults", "--no-demo-data"
+    ) as stack:
+        yield stack
 
 
 # -- health ---------------------------------------------------------------------------------
@@ -150,7 +94,7 @@ def process_healthy(config: StackConfig, entry: ServiceEntry) -> bool:
     return check_service(config, entry, 2.0).up and healthz(config, entry)
 
 
-async def restarted_and_healthy(stack: FaultStack, process: str, killed: int) -> bool:
+async def restarted_and_healthy(stack: LocalStack, process: str, killed: int) -> bool:
     """A new pid runs process and it answers its health checks."""
     if stack.pid(process) in (None, killed):
         return False
@@ -159,7 +103,7 @@ async def restarted_and_healthy(stack: FaultStack, process: str, killed: int) ->
     return await asyncio.to_thread(process_healthy, stack.config, stack.entry(process))
 
 
-async def kill_and_recover(stack: FaultStack, process: str) -> float:
+async def kill_and_recover(stack: LocalStack, process: str) -> float:
     """SIGKILL a process; seconds until its restart is healthy."""
     killed = stack.pid(process)
     assert killed is not None, f"no pid for {process}"
@@ -192,7 +136,7 @@ def amqp_sockets(pid: int) -> set[str]:
     return found
 
 
-async def drop_rabbitmq_connections(stack: FaultStack) -> tuple[int, float]:
+async def drop_rabbitmq_connections(stack: LocalStack) -> tuple[int, float]:
     """Close every connection of the stack's vhost; (closed, seconds from the first close until
     each process that had one is connected again and healthy)."""
     names = [e.name for e in stack.config.services]
@@ -421,8 +365,7 @@ def emailed_items(smtp: SmtpSink, address: str, ids: set[str]) -> Counter[str]:
     """How many times each of ids was e-mailed to address (found in the message's text)."""
     counts: Counter[str] = Counter()
     for message in smtp.to(address):
-        body = cast(EmailMessage, message).get_body(preferencelist=("plain",))
-        text = body.get_content() if body is not None else ""
+        text = plain_text(message)
         counts.update(sid for sid in ids if sid in text)
     return counts
 
@@ -432,7 +375,7 @@ def emailed_items(smtp: SmtpSink, address: str, ids: set[str]) -> Counter[str]:
 
 @pytest.mark.timeout(1500)
 async def test_nothing_is_lost_when_processes_mongodb_and_rabbitmq_fail_under_load(
-    fault_stack: FaultStack,
+    fault_stack: LocalStack,
 ) -> None:
     stack = fault_stack
     tool = load_script(ROOT / "tests" / "load" / "load_mix.py", "ssg_load_mix")
@@ -440,10 +383,10 @@ async def test_nothing_is_lost_when_processes_mongodb_and_rabbitmq_fail_under_lo
     word = f"drill{uuid.uuid4().hex[:8]}"
     inbox, hook = f"{word}@example.org", f"/{word}"
     async with (
-        grpc.aio.insecure_channel(stack.address("registration")) as reg_channel,
-        grpc.aio.insecure_channel(stack.address("catalog")) as cat_channel,
-        grpc.aio.insecure_channel(stack.address("search")) as search_channel,
-        grpc.aio.insecure_channel(stack.address("notifications")) as notif_channel,
+        grpc.aio.insecure_channel(stack.grpc_address("registration")) as reg_channel,
+        grpc.aio.insecure_channel(stack.grpc_address("catalog")) as cat_channel,
+        grpc.aio.insecure_channel(stack.grpc_address("search")) as search_channel,
+        grpc.aio.insecure_channel(stack.grpc_address("notifications")) as notif_channel,
     ):
         registration = reg_grpc.RegistrationServiceStub(reg_channel)
         catalog = cat_grpc.CatalogServiceStub(cat_channel)

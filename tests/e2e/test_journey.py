@@ -3,8 +3,9 @@ registers, a reviewer verifies it, the catalog learns that from the registration
 member submits a solution, a reviewer reviews and publishes it, anyone reads it; a second
 organization posts a need that anyone can read and filter by region. Search finds the published
 solution (learned from catalog events), and recommendation explains it to a reader whose saved
-items share its SDG, proposes it to the need as a match that both sides find, accept and follow
-to its recorded results."""
+items share its SDG, proposes it to the need as a match of which both sides are alerted (by e-mail
+and webhook) and which they find, accept and follow to its recorded results. An internal system's
+proposal over AMQP arrives as a draft of its organization."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ from ssg.contracts.catalog.v1 import catalog_service_pb2 as cat
 from ssg.contracts.catalog.v1 import catalog_service_pb2_grpc as cat_grpc
 from ssg.contracts.catalog.v1 import need_pb2, provenance_pb2, review_pb2, solution_pb2
 from ssg.contracts.common.v1 import geography_pb2, organization_type_pb2, sdg_pb2
+from ssg.contracts.notifications.v1 import notifications_service_pb2 as notif
+from ssg.contracts.notifications.v1 import notifications_service_pb2_grpc as notif_grpc
+from ssg.contracts.notifications.v1 import subscription_pb2 as sub_pb2
 from ssg.contracts.recommendation.v1 import interaction_pb2, match_pb2
 from ssg.contracts.recommendation.v1 import recommendation_service_pb2 as rec
 from ssg.contracts.recommendation.v1 import recommendation_service_pb2_grpc as rec_grpc
@@ -30,6 +34,7 @@ from ssg.contracts.registration.v1 import registration_service_pb2_grpc as reg_g
 from ssg.contracts.search.v1 import search_service_pb2 as srch
 from ssg.contracts.search.v1 import search_service_pb2_grpc as srch_grpc
 from ssg.platform.auth.tokens import DevTokenIssuer, Role
+from ssg.testing.receivers import plain_text
 from ssg.testing.waiting import eventually
 
 from .conftest import LocalStack
@@ -50,19 +55,21 @@ ANYONE: Metadata = ()
 
 
 @pytest.fixture
-async def stubs(local_stack: LocalStack) -> AsyncIterator[tuple[Any, Any, Any, Any]]:
-    """Registration, catalog, search and recommendation stubs on the stack."""
+async def stubs(local_stack: LocalStack) -> AsyncIterator[tuple[Any, ...]]:
+    """Registration, catalog, search, recommendation and notifications stubs on the stack."""
     async with (
         grpc.aio.insecure_channel(local_stack.grpc_address("registration")) as registration,
         grpc.aio.insecure_channel(local_stack.grpc_address("catalog")) as catalog,
         grpc.aio.insecure_channel(local_stack.grpc_address("search")) as search,
         grpc.aio.insecure_channel(local_stack.grpc_address("recommendation")) as recommendation,
+        grpc.aio.insecure_channel(local_stack.grpc_address("notifications")) as notifications,
     ):
         yield (
             reg_grpc.RegistrationServiceStub(registration),
             cat_grpc.CatalogServiceStub(catalog),
             srch_grpc.SearchServiceStub(search),
             rec_grpc.RecommendationServiceStub(recommendation),
+            notif_grpc.NotificationServiceStub(notifications),
         )
 
 
@@ -146,8 +153,10 @@ def passing_review() -> review_pb2.Review:
 
 
 @pytest.mark.timeout(900)
-async def test_register_verify_submit_review_publish_and_post_a_need(stubs) -> None:
-    registration, catalog, search, recommendation = stubs
+async def test_register_verify_submit_review_publish_and_post_a_need(
+    stubs, local_stack: LocalStack
+) -> None:
+    registration, catalog, search, recommendation, notifications = stubs
     provider = await verified_organization(registration, "Lake Basin Water Network", "KEN")
     member = as_("provider-member", Role.MEMBER, org=provider)
 
@@ -261,6 +270,40 @@ async def test_register_verify_submit_review_publish_and_post_a_need(stubs) -> N
     # Another organization posts a need: public at once, found by the region of its country.
     seeker = await verified_organization(registration, "Coastal Towns Utility Forum", "MOZ")
     seeker_member = as_("seeker-member", Role.MEMBER, org=seeker)
+
+    # Each side follows its organization's matches: the seeker by e-mail, the provider by webhook.
+    seeker_inbox = f"partnerships-{seeker}@example.org"
+    provider_hook = f"/matches/{provider}"
+    for who, org, topic, channel, address in (
+        (
+            seeker_member,
+            seeker,
+            sub_pb2.TOPIC_MATCHES_FOR_MY_NEEDS,
+            sub_pb2.CHANNEL_EMAIL,
+            seeker_inbox,
+        ),
+        (
+            member,
+            provider,
+            sub_pb2.TOPIC_NEEDS_FOR_MY_SOLUTIONS,
+            sub_pb2.CHANNEL_WEBHOOK,
+            local_stack.http.url(provider_hook),
+        ),
+    ):
+        await notifications.Subscribe(
+            notif.SubscribeRequest(
+                subscription=sub_pb2.Subscription(
+                    organization_id=org,
+                    channel=channel,
+                    address=address,
+                    topics=[topic],
+                    frequency=sub_pb2.FREQUENCY_INSTANT,
+                    language="en",
+                )
+            ),
+            metadata=who,
+            timeout=10,
+        )
     need = (
         await once_accepted(
             lambda: catalog.PostNeed(
@@ -303,6 +346,18 @@ async def test_register_verify_submit_review_publish_and_post_a_need(stubs) -> N
     match = await eventually(proposed, "a match of the need and the solution", within=120.0)
     assert match.need_id == need.id and match.status == match_pb2.MATCH_STATUS_PROPOSED
     assert match.provider_organization_id == provider and match.reasons
+
+    # Both sides are alerted of the proposal, once each.
+    def alerted() -> bool:
+        return bool(local_stack.smtp.to(seeker_inbox)) and bool(local_stack.http.at(provider_hook))
+
+    await eventually(alerted, "both sides alerted of the match", within=120.0)
+    mail = local_stack.smtp.to(seeker_inbox)
+    hooks = [json.loads(r.body) for r in local_stack.http.at(provider_hook)]
+    assert [h["item"]["id"] for h in hooks] == [match.id]
+    assert hooks[0]["item"]["kind"] == "match"
+    assert len(mail) == 1 and match.id in plain_text(mail[0])
+
     provider_side = await recommendation.ListMatches(
         rec.ListMatchesRequest(
             organization_id=provider, statuses=[match_pb2.MATCH_STATUS_PROPOSED]
@@ -348,7 +403,7 @@ async def test_register_verify_submit_review_publish_and_post_a_need(stubs) -> N
 async def test_an_internal_system_proposes_a_solution_that_arrives_as_a_draft(
     stubs, local_stack: LocalStack
 ) -> None:
-    registration, catalog, _, _ = stubs
+    registration, catalog, *_ = stubs
     org = await verified_organization(registration, "Delta Irrigation Cooperative", "EGY")
     member = as_("cooperative-member", Role.MEMBER, org=org)
     external_id = f"pm-{uuid.uuid4().hex[:10]}"
@@ -366,10 +421,9 @@ async def test_an_internal_system_proposes_a_solution_that_arrives_as_a_draft(
             "language": "en",
         },
     }
-    # The stack's ingress takes proposals from the machine's RabbitMQ as its guest user.
-    table = local_stack.table()
-    url = f"amqp://guest:guest@{table['host']}:{table['servers']['rabbitmq']}//"
-    with Connection(url, transport_options={"confirm_publish": True}) as connection:
+    # The stack's ingress takes proposals on its vhost as the guest user.
+    amqp_url = local_stack.config.amqp_url
+    with Connection(amqp_url, transport_options={"confirm_publish": True}) as connection:
         connection.Producer().publish(
             json.dumps(body).encode(),
             exchange=Exchange("ssg.ingress", "topic", durable=True, no_declare=True),

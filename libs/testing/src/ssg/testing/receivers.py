@@ -9,9 +9,9 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from email import message_from_bytes
-from email.message import Message
+from email.message import EmailMessage, Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 
 from aiosmtpd.controller import Controller
 
@@ -70,6 +70,12 @@ class SmtpSink:
     def to(self, address: str) -> list[Message]:
         """Messages received for address."""
         return [m for m in self.messages if m["To"] == address]
+
+
+def plain_text(message: Message) -> str:
+    """The text/plain part of a received message, decoded ('' when it has none)."""
+    body = cast(EmailMessage, message).get_body(preferencelist=("plain",))
+    return str(body.get_content()) if body is not None else ""
 
 
 @dataclass
