@@ -12,13 +12,12 @@ from functools import partial
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from prometheus_client import CollectorRegistry
 
 from ssg.contracts.search.v1 import search_service_pb2 as pb
 from ssg.contracts.search.v1 import search_service_pb2_grpc as pb_grpc
-from ssg.platform.auth.tokens import DEV_SECRET, TokenVerifier
-from ssg.platform.grpc.server import PlatformServer, build_server
-from ssg.search.bootstrap import POLICY, bootstrap, opensearch_client
+from ssg.platform.auth.tokens import DEV_SECRET
+from ssg.platform.grpc.server import PlatformServer
+from ssg.search.bootstrap import bootstrap, opensearch_client
 from ssg.search.events.topics import ORGANIZATION_TOPIC, SOLUTION_TOPIC
 from ssg.search.settings import SearchSettings
 from ssg.testing.fixtures import SecuredOpenSearch
@@ -27,7 +26,7 @@ from ssg.testing.tls_proxy import certificate_authority
 from ssg.testing.waiting import eventually
 
 from . import events as ev
-from .conftest import produce, search_settings
+from .conftest import api_server, produce, search_settings
 from .test_processes import healthz, serving, start, stop
 
 
@@ -46,18 +45,10 @@ def secured_settings(
 
 
 @asynccontextmanager
-async def api_server(settings: SearchSettings) -> AsyncIterator[PlatformServer]:
+async def started_api(settings: SearchSettings) -> AsyncIterator[PlatformServer]:
     """The search API's server with its health checks, without creating indices first."""
     app = bootstrap(settings)
-    server = build_server(
-        settings,
-        app.registrations(),
-        app.health_checks(),
-        POLICY,
-        TokenVerifier(DEV_SECRET),
-        registry=CollectorRegistry(),
-        access_log=False,
-    )
+    server = api_server(app)
     await server.start()
     try:
         yield server
@@ -78,7 +69,7 @@ async def test_wrong_credentials_leave_the_api_not_serving_with_the_reason(
     kafka_server, secured_opensearch
 ):
     settings = secured_settings(kafka_server, secured_opensearch, opensearch_password="wrong")
-    async with api_server(settings) as server:
+    async with started_api(settings) as server:
         assert not await server.check_dependencies()
         assert "refused the credentials" in server.failing["opensearch"]
         assert await health_status(server.address) == health_pb2.HealthCheckResponse.NOT_SERVING
@@ -91,7 +82,7 @@ async def test_an_unknown_ca_leaves_the_api_not_serving_with_the_reason(
     settings = secured_settings(
         kafka_server, secured_opensearch, opensearch_ca_file=str(stranger.cert_file)
     )
-    async with api_server(settings) as server:
+    async with started_api(settings) as server:
         assert not await server.check_dependencies()
         assert "TLS certificate not trusted" in server.failing["opensearch"]
         assert await health_status(server.address) == health_pb2.HealthCheckResponse.NOT_SERVING
