@@ -879,3 +879,36 @@ def test_delivery_queues_are_quorum_queues_on_the_replicated_broker(docs: list[D
     for process in ("notifications-worker", "notifications-delivery"):
         values = config_values(docs, named(docs, "Deployment", process))
         assert values["SSG_QUEUE_TYPE"] == "quorum", process
+
+
+# --- search on the secured OpenSearch cluster ----------------------------------------------
+
+
+def test_search_logs_in_to_opensearch_and_trusts_only_the_clusters_ca(docs: list[Doc]) -> None:
+    cluster = named(docs, "OpenSearchCluster", "ssg-opensearch")
+    assert cluster["spec"]["security"]["tls"]["http"]["generate"] is True
+    # The operator writes the HTTP certificate (with its CA as ca.crt) to <cluster>-http-cert.
+    cert_secret = cluster["metadata"]["name"] + "-http-cert"
+    searches = [d for d in deployments(docs) if pod_labels(d)["app.kubernetes.io/name"] == "search"]
+    assert {d["metadata"]["name"] for d in searches} == {"search-api", "search-worker"}
+    for deployment in searches:
+        app = container(deployment)
+        env = {var["name"]: var for var in app["env"]}
+        for name, key in (
+            ("SSG_OPENSEARCH_USERNAME", "username"),
+            ("SSG_OPENSEARCH_PASSWORD", "password"),
+        ):
+            assert env[name]["valueFrom"]["secretKeyRef"] == {
+                "name": "search-opensearch",
+                "key": key,
+            }
+        settings = config_values(docs, deployment)
+        assert settings["SSG_OPENSEARCH_URL"].startswith("https://")
+        ca_file = settings["SSG_OPENSEARCH_CA_FILE"]
+        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+        [mount] = [m for m in app["volumeMounts"] if ca_file.startswith(m["mountPath"] + "/")]
+        secret = volumes[mount["name"]]["secret"]
+        assert secret["secretName"] == cert_secret
+        # Only the CA: the server's private key in the same Secret stays out of the pod.
+        assert secret["items"] == [{"key": "ca.crt", "path": ca_file.rsplit("/", 1)[1]}]
+        assert mount["readOnly"] is True

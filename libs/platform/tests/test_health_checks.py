@@ -12,7 +12,9 @@ from ssg.platform.health import (
     mongodb_check,
     opensearch_check,
 )
+from ssg.platform.settings import PlatformSettings, load_settings
 from ssg.testing.servers import free_port, mongodb_uri
+from ssg.testing.tls_proxy import certificate_authority
 
 
 async def test_mongodb_check_passes_against_a_live_server(mongodb_server):
@@ -43,10 +45,48 @@ def test_kafka_check_needs_an_address():
         kafka_check(" , ")
 
 
+def _opensearch_settings(url: str, **extra: str) -> PlatformSettings:
+    return load_settings(PlatformSettings, service="health", opensearch_url=url, **extra)
+
+
 async def test_opensearch_check_passes_against_the_server(opensearch_url):
-    await opensearch_check(opensearch_url)()
+    await opensearch_check(_opensearch_settings(opensearch_url))()
 
 
 async def test_opensearch_check_fails_when_nothing_listens():
-    with pytest.raises(OSError):
-        await opensearch_check(f"http://127.0.0.1:{free_port()}", timeout_seconds=0.3)()
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(DependencyDown, match="opensearch unreachable"):
+        await opensearch_check(_opensearch_settings(url), timeout_seconds=0.3)()
+
+
+async def test_opensearch_check_passes_through_tls_and_credentials(secured_opensearch):
+    secured = _opensearch_settings(
+        secured_opensearch.url,
+        opensearch_username=secured_opensearch.username,
+        opensearch_password=secured_opensearch.password,
+        opensearch_ca_file=secured_opensearch.ca_file,
+    )
+    await opensearch_check(secured)()
+
+
+async def test_opensearch_check_names_refused_credentials(secured_opensearch):
+    wrong = _opensearch_settings(
+        secured_opensearch.url,
+        opensearch_username=secured_opensearch.username,
+        opensearch_password="not-the-password",
+        opensearch_ca_file=secured_opensearch.ca_file,
+    )
+    with pytest.raises(DependencyDown, match="refused the credentials"):
+        await opensearch_check(wrong)()
+
+
+async def test_opensearch_check_names_an_untrusted_certificate(secured_opensearch, tmp_path):
+    stranger = certificate_authority(tmp_path, "unknown-ca")
+    untrusting = _opensearch_settings(
+        secured_opensearch.url,
+        opensearch_username=secured_opensearch.username,
+        opensearch_password=secured_opensearch.password,
+        opensearch_ca_file=str(stranger.cert_file),
+    )
+    with pytest.raises(DependencyDown, match="TLS certificate not trusted"):
+        await opensearch_check(untrusting)()

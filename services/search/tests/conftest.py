@@ -104,15 +104,10 @@ class Served:
     prefix: str
 
 
-@asynccontextmanager
-async def serving(settings: SearchSettings) -> AsyncIterator[Served]:
-    """The search API on 127.0.0.1:0 with the real interceptor stack, until the block ends."""
-    app = bootstrap(settings)
-    await ensure_indices(app.client, settings.index_prefix)
-    stop = asyncio.Event()
-    activity = asyncio.create_task(app.activity.run(stop)) if app.activity else None
-    server = build_server(
-        settings,
+def api_server(app: App) -> PlatformServer:
+    """The platform server of a search API with the real interceptor stack (not started)."""
+    return build_server(
+        app.settings,
         app.registrations(),
         app.health_checks(),
         POLICY,
@@ -120,6 +115,16 @@ async def serving(settings: SearchSettings) -> AsyncIterator[Served]:
         registry=CollectorRegistry(),
         access_log=False,
     )
+
+
+@asynccontextmanager
+async def serving(settings: SearchSettings) -> AsyncIterator[Served]:
+    """The search API on 127.0.0.1:0 with the real interceptor stack, until the block ends."""
+    app = bootstrap(settings)
+    await ensure_indices(app.client, settings.index_prefix)
+    stop = asyncio.Event()
+    activity = asyncio.create_task(app.activity.run(stop)) if app.activity else None
+    server = api_server(app)
     await server.start()
     channel = grpc.aio.insecure_channel(
         server.address, options=[("grpc.max_send_message_length", 32 * 1024 * 1024)]

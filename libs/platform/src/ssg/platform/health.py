@@ -8,11 +8,12 @@ check here also uses short client-side timeouts so that no thread or socket ling
 from __future__ import annotations
 
 import asyncio
-import urllib.request
+import ssl
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from ssg.platform.mongo import run_sync
+from ssg.platform.settings import PlatformSettings
 
 HealthCheck = Callable[[], Awaitable[None]]
 """An async dependency check: returns None when healthy, raises when not."""
@@ -70,19 +71,60 @@ def kafka_check(bootstrap: str, timeout_seconds: float = 1.0) -> HealthCheck:
     return check
 
 
-def opensearch_check(url: str, timeout_seconds: float = 1.0) -> HealthCheck:
-    """Check that OpenSearch answers its root endpoint with a 2xx status."""
-    root = url.rstrip("/") + "/"
+def opensearch_check(settings: PlatformSettings, timeout_seconds: float = 1.0) -> HealthCheck:
+    """Check that OpenSearch answers its root endpoint, with the configured credentials and CA.
 
-    def get() -> None:
-        with urllib.request.urlopen(root, timeout=timeout_seconds) as response:
-            if not 200 <= int(response.status) < 300:
-                raise DependencyDown(f"opensearch answered HTTP {response.status}")
+    The reason of a failure names what an operator fixes: refused credentials, an untrusted
+    certificate, an HTTP status, or no connection.
+    """
+    from opensearchpy.exceptions import (
+        AuthenticationException,
+        AuthorizationException,
+        ConnectionError,
+        TransportError,
+    )
+
+    from ssg.platform.opensearch import opensearch_client
+
+    opensearch_client(settings)  # fail fast at start-up on a bad configuration
 
     async def check() -> None:
-        await asyncio.to_thread(get)
+        # A client per check: each round proves the TLS handshake and the credentials afresh.
+        client = opensearch_client(settings, timeout_seconds=timeout_seconds)
+        try:
+            await client.info()
+        except AuthenticationException:
+            raise DependencyDown("opensearch refused the credentials (HTTP 401)") from None
+        except AuthorizationException:
+            raise DependencyDown("opensearch denied the user access (HTTP 403)") from None
+        except ConnectionError as exc:
+            raise DependencyDown(f"opensearch unreachable: {_connection_reason(exc)}") from None
+        except TransportError as exc:
+            raise DependencyDown(f"opensearch answered HTTP {exc.status_code}") from None
+        finally:
+            await client.close()
 
     return check
+
+
+def _connection_reason(exc: Exception) -> str:
+    """Why a connection failed, certificate problems called out as such."""
+    cause: BaseException | None = getattr(exc, "info", None) or exc.__cause__
+    for _ in range(5):
+        if cause is None:
+            break
+        # aiohttp wraps the ssl error (and subclasses ssl's types itself): unwrap first.
+        inner = getattr(cause, "certificate_error", None) or getattr(cause, "os_error", None)
+        if isinstance(inner, BaseException):
+            cause = inner
+            continue
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            detail = getattr(cause, "verify_message", "") or cause
+            return f"TLS certificate not trusted ({detail})"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS failed ({cause.reason or cause})"
+        cause = cause.__cause__
+    return str(getattr(exc, "error", "") or exc)
 
 
 def _host_port(address: str, default_port: int) -> tuple[str, int]:

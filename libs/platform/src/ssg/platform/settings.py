@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from typing import TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "SSG_"
@@ -47,6 +47,11 @@ class PlatformSettings(BaseSettings):
     mongo_threads: int = Field(default=16, ge=1, le=256)
     kafka_bootstrap: str = ""
     opensearch_url: str = ""
+    # A secured cluster: basic-auth credentials and the CA bundle its certificate chains to
+    # (ssg.platform.opensearch builds every client from these).
+    opensearch_username: str = ""
+    opensearch_password: SecretStr = SecretStr("")
+    opensearch_ca_file: str = ""
     amqp_url: str = ""
     # Work around the local Tansu broker's end-offset bug (one message per batch).
     kafka_local_profile: bool = False

@@ -25,7 +25,7 @@ from ssg.contracts.events.v1 import envelope_pb2
 from ssg.platform.events.outbox import OUTBOX_COLLECTION
 from ssg.platform.mongo import Doc, client_options
 from ssg.platform.settings import PlatformSettings
-from ssg.testing import servers
+from ssg.testing import servers, tls_proxy
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,32 @@ def opensearch_url(server_workdir: Path) -> Iterator[str]:
     proc = servers.start_opensearch(server_workdir)
     try:
         yield f"http://{servers.LOOPBACK}:{proc.port}"
+    finally:
+        proc.stop()
+
+
+@dataclass(frozen=True)
+class SecuredOpenSearch:
+    """OpenSearch behind TLS and basic authentication, as a production cluster answers."""
+
+    url: str
+    username: str
+    password: str
+    ca_file: str
+
+
+@pytest.fixture(scope="session")
+def secured_opensearch(opensearch_url: str, server_workdir: Path) -> Iterator[SecuredOpenSearch]:
+    """The session's OpenSearch behind a TLS + basic-auth proxy with a CA of its own."""
+    tls_dir = server_workdir / "tls"
+    ca = tls_proxy.certificate_authority(tls_dir)
+    certificate = tls_proxy.server_certificate(ca, tls_dir)
+    username, password = "ssg-search", uuid.uuid4().hex
+    proc = servers.start_tls_proxy(server_workdir, opensearch_url, certificate, username, password)
+    try:
+        yield SecuredOpenSearch(
+            f"https://{servers.LOOPBACK}:{proc.port}", username, password, str(ca.cert_file)
+        )
     finally:
         proc.stop()
 

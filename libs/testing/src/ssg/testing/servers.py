@@ -9,12 +9,15 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ssg.testing import tls_proxy
 
 LOOPBACK = "127.0.0.1"
 
@@ -57,6 +60,8 @@ class ServerProcess:
     port: int
     workdir: Path
     process: subprocess.Popen[bytes] | None = None
+    # Extra environment of the process (on top of ours), e.g. a secret kept off its argv.
+    env: Mapping[str, str] | None = None
     log_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -71,6 +76,7 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             cwd=self.workdir,
+            env={**os.environ, **self.env} if self.env else None,
             start_new_session=True,
         )
         log.close()
@@ -211,6 +217,24 @@ def start_opensearch(workdir: Path, port: int | None = None) -> ServerProcess:
         workdir,
     )
     server.start(lambda: _http_ok(f"http://{LOOPBACK}:{port}/"))
+    return server
+
+
+def start_tls_proxy(
+    workdir: Path,
+    upstream: str,
+    certificate: tls_proxy.ServerCertificate,
+    username: str,
+    password: str,
+    port: int | None = None,
+) -> ServerProcess:
+    """The TLS + basic-auth reverse proxy of ssg.testing.tls_proxy in front of upstream."""
+    port = port or free_port()
+    argv = [sys.executable, "-m", "ssg.testing.tls_proxy", "--port", str(port)]
+    argv += ["--upstream", upstream, "--username", username]
+    argv += ["--cert", str(certificate.cert_file), "--key", str(certificate.key_file)]
+    server = ServerProcess("tls-proxy", argv, port, workdir, env={tls_proxy.PASSWORD_ENV: password})
+    server.start(lambda: port_open(port))
     return server
 
 

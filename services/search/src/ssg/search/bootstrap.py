@@ -10,8 +10,8 @@ from ssg.contracts.search.v1 import search_service_pb2_grpc
 from ssg.platform.grpc.interceptors import MethodPolicy
 from ssg.platform.grpc.server import ServicerRegistration
 from ssg.platform.health import HealthCheck, opensearch_check
+from ssg.platform.opensearch import opensearch_client as platform_opensearch_client
 from ssg.platform.paging import page_codec
-from ssg.platform.settings import ConfigError
 from ssg.search.api.servicer import SearchServicer
 from ssg.search.domain.queries import Ranking
 from ssg.search.events.activity import ActivityPublisher
@@ -35,12 +35,8 @@ def ranking(settings: SearchSettings) -> Ranking:
 
 
 def opensearch_client(settings: SearchSettings) -> AsyncOpenSearch:
-    """The async client of SSG_OPENSEARCH_URL (required)."""
-    if not settings.opensearch_url:
-        raise ConfigError("invalid configuration: SSG_OPENSEARCH_URL is required")
-    return AsyncOpenSearch(
-        settings.opensearch_url, timeout=settings.opensearch_timeout_seconds, max_retries=0
-    )
+    """The async client of SSG_OPENSEARCH_URL (required), its credentials and CA bundle."""
+    return platform_opensearch_client(settings, timeout_seconds=settings.opensearch_timeout_seconds)
 
 
 @dataclass
@@ -60,7 +56,7 @@ class App:
     def health_checks(self) -> dict[str, HealthCheck]:
         """SERVING while OpenSearch answers. Kafka is not checked: it only carries the
         activity events, and a query is answered without it."""
-        return {"opensearch": opensearch_check(self.settings.opensearch_url)}
+        return {"opensearch": opensearch_check(self.settings)}
 
     def close(self) -> None:
         """Nothing to release synchronously (the client is closed by ``run``)."""

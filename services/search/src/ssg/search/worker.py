@@ -47,6 +47,7 @@ class Worker:
 
     async def watch_health(self, stop: asyncio.Event) -> None:
         """Keep ``healthy`` current: every dependency check passes."""
+        failing: set[str] = set()
         while not stop.is_set():
             ok = True
             for name, check in self.checks.items():
@@ -54,7 +55,14 @@ class Worker:
                     await asyncio.wait_for(check(), 2.0)
                 except Exception as exc:
                     ok = False
-                    log.debug("dependency down", extra={"dependency": name, "error": str(exc)})
+                    # Once per outage: the reason (e.g. refused credentials) is what operators need.
+                    if name not in failing:
+                        failing.add(name)
+                        log.warning(
+                            "dependency down", extra={"dependency": name, "error": str(exc)}
+                        )
+                else:
+                    failing.discard(name)
             self.healthy = ok
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.health_interval_seconds)
@@ -70,7 +78,7 @@ def build() -> Worker:
     return Worker(
         settings,
         {
-            "opensearch": opensearch_check(settings.opensearch_url),
+            "opensearch": opensearch_check(settings),
             "kafka": kafka_check(settings.kafka_bootstrap),
         },
     )

@@ -23,7 +23,12 @@ def reindex(
     prefix: Annotated[str, typer.Option(help="index prefix (SSG_INDEX_PREFIX)")] = "ssg",
     kafka: Annotated[str, typer.Option(help="Kafka bootstrap (default: the local stack's)")] = "",
     opensearch: Annotated[
-        str, typer.Option(help="OpenSearch URL (default: the local stack's)")
+        str,
+        typer.Option(
+            help="OpenSearch URL (default: the local stack's); a secured cluster's credentials "
+            "and CA come from SSG_OPENSEARCH_USERNAME, SSG_OPENSEARCH_PASSWORD and "
+            "SSG_OPENSEARCH_CA_FILE"
+        ),
     ] = "",
     local: Annotated[bool, typer.Option(help="the local Kafka stand-in's profile")] = True,
     keep_old: Annotated[
@@ -41,7 +46,21 @@ def reindex(
             raise typer.Exit(2) from None
         kafka = kafka or config.kafka_bootstrap
         opensearch = opensearch or config.opensearch_url
-    summary = asyncio.run(_reindex(prefix, kafka, opensearch, local, keep_old))
+    from opensearchpy.exceptions import AuthenticationException, ConnectionError
+
+    from ssg.platform.settings import ConfigError
+
+    try:
+        summary = asyncio.run(_reindex(prefix, kafka, opensearch, local, keep_old))
+    except ConfigError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    except AuthenticationException:
+        err.print("[red]error:[/red] OpenSearch refused the credentials (HTTP 401)")
+        raise typer.Exit(1) from None
+    except ConnectionError as exc:
+        err.print(f"[red]error:[/red] OpenSearch unreachable: {exc.error}")
+        raise typer.Exit(1) from None
     out.print(json.dumps(summary, indent=2))
     if summary["rejected"]:
         raise typer.Exit(1)
@@ -51,9 +70,8 @@ async def _reindex(
     prefix: str, kafka: str, opensearch: str, local: bool, keep_old: bool
 ) -> dict[str, Any]:
     # Imported here: the CLI runs without the search service installed for other commands.
-    from opensearchpy import AsyncOpenSearch
-
     from ssg.platform.settings import load_settings
+    from ssg.search.bootstrap import opensearch_client
     from ssg.search.reindex import reindex as run_reindex
     from ssg.search.reindex import summary
     from ssg.search.settings import SearchSettings
@@ -65,7 +83,7 @@ async def _reindex(
         kafka_local_profile=local,
         opensearch_url=opensearch,
     )
-    client = AsyncOpenSearch(opensearch)
+    client = opensearch_client(settings)
     columns = (
         TextColumn("replaying topics"),
         BarColumn(),

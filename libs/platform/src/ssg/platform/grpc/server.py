@@ -135,6 +135,11 @@ class PlatformServer:
         """True while every dependency check passes (and the server is not shutting down)."""
         return self._serving
 
+    @property
+    def failing(self) -> dict[str, str]:
+        """The failing dependency checks of the last round and why each failed."""
+        return dict(self._failing)
+
     async def start(self) -> None:
         """Start serving (health NOT_SERVING until the first round of checks passes)."""
         self._stop_requested = asyncio.Event()
