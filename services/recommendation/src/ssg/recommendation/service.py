@@ -259,10 +259,9 @@ class RecommendationService:
             spec = description
 
         def run() -> list[SolutionMatch]:
-            matcher = Matcher(self.cache.current().index)
-            return matcher.match(
-                spec, self.store.organizations_by_id(), self.store.track_record(), k
-            )
+            snapshot = self.cache.current()
+            matcher = Matcher(snapshot.index)
+            return matcher.match(spec, snapshot.organizations, snapshot.track_record, k)
 
         return await run_sync(run)
 

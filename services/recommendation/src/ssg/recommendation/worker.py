@@ -42,7 +42,7 @@ def build_consumer(settings: RecommendationSettings, store: MongoStore) -> Event
     store.ensure_indexes()
     proposer = Proposer(
         store,
-        SnapshotCache(store, settings.index_refresh_seconds),
+        SnapshotCache(store, settings.index_refresh_seconds, background=False),
         EventFactory(Origin(settings.service, settings.instance, settings.instance_id)),
         threshold=settings.proposal_threshold,
         limit=settings.proposals_per_event,

@@ -6,7 +6,8 @@ Collections:
   profiles       one per person (``user:<id>``) and organization (``org:<id>``): decayed sums of
                  feature and item weights (``domain.decay``), the strongest interaction per item
   item_stats     per item: decayed popularity, interactions, distinct people
-  co_counts      ``<a>|<b>``: how many people used both a and b (both directions stored)
+  co_items       per item ``a``: ``n.<b>`` = how many people used both a and b (both directions
+                 stored), so all neighbours of an item are one read by _id
   matches        proposed partnerships and their lifecycle
   outbox, processed_events  (``ssg.platform.events``)
 
@@ -16,9 +17,10 @@ with the processed-event mark, so a redelivered event changes no count twice.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -83,7 +85,7 @@ class MongoStore:
         self.organizations = db["organizations"]
         self.profiles = db["profiles"]
         self.item_stats = db["item_stats"]
-        self.co_counts = db["co_counts"]
+        self.co_items = db["co_items"]
         self.matches = db["matches"]
         self.outbox = Outbox(db)
         self.profile_half_life = profile_half_life
@@ -94,7 +96,6 @@ class MongoStore:
         """Create the indexes the queries need; safe at every start."""
         self.items.create_index([("stored_at", DESCENDING)], name="stored_at")
         self.items.create_index([("kind", ASCENDING), ("active", ASCENDING)], name="kind_active")
-        self.co_counts.create_index([("a", ASCENDING), ("n", DESCENDING)], name="a_n")
         self.matches.create_index([("need_id", ASCENDING)], name="need_id")
         self.matches.create_index(
             [("provider_organization_id", ASCENDING), ("status", ASCENDING)], name="provider_status"
@@ -186,17 +187,77 @@ class MongoStore:
         )
         if first_use and history:
             earlier = sorted(history, key=lambda i: -history[i])[: self.co_history]
-            ops = []
-            for other in earlier:
-                for a, b in ((facts.item_id, other), (other, facts.item_id)):
-                    ops.append(
-                        UpdateOne(
-                            {"_id": f"{a}|{b}"},
-                            {"$inc": {"n": 1}, "$setOnInsert": {"a": a, "b": b}},
-                            upsert=True,
-                        )
-                    )
-            self.co_counts.bulk_write(ops, ordered=False, session=session)
+            self.co_items.bulk_write(
+                _co_increments(facts.item_id, earlier), ordered=False, session=session
+            )
+
+    def load_history(
+        self, interactions: Sequence[InteractionFacts], items: Mapping[str, Item]
+    ) -> None:
+        """Bulk-load many interactions in time order with the same arithmetic as
+        ``record_interaction`` (seeding and benchmarks: no events, not idempotent)."""
+        profiles: dict[str, dict[str, Any]] = {}
+        stats: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        co: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for facts in interactions:
+            item = items.get(facts.item_id)
+            known = item or Item(facts.item_id, ItemKind.SOLUTION, "", "")
+            delta = interaction_delta(known, facts.kind, facts.at, self.profile_half_life)
+            keys = [user_key(facts.user_id)]
+            if facts.organization_id:
+                keys.append(organization_key(facts.organization_id))
+            first_use, history = False, {}
+            for n, key in enumerate(keys):
+                doc = profiles.setdefault(
+                    key, {"features": defaultdict(float), "items": {}, "strongest": {}, "n": 0}
+                )
+                if n == 0:
+                    first_use, history = facts.item_id not in doc["items"], dict(doc["items"])
+                if item is not None:
+                    for f, w in delta.features.items():
+                        doc["features"][f] += w
+                doc["items"][facts.item_id] = (
+                    doc["items"].get(facts.item_id, 0.0) + delta.item_weight
+                )
+                before = doc["strongest"].get(facts.item_id)
+                doc["strongest"][facts.item_id] = stronger(before, facts.kind)
+                doc["n"] += 1
+            stat = stats[facts.item_id]
+            stat["popularity"] += boosted(1.0, facts.at, self.popularity_half_life)
+            stat["interactions"] += 1
+            stat["people"] += 1 if first_use else 0
+            if first_use:
+                for other in sorted(history, key=lambda i: -history[i])[: self.co_history]:
+                    co[facts.item_id][other] += 1
+                    co[other][facts.item_id] += 1
+        chunk = 1000
+        docs = [
+            {
+                "_id": key,
+                "features": dict(p["features"]),
+                "items": p["items"],
+                "strongest": {i: k.value for i, k in p["strongest"].items()},
+                "interactions": p["n"],
+            }
+            for key, p in profiles.items()
+        ]
+        stat_docs = [
+            {
+                "_id": i,
+                "popularity": s["popularity"],
+                "interactions": int(s["interactions"]),
+                "people": int(s["people"]),
+            }
+            for i, s in stats.items()
+        ]
+        co_docs = [{"_id": a, "n": dict(found)} for a, found in co.items()]
+        for collection, rows in (
+            (self.profiles, docs),
+            (self.item_stats, stat_docs),
+            (self.co_items, co_docs),
+        ):
+            for start in range(0, len(rows), chunk):
+                collection.insert_many(rows[start : start + chunk], ordered=False)
 
     def read_profile(self, key: str, now: datetime) -> Profile:
         """The profile under key decayed to now (empty when unknown)."""
@@ -225,20 +286,20 @@ class MongoStore:
 
     def co_count(self, a: str, b: str) -> int:
         """People who used both a and b."""
-        doc = self.co_counts.find_one({"_id": f"{a}|{b}"})
-        return int(doc["n"]) if doc else 0
+        doc = self.co_items.find_one({"_id": a}, {f"n.{b}": 1})
+        return int(doc.get("n", {}).get(b, 0)) if doc else 0
 
     def neighbours(self, item_ids: Iterable[str]) -> dict[str, dict[str, float]]:
-        """For each item, its co-interaction neighbours with the cosine of their user sets."""
+        """For each item, its strongest co-interaction neighbours (at most
+        NEIGHBOURS_PER_ITEM) with the cosine of their user sets."""
         sources = list(item_ids)
         if not sources:
             return {}
-        counts: dict[str, dict[str, int]] = defaultdict(dict)
-        for source in sources:
-            for d in (
-                self.co_counts.find({"a": source}).sort("n", DESCENDING).limit(NEIGHBOURS_PER_ITEM)
-            ):
-                counts[source][d["b"]] = int(d["n"])
+        counts: dict[str, dict[str, int]] = {}
+        for d in self.co_items.find({"_id": {"$in": sources}}):
+            found: dict[str, int] = d.get("n", {})
+            top = heapq.nlargest(NEIGHBOURS_PER_ITEM, found.items(), key=lambda kv: kv[1])
+            counts[d["_id"]] = {b: int(n) for b, n in top}
         wanted = set(sources) | {b for found in counts.values() for b in found}
         people = {
             d["_id"]: max(int(d.get("people", 0)), 1)
@@ -297,3 +358,10 @@ def _apply_if_newer(
         {"_id": id}, {"$set": {**doc, "aggregate_version": version}}, upsert=True, session=session
     )
     return True
+
+
+def _co_increments(item_id: str, earlier: Sequence[str]) -> list[UpdateOne]:
+    """The pair increments of a person's first use of item_id after their earlier items."""
+    ops = [UpdateOne({"_id": item_id}, {"$inc": {f"n.{o}": 1 for o in earlier}}, upsert=True)]
+    ops += [UpdateOne({"_id": o}, {"$inc": {f"n.{item_id}": 1}}, upsert=True) for o in earlier]
+    return ops
