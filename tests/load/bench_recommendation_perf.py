@@ -22,13 +22,16 @@ store's bulk loader (the worker's arithmetic: profiles, popularity, co-interacti
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import bisect
 import itertools
 import os
 import random
 import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -152,10 +155,12 @@ def world(items: int, users: int) -> tuple[list[Item], list[str], list[Interacti
     return catalog, [n.id for n in needs], interactions, demo_world.organizations
 
 
-def load(settings: RecommendationSettings) -> tuple[list[str], float]:
+def load(
+    settings: RecommendationSettings, items_wanted: int, users: int
+) -> tuple[list[str], float]:
     """Store the world; the need ids and the seconds it took."""
     started = time.monotonic()
-    items, need_ids, interactions, organizations = world(ITEMS, USERS)
+    items, need_ids, interactions, organizations = world(items_wanted, users)
     client: MongoClient[dict] = MongoClient(settings.mongodb_uri)
     try:
         store = build_store(settings, client)
@@ -175,7 +180,7 @@ def load(settings: RecommendationSettings) -> tuple[list[str], float]:
         store.load_history(interactions, {i.id: i for i in items})
     finally:
         client.close()
-    note(f"stored {len(items)} items, {len(interactions)} interactions of {USERS} people")
+    note(f"stored {len(items)} items, {len(interactions)} interactions of {users} people")
     return need_ids, time.monotonic() - started
 
 
@@ -219,7 +224,7 @@ async def wait_for(call: Callable[[], Awaitable[object]], within: float, what: s
 
 
 async def latency(
-    api: bench_grpc.Side, bare: bench_grpc.Side, operator: str, need_ids: list[str]
+    api: bench_grpc.Side, bare: bench_grpc.Side, operator: str, need_ids: list[str], users: int
 ) -> list[tuple[bench_grpc.Side, bench_grpc.Side]]:
     """Both phases; (call side, bare side beside it) per phase."""
     rng = random.Random(SEED)
@@ -232,7 +237,7 @@ async def latency(
         echo = diag_grpc.DiagnosticsServiceStub(bare_channel)
 
         async def recommend() -> object:
-            user = f"person{rng.randrange(USERS):05d}"
+            user = f"person{rng.randrange(users):05d}"
             return await stub.Recommend(pb.RecommendRequest(user_id=user, page_size=10), timeout=30)
 
         async def match_need() -> object:
@@ -306,7 +311,18 @@ async def lag(
     return found
 
 
-async def run() -> str:
+def start_logged(
+    name: str, argv: list[str], port: int, env: dict[str, str], log: Path
+) -> bench_grpc.Side:
+    """A process of the service with its output in log (read when it fails)."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+        )
+    return bench_grpc.Side(name, process, f"127.0.0.1:{port}")
+
+
+async def run(items: int = ITEMS, users: int = USERS) -> str:
     """Start the servers and processes, run both parts, stop everything; the markdown section."""
     workdir = RUN_DIR / f"bench-recommendation-perf-{os.getpid()}"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -324,13 +340,14 @@ async def run() -> str:
             kafka_local_profile=True,
             jwt_secret=DEV_SECRET,
         )
-        need_ids, load_seconds = await asyncio.to_thread(load, settings)
+        need_ids, load_seconds = await asyncio.to_thread(load, settings, items, users)
         api_port, bare_port, worker_port = (servers.free_port() for _ in range(3))
-        api = bench_grpc._start(
+        api = start_logged(
             "recommendation API",
             [sys.executable, "-m", "ssg.recommendation"],
             api_port,
             env_for(settings, api_port),
+            workdir / "api.log",
         )
         started.append(api)
         bare = bench_grpc._start(
@@ -341,17 +358,22 @@ async def run() -> str:
         )
         started.append(bare)
         operator = DevTokenIssuer().issue("bench-operator", [Role.OPERATOR], instance=INSTANCE)
-        phases = await latency(api, bare, operator, need_ids)
+        phases = await latency(api, bare, operator, need_ids, users)
         await ensure_topics(settings.kafka_bootstrap, [*WORKER_TOPICS, MATCH_TOPIC], partitions=3)
-        worker = bench_grpc._start(
+        worker = start_logged(
             "recommendation worker",
             [sys.executable, "-m", "ssg.recommendation.worker"],
             worker_port,
             env_for(settings, worker_port),
+            workdir / "worker.log",
         )
         started.append(worker)
         note("profile update lag")
         lags = await lag(settings, api, operator, [f"item{n:05d}" for n in range(100)])
+    except BaseException:
+        for log in sorted(workdir.glob("*.log")):
+            note(f"{log.name}:\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:]))
+        raise
     finally:
         bench_grpc.CONCURRENCY = concurrency
         # The worker before the broker: a worker whose broker vanished can hang on SIGTERM.
@@ -360,11 +382,15 @@ async def run() -> str:
         kafka.stop()
         mongo.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    return report(phases, lags, load_seconds)
+    return report(phases, lags, load_seconds, items, users)
 
 
 def report(
-    phases: list[tuple[bench_grpc.Side, bench_grpc.Side]], lags: list[float], load_seconds: float
+    phases: list[tuple[bench_grpc.Side, bench_grpc.Side]],
+    lags: list[float],
+    load_seconds: float,
+    items: int,
+    users: int,
 ) -> str:
     """The markdown section."""
     rows = []
@@ -391,8 +417,8 @@ def report(
         [
             "## Recommendation speed (gRPC latency, profile update lag)",
             "",
-            f"{ITEMS:,} items (the demo items of the offline evaluation repeated under new ids, "
-            f"with its needs) and {USERS:,} people with 10-40 interactions each, stored in "
+            f"{items:,} items (the demo items of the offline evaluation repeated under new ids, "
+            f"with its needs) and {users:,} people with 10-40 interactions each, stored in "
             f"{load_seconds:.0f} s through the store's bulk loader; MongoDB (SecantusDB), "
             "`python -m ssg.recommendation` (full interceptor stack), the worker and the bare "
             "grpc.aio Echo server of the gRPC benchmark each in a process of their own on "
@@ -421,5 +447,16 @@ def report(
     )
 
 
+def main() -> None:
+    """Print the section; --items/--users for a smaller trial run."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--items", type=int, default=ITEMS)
+    parser.add_argument("--users", type=int, default=USERS)
+    args = parser.parse_args()
+    # SIGTERM (a timeout) unwinds like Ctrl-C, so the servers started here are stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    print(asyncio.run(run(args.items, args.users)))
+
+
 if __name__ == "__main__":
-    print(asyncio.run(run()))
+    main()

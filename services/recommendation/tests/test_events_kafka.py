@@ -17,6 +17,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from ssg.contracts.catalog.v1 import events_pb2 as cat
+from ssg.contracts.common.v1 import geography_pb2
 from ssg.contracts.recommendation.v1 import events_pb2 as ev
 from ssg.contracts.recommendation.v1 import interaction_pb2, match_pb2
 from ssg.contracts.recommendation.v1 import recommendation_service_pb2 as pb
@@ -394,3 +395,79 @@ async def test_a_posted_need_is_proposed_and_only_the_parties_move_the_match(
         3,
     )
     assert [parse_envelope(c.value).aggregate_version for c in changes] == [2, 3, 4]
+
+
+async def test_use_by_organizations_of_your_region_is_explained(
+    served, relay, settings, kafka_server, auth
+):
+    tag = uuid.uuid4().hex[:8]
+    # Two member organizations working in Africa, one in Latin America.
+    near_a, near_b, far = f"oa-{tag}", f"ob-{tag}", f"oc-{tag}"
+    await produce(
+        kafka_server.bootstrap,
+        ORGANIZATION_TOPIC,
+        [
+            organization_event(near_a, True),
+            organization_event(near_b, True),
+            organization_event(far, True, regions=(geography_pb2.REGION_LATIN_AMERICA_CARIBBEAN,)),
+        ],
+    )
+    items = [
+        solution(f"r1-{tag}", "Drip kits", "drip irrigation kits for small farms", [2]),
+        solution(f"r2-{tag}", "Seed fairs", "community seed fairs share seeds", [2]),
+        solution(f"r3-{tag}", "School gardens", "gardens at schools feed pupils", [4]),
+    ]
+    async with running_worker(settings) as (_, store):
+        await produce(
+            kafka_server.bootstrap,
+            SOLUTION_TOPIC,
+            [solution_event(cat.SolutionPublished, s, 1) for s in items],
+        )
+        await eventually(
+            lambda: (
+                all(store.get_item(s.id) for s in items)
+                and len(store.organizations_by_id([near_a, near_b, far])) == 3
+            ),
+            "items and organizations",
+            40,
+        )
+
+        async def record(user: str, org: str, item_id: str) -> None:
+            await served.stub.RecordInteraction(
+                pb.RecordInteractionRequest(
+                    interaction=interaction_pb2.Interaction(
+                        item_id=item_id,
+                        organization_id=org,
+                        kind=interaction_pb2.INTERACTION_KIND_DOWNLOAD,
+                    )
+                ),
+                metadata=auth(user, Role.MEMBER, org=org),
+                timeout=10,
+            )
+
+        await record(f"ua-{tag}", near_a, items[2].id)
+        await record(f"uc-{tag}", far, items[1].id)
+        reader = f"ub-{tag}"
+        await record(reader, near_b, items[0].id)
+        me = auth(reader, Role.MEMBER, org=near_b)
+
+        async def explained():
+            reply = await served.stub.ExplainRecommendation(
+                pb.ExplainRecommendationRequest(user_id=reader, item_id=items[2].id),
+                metadata=me,
+                timeout=10,
+            )
+            codes = {r.code for r in reply.recommendation.reasons}
+            return "regional_use" in codes and reply
+
+        found = await eventually(explained, "the regional reason", 40)
+        reason = next(r for r in found.recommendation.reasons if r.code == "regional_use")
+        assert reason.text == "organizations in your region (AFRICA) used it"
+        assert reason.weight > 0
+        # Use in another region says nothing about this reader's region.
+        other = await served.stub.ExplainRecommendation(
+            pb.ExplainRecommendationRequest(user_id=reader, item_id=items[1].id),
+            metadata=me,
+            timeout=10,
+        )
+        assert "regional_use" not in {r.code for r in other.recommendation.reasons}

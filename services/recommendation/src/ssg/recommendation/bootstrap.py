@@ -73,7 +73,11 @@ def bootstrap(settings: RecommendationSettings) -> App:
     store = build_store(settings, client)
     service = RecommendationService(
         store,
-        SnapshotCache(store, settings.index_refresh_seconds),
+        SnapshotCache(
+            store,
+            settings.index_refresh_seconds,
+            signals_seconds=settings.signals_refresh_seconds,
+        ),
         EventFactory(Origin(settings.service, settings.instance, settings.instance_id)),
         instance=settings.instance,
     )

@@ -27,6 +27,7 @@ from ssg.recommendation.domain.matches import Match, MatchStatus
 from ssg.recommendation.domain.matching import Matcher, NeedSpec, SolutionMatch
 from ssg.recommendation.domain.model import ItemKind, Scored
 from ssg.recommendation.domain.profile import Profile, organization_key, user_key
+from ssg.recommendation.domain.regional import home_regions
 from ssg.recommendation.domain.scoring import Filter, Recommender, Signals, Weights
 from ssg.recommendation.domain.suggest import Labelled, SdgSuggester, SdgSuggestion
 from ssg.recommendation.events.publisher import EventFactory
@@ -160,11 +161,16 @@ class RecommendationService:
         snapshot = self.cache.current()
         profile = self.store.read_profile(subject.key, now)
         strongest = sorted(profile.items, key=lambda i: -profile.items[i])[:NEIGHBOUR_SOURCES]
+        # One decay factor for every item: value_at is linear in the stored sum.
+        decay = value_at(1.0, now, self.store.popularity_half_life)
+        organization = subject.organization_id or profile.organization_id
+        regions = home_regions(snapshot.organizations.get(organization))
         signals = Signals(
-            neighbours=self.store.neighbours(strongest),
-            # One decay factor for every item: value_at is linear in the stored sum.
-            popularity_by_position=snapshot.raw_popularity_array
-            * value_at(1.0, now, self.store.popularity_half_life),
+            neighbours=self.store.neighbours(strongest, snapshot.people),
+            popularity_by_position=snapshot.raw_popularity_array * decay,
+            regional={
+                r: snapshot.raw_regional[r] * decay for r in regions if r in snapshot.raw_regional
+            },
         )
         return Recommender(snapshot.index, self.weights), profile, signals
 

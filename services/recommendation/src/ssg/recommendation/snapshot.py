@@ -3,8 +3,9 @@ background when they may have changed.
 
 Scoring needs every item's vector at once; reading them per request would be far too slow, so
 each process keeps an ``ItemIndex`` and rebuilds it when the items' marker (count, latest
-write) moved. Popularity, organizations and provider track records are reloaded on the same
-clock. Once a snapshot exists a request never waits for a reload: the first request after
+write) moved, checked every ``refresh_seconds``. Popularity, distinct people per item,
+organizations and provider track records change slowly and cost a read of whole collections,
+so they are reloaded every ``signals_seconds``. Once a snapshot exists a request never waits for a reload: the first request after
 ``refresh_seconds`` starts one reload in a background thread and is served from the current
 snapshot (a refit of 20,000 items takes seconds). With ``background`` off (the worker, whose
 proposals must see the items it just stored) or ``refresh_seconds`` 0 a due call reloads in
@@ -39,6 +40,10 @@ class Snapshot:
     organizations: Mapping[str, Organization] = field(default_factory=dict)
     # Implemented matches per provider organization.
     track_record: Mapping[str, int] = field(default_factory=dict)
+    # Distinct people per item (the co-interaction cosines' denominators).
+    people: Mapping[str, int] = field(default_factory=dict)
+    # Per region name, the stored popularity among its organizations in index order.
+    raw_regional: Mapping[str, Vector] = field(default_factory=dict)
 
 
 class SnapshotCache:
@@ -51,8 +56,12 @@ class SnapshotCache:
         clock: Callable[[], float] = time.monotonic,
         *,
         background: bool = True,
+        signals_seconds: float = 30.0,
     ) -> None:
         self._store = store
+        self._signals_seconds = signals_seconds
+        self._signals_at = float("-inf")
+        self._regional: Mapping[str, dict[str, float]] = {}
         self._background = background
         self._refresh = refresh_seconds
         self._clock = clock
@@ -104,12 +113,30 @@ class SnapshotCache:
             if previous is not None and found == marker
             else ItemIndex(self._store.all_items())
         )
-        raw = self._store.raw_popularity()
-        snapshot = Snapshot(
-            index,
-            raw,
-            index.aligned(raw),
-            self._store.organizations_by_id(),
-            self._store.track_record(),
-        )
+        raw: dict[str, float]
+        people: Mapping[str, int]
+        organizations: Mapping[str, Organization]
+        track_record: Mapping[str, int]
+        regional: Mapping[str, dict[str, float]]
+        if (
+            previous is None
+            or self._refresh <= 0
+            or started - self._signals_at >= self._signals_seconds
+        ):
+            signals = self._store.item_signals()
+            raw, people, regional = signals.popularity, signals.people, signals.regional
+            organizations = self._store.organizations_by_id()
+            track_record = self._store.track_record()
+            self._signals_at = started
+        else:
+            raw, people = previous.raw_popularity, previous.people
+            regional = self._regional
+            organizations, track_record = previous.organizations, previous.track_record
+        self._regional = regional
+        if previous is not None and index is previous.index and raw is previous.raw_popularity:
+            aligned, by_region = previous.raw_popularity_array, previous.raw_regional
+        else:
+            aligned = index.aligned(raw)
+            by_region = {r: index.aligned(values) for r, values in regional.items()}
+        snapshot = Snapshot(index, raw, aligned, organizations, track_record, people, by_region)
         return snapshot, found, started

@@ -41,6 +41,9 @@ class Weights:
     co: float = 0.15
     popular: float = 0.30
     fresh: float = 0.10
+    # Part of the popularity weight given to use by organizations of the profile's region
+    # when its region is known (the offline world has no organizations: chosen by hand).
+    regional: float = 0.10
     cold_popular: float = 0.65
     cold_fresh: float = 0.35
     fresh_half_life_days: float = 180.0
@@ -73,6 +76,9 @@ class Signals:
     neighbours: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     # The same popularity already in index order (``ItemIndex.aligned``): wins when given.
     popularity_by_position: Vector | None = None
+    # Decayed use by organizations of each of the profile's regions, in index order
+    # (``regions.REGIONS`` names); empty when the profile's region is not known.
+    regional: Mapping[str, Vector] = field(default_factory=dict)
 
 
 @dataclass
@@ -85,6 +91,8 @@ class _Components:
     co: Vector
     popular: Vector
     fresh: Vector
+    # Use by organizations of the profile's regions, scaled like popular (zeros when unknown).
+    regional: Vector | None = None
     # The profile's shares per feature family (SDG, REGION, COUNTRY), read once per call.
     shares: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     # The profile's text centroid as a dense row (None when it has no words).
@@ -277,8 +285,28 @@ class Recommender:
                 at_, cos_ = zip(*found, strict=True)
                 np.add.at(co, np.array(at_), share * np.array(cos_))
         return _Components(
-            text, sdg, place, np.clip(co, 0.0, 1.0), popular, fresh, shares, centroid
+            text,
+            sdg,
+            place,
+            np.clip(co, 0.0, 1.0),
+            popular,
+            fresh,
+            self._regional(signals),
+            shares,
+            centroid,
         )
+
+    def _regional(self, signals: Signals) -> Vector | None:
+        """Per item, the log-scaled use by organizations of the profile's busiest region for it
+        (relative to that region's most used item); None without a region."""
+        if not signals.regional:
+            return None
+        result = np.zeros(len(self.index))
+        for values in signals.regional.values():
+            top = float(values.max(initial=0.0))
+            if top > 0:
+                result = np.maximum(result, np.log1p(values) / math.log1p(top))
+        return result
 
     def _affinity(
         self, shares: Mapping[str, float], positions: Mapping[object, Positions], cast: type
@@ -300,14 +328,25 @@ class Recommender:
         w = self.weights
         if profile.cold:
             return w.cold_popular * c.popular + w.cold_fresh * c.fresh
-        return (
+        popular, regional = self._popularity_split(c)
+        score = (
             w.text * c.text
             + w.sdg * c.sdg
             + w.place * c.place
             + w.co * c.co
-            + w.popular * c.popular
+            + popular * c.popular
             + w.fresh * c.fresh
         )
+        if c.regional is not None:
+            score = score + regional * c.regional
+        return score
+
+    def _popularity_split(self, c: _Components) -> tuple[float, float]:
+        """(platform-wide, regional) popularity weights: regional only with a known region."""
+        w = self.weights
+        if c.regional is None:
+            return w.popular, 0.0
+        return w.popular - w.regional, w.regional
 
     def _scored(
         self, profile: Profile, signals: Signals, c: _Components, at: int, source: Item | None
@@ -357,7 +396,16 @@ class Recommender:
                 w.co * c.co[at],
                 peer.id if peer else "",
             )
-            add("popular", "popular on the platform right now", w.popular * c.popular[at])
+            popular, regional = self._popularity_split(c)
+            add("popular", "popular on the platform right now", popular * c.popular[at])
+            if c.regional is not None:
+                region = max(signals.regional, key=lambda r: signals.regional[r][at])
+                add(
+                    "regional_use",
+                    f"organizations in your region ({region}) used it",
+                    regional * c.regional[at],
+                    region,
+                )
             add("fresh", "recently published", w.fresh * c.fresh[at])
         reasons.sort(key=lambda r: -r.weight)
         return Scored(item, sum(r.weight for r in reasons), tuple(reasons))

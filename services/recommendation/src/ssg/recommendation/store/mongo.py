@@ -42,6 +42,7 @@ from ssg.recommendation.domain.profile import (
     stronger,
     user_key,
 )
+from ssg.recommendation.domain.regional import home_regions
 from ssg.recommendation.store.documents import (
     Doc,
     item_doc,
@@ -65,6 +66,16 @@ class InteractionFacts:
     item_id: str
     kind: InteractionKind
     at: datetime
+
+
+@dataclass(frozen=True)
+class ItemSignals:
+    """What the API keeps in memory of item_stats (stored, boosted sums)."""
+
+    popularity: dict[str, float]
+    people: dict[str, int]
+    # Region name -> item -> popularity among organizations of that region.
+    regional: dict[str, dict[str, float]]
 
 
 class MongoStore:
@@ -167,23 +178,25 @@ class MongoStore:
             inc[f"items.{facts.item_id}"] = delta.item_weight
             inc["interactions"] = 1
             strongest = stronger(InteractionKind(before) if before else None, facts.kind)
+            changes: dict[str, Any] = {f"strongest.{facts.item_id}": strongest.value}
+            if n == 0 and facts.organization_id:
+                changes["organization_id"] = facts.organization_id
             self.profiles.update_one(
-                {"_id": key},
-                {"$inc": inc, "$set": {f"strongest.{facts.item_id}": strongest.value}},
-                upsert=True,
-                session=session,
+                {"_id": key}, {"$inc": inc, "$set": changes}, upsert=True, session=session
             )
+        popularity = boosted(1.0, facts.at, self.popularity_half_life)
+        stats: dict[str, Any] = {
+            "popularity": popularity,
+            "interactions": 1,
+            "people": 1 if first_use else 0,
+        }
+        if facts.organization_id:
+            found = self.organizations.find_one({"_id": facts.organization_id}, session=session)
+            org = organization_from_doc(found) if found else None
+            for region in home_regions(org):
+                stats[f"regions.{region}"] = popularity
         self.item_stats.update_one(
-            {"_id": facts.item_id},
-            {
-                "$inc": {
-                    "popularity": boosted(1.0, facts.at, self.popularity_half_life),
-                    "interactions": 1,
-                    "people": 1 if first_use else 0,
-                }
-            },
-            upsert=True,
-            session=session,
+            {"_id": facts.item_id}, {"$inc": stats}, upsert=True, session=session
         )
         if first_use and history:
             earlier = sorted(history, key=lambda i: -history[i])[: self.co_history]
@@ -271,13 +284,23 @@ class MongoStore:
             frozenset(items),
             now,
             self.profile_half_life,
+            doc.get("organization_id", ""),
         )
 
     def raw_popularity(self) -> dict[str, float]:
         """Stored (boosted) popularity sums per item."""
-        return {
-            d["_id"]: d.get("popularity", 0.0) for d in self.item_stats.find({}, {"popularity": 1})
-        }
+        return self.item_signals().popularity
+
+    def item_signals(self) -> ItemSignals:
+        """Stored (boosted) popularity sums, distinct people and popularity among organizations
+        of each region, per item, in one read."""
+        found = ItemSignals({}, {}, defaultdict(dict))
+        for d in self.item_stats.find({}, {"popularity": 1, "people": 1, "regions": 1}):
+            found.popularity[d["_id"]] = d.get("popularity", 0.0)
+            found.people[d["_id"]] = int(d.get("people", 0))
+            for region, value in d.get("regions", {}).items():
+                found.regional[region][d["_id"]] = value
+        return found
 
     def item_counts(self, item_id: str) -> tuple[int, int]:
         """(interactions, distinct people) of an item."""
@@ -289,9 +312,12 @@ class MongoStore:
         doc = self.co_items.find_one({"_id": a}, {f"n.{b}": 1})
         return int(doc.get("n", {}).get(b, 0)) if doc else 0
 
-    def neighbours(self, item_ids: Iterable[str]) -> dict[str, dict[str, float]]:
+    def neighbours(
+        self, item_ids: Iterable[str], people: Mapping[str, int] | None = None
+    ) -> dict[str, dict[str, float]]:
         """For each item, its strongest co-interaction neighbours (at most
-        NEIGHBOURS_PER_ITEM) with the cosine of their user sets."""
+        NEIGHBOURS_PER_ITEM) with the cosine of their user sets; distinct people per item
+        from people when given (a snapshot), else read."""
         sources = list(item_ids)
         if not sources:
             return {}
@@ -300,13 +326,19 @@ class MongoStore:
             found: dict[str, int] = d.get("n", {})
             top = heapq.nlargest(NEIGHBOURS_PER_ITEM, found.items(), key=lambda kv: kv[1])
             counts[d["_id"]] = {b: int(n) for b, n in top}
-        wanted = set(sources) | {b for found in counts.values() for b in found}
-        people = {
-            d["_id"]: max(int(d.get("people", 0)), 1)
-            for d in self.item_stats.find({"_id": {"$in": list(wanted)}}, {"people": 1})
-        }
+        if people is None:
+            wanted = set(sources) | {b for found in counts.values() for b in found}
+            people = {
+                d["_id"]: int(d.get("people", 0))
+                for d in self.item_stats.find({"_id": {"$in": list(wanted)}}, {"people": 1})
+            }
+        known = people
+
+        def size(item_id: str) -> int:
+            return max(known.get(item_id, 0), 1)
+
         return {
-            a: {b: n / math.sqrt(people.get(a, 1) * people.get(b, 1)) for b, n in found.items()}
+            a: {b: n / math.sqrt(size(a) * size(b)) for b, n in found.items()}
             for a, found in counts.items()
         }
 
