@@ -17,10 +17,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from ssg.contracts.catalog.v1 import events_pb2 as cat
-from ssg.contracts.common.v1 import geography_pb2
+from ssg.contracts.common.v1 import geography_pb2, sdg_pb2
 from ssg.contracts.recommendation.v1 import events_pb2 as ev
 from ssg.contracts.recommendation.v1 import interaction_pb2, match_pb2
 from ssg.contracts.recommendation.v1 import recommendation_service_pb2 as pb
+from ssg.contracts.registration.v1 import expert_pb2
 from ssg.platform.auth.tokens import Role
 from ssg.platform.events.envelope import Origin, dlq_topic, parse_envelope, unpack_payload
 from ssg.platform.events.topics import ensure_topics
@@ -28,11 +29,11 @@ from ssg.platform.mongo import make_client
 from ssg.platform.settings import load_settings
 from ssg.recommendation.events.catalog import NEED_TOPIC, SOLUTION_TOPIC
 from ssg.recommendation.events.publisher import INTERACTION_TOPIC, MATCH_TOPIC, EventFactory
-from ssg.recommendation.events.registration import ORGANIZATION_TOPIC
+from ssg.recommendation.events.registration import EXPERT_TOPIC, ORGANIZATION_TOPIC
 from ssg.recommendation.settings import RecommendationSettings
 from ssg.testing.waiting import eventually
 
-from .builders import need_event, organization_event, solution, solution_event
+from .builders import expert_event, need_event, organization_event, solution, solution_event
 from .conftest import produce, running_worker
 
 pytestmark = pytest.mark.timeout(240)
@@ -471,3 +472,72 @@ async def test_use_by_organizations_of_your_region_is_explained(
             timeout=10,
         )
         assert "regional_use" not in {r.code for r in other.recommendation.reasons}
+
+
+async def test_matches_name_the_experts_behind_the_provider(served, settings, kafka_server, auth):
+    tag = uuid.uuid4().hex[:8]
+    provider = f"prov-{tag}"
+    public, members, gone = f"ex1-{tag}", f"ex2-{tag}", f"ex3-{tag}"
+    await produce(kafka_server.bootstrap, ORGANIZATION_TOPIC, [organization_event(provider, True)])
+    await produce(
+        kafka_server.bootstrap,
+        EXPERT_TOPIC,
+        [
+            expert_event(
+                public,
+                provider,
+                expertise=("borehole repair",),
+                sdgs=(sdg_pb2.SDG_CLEAN_WATER_AND_SANITATION,),
+            ),
+            expert_event(
+                members,
+                provider,
+                sdgs=(sdg_pb2.SDG_CLEAN_WATER_AND_SANITATION,),
+                visibility=expert_pb2.EXPERT_VISIBILITY_MEMBERS_ONLY,
+            ),
+            expert_event(gone, provider, sdgs=(sdg_pb2.SDG_CLEAN_WATER_AND_SANITATION,)),
+            expert_event(gone, provider, version=2, erased=True),
+        ],
+    )
+    good = solution(
+        f"sx-{tag}",
+        "Borehole repair brigades",
+        "brigades repair boreholes and hand pumps in villages",
+        [6],
+        provider,
+    )
+    async with running_worker(settings) as (_, store):
+        await produce(
+            kafka_server.bootstrap, SOLUTION_TOPIC, [solution_event(cat.SolutionPublished, good, 1)]
+        )
+        await eventually(
+            lambda: (
+                store.get_item(good.id)
+                and store.experts.count_documents({"_id": {"$in": [public, members, gone]}}) == 3
+                and store.experts.find_one({"_id": gone, "erased": True})
+            ),
+            "solution and experts",
+            40,
+        )
+    need = pb.NeedDescription(
+        title="Broken boreholes",
+        problem_statement="we need borehole repair for our village hand pumps",
+        sdgs=[sdg_pb2.SDG_CLEAN_WATER_AND_SANITATION],
+    )
+
+    async def experts_for(metadata) -> list:
+        reply = await served.stub.MatchNeed(
+            pb.MatchNeedRequest(need=need, page_size=5), metadata=metadata, timeout=10
+        )
+        found = next(m for m in reply.matches if m.solution_id == good.id)
+        return list(found.experts)
+
+    anonymous = await experts_for(())
+    assert [e.expert_id for e in anonymous] == [public]
+    reasons = {r.code for r in anonymous[0].reasons}
+    assert {"expert_sdgs", "expertise"} <= reasons
+    assert anonymous[0].score == pytest.approx(sum(r.weight for r in anonymous[0].reasons))
+    signed_in = await experts_for(auth(f"reader-{tag}", Role.MEMBER, org=f"o-{tag}"))
+    assert [e.expert_id for e in signed_in] == [public, members]
+    # The erased profile keeps nothing personal.
+    assert served.store.experts.find_one({"_id": gone})["name"] == ""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from ssg.contracts.recommendation.v1 import interaction_pb2
@@ -23,6 +23,7 @@ from ssg.platform.validation import check_id
 from ssg.recommendation import mapping
 from ssg.recommendation.domain import matches
 from ssg.recommendation.domain.decay import value_at
+from ssg.recommendation.domain.experts import rank_experts, visible
 from ssg.recommendation.domain.matches import Match, MatchStatus
 from ssg.recommendation.domain.matching import Matcher, NeedSpec, SolutionMatch
 from ssg.recommendation.domain.model import ItemKind, Scored
@@ -243,9 +244,10 @@ class RecommendationService:
     # -- matchmaking ----------------------------------------------------------------------------
 
     async def match_need(
-        self, need_id: str, description: NeedSpec | None, k: int
+        self, need_id: str, description: NeedSpec | None, k: int, who: Identity | None = None
     ) -> list[SolutionMatch]:
-        """Ranked solutions and providers for a posted or described need."""
+        """Ranked solutions, their providers and the experts behind them, for a posted or
+        described need (members-only experts only for signed-in callers)."""
         v = Violations()
         k = page_size(v, k)
         if bool(need_id) == (description is not None):
@@ -267,7 +269,22 @@ class RecommendationService:
         def run() -> list[SolutionMatch]:
             snapshot = self.cache.current()
             matcher = Matcher(snapshot.index)
-            return matcher.match(spec, snapshot.organizations, snapshot.track_record, k)
+            found = matcher.match(spec, snapshot.organizations, snapshot.track_record, k)
+            seeker = snapshot.organizations.get(spec.seeker_organization_id)
+            signed_in = who is not None and who.authenticated
+            return [
+                replace(
+                    m,
+                    experts=tuple(
+                        rank_experts(
+                            spec,
+                            seeker,
+                            visible(snapshot.experts.get(m.provider.id, ()), signed_in),
+                        )
+                    ),
+                )
+                for m in found
+            ]
 
         return await run_sync(run)
 

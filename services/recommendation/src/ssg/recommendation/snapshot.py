@@ -4,7 +4,7 @@ background when they may have changed.
 Scoring needs every item's vector at once; reading them per request would be far too slow, so
 each process keeps an ``ItemIndex`` and rebuilds it when the items' marker (count, latest
 write) moved, checked every ``refresh_seconds``. Popularity, distinct people per item,
-organizations and provider track records change slowly and cost a read of whole collections,
+organizations, experts and provider track records change slowly and cost a read of whole collections,
 so they are reloaded every ``signals_seconds``. Once a snapshot exists a request never waits for a reload: the first request after
 ``refresh_seconds`` starts one reload in a background thread and is served from the current
 snapshot (a refit of 20,000 items takes seconds). With ``background`` off (the worker, whose
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ssg.recommendation.domain.experts import Expert
 from ssg.recommendation.domain.index import ItemIndex, Vector
 from ssg.recommendation.domain.model import Organization
 from ssg.recommendation.store.mongo import MongoStore
@@ -44,6 +45,8 @@ class Snapshot:
     people: Mapping[str, int] = field(default_factory=dict)
     # Per region name, the stored popularity among its organizations in index order.
     raw_regional: Mapping[str, Vector] = field(default_factory=dict)
+    # Experts by the organization they are affiliated with.
+    experts: Mapping[str, list[Expert]] = field(default_factory=dict)
 
 
 class SnapshotCache:
@@ -118,6 +121,7 @@ class SnapshotCache:
         organizations: Mapping[str, Organization]
         track_record: Mapping[str, int]
         regional: Mapping[str, dict[str, float]]
+        experts: Mapping[str, list[Expert]]
         if (
             previous is None
             or self._refresh <= 0
@@ -127,16 +131,20 @@ class SnapshotCache:
             raw, people, regional = signals.popularity, signals.people, signals.regional
             organizations = self._store.organizations_by_id()
             track_record = self._store.track_record()
+            experts = self._store.experts_by_organization()
             self._signals_at = started
         else:
             raw, people = previous.raw_popularity, previous.people
             regional = self._regional
             organizations, track_record = previous.organizations, previous.track_record
+            experts = previous.experts
         self._regional = regional
         if previous is not None and index is previous.index and raw is previous.raw_popularity:
             aligned, by_region = previous.raw_popularity_array, previous.raw_regional
         else:
             aligned = index.aligned(raw)
             by_region = {r: index.aligned(values) for r, values in regional.items()}
-        snapshot = Snapshot(index, raw, aligned, organizations, track_record, people, by_region)
+        snapshot = Snapshot(
+            index, raw, aligned, organizations, track_record, people, by_region, experts
+        )
         return snapshot, found, started

@@ -72,10 +72,12 @@ class NeedSpec:
 
 @dataclass(frozen=True)
 class SolutionMatch:
-    """A scored solution with its provider."""
+    """A scored solution with its provider (and, once attached, the experts behind it)."""
 
     scored: Scored
     provider: Organization
+    # ScoredExpert values (domain.experts), best first.
+    experts: tuple[Any, ...] = ()
 
 
 class Matcher:

@@ -8,6 +8,8 @@ Collections:
   item_stats     per item: decayed popularity, interactions, distinct people
   co_items       per item ``a``: ``n.<b>`` = how many people used both a and b (both directions
                  stored), so all neighbours of an item are one read by _id
+  experts        expert profiles kept from registration expert events (hidden and erased ones
+                 as tombstones without personal data)
   matches        proposed partnerships and their lifecycle
   outbox, processed_events  (``ssg.platform.events``)
 
@@ -33,6 +35,7 @@ from pymongo.database import Database
 from ssg.platform.errors import VersionConflict
 from ssg.platform.events.outbox import Outbox, next_seq
 from ssg.recommendation.domain.decay import boosted
+from ssg.recommendation.domain.experts import Expert
 from ssg.recommendation.domain.matches import SUCCESSFUL, Match
 from ssg.recommendation.domain.model import InteractionKind, Item, ItemKind, Organization
 from ssg.recommendation.domain.profile import (
@@ -45,6 +48,8 @@ from ssg.recommendation.domain.profile import (
 from ssg.recommendation.domain.regional import home_regions
 from ssg.recommendation.store.documents import (
     Doc,
+    expert_doc,
+    expert_from_doc,
     item_doc,
     item_from_doc,
     match_doc,
@@ -98,6 +103,7 @@ class MongoStore:
         self.item_stats = db["item_stats"]
         self.co_items = db["co_items"]
         self.matches = db["matches"]
+        self.experts = db["experts"]
         self.outbox = Outbox(db)
         self.profile_half_life = profile_half_life
         self.popularity_half_life = popularity_half_life
@@ -125,6 +131,45 @@ class MongoStore:
         return _apply_if_newer(
             self.organizations, org.id, org.version, organization_doc(org), session
         )
+
+    def apply_expert(
+        self,
+        expert: Expert | None,
+        expert_id: str,
+        version: int,
+        session: ClientSession | None = None,
+    ) -> bool:
+        """Store an expert (None: a tombstone, for hidden or erased profiles) unless a newer
+        version is stored; True when written."""
+        doc = (
+            expert_doc(expert)
+            if expert is not None
+            else {"erased": True, "name": "", "public": False}
+        )
+        if expert is None:
+            # An erased profile keeps nothing personal: replace the whole document.
+            stored = self.experts.find_one(
+                {"_id": expert_id}, {"aggregate_version": 1}, session=session
+            )
+            if stored is not None and stored.get("aggregate_version", 0) >= version:
+                return False
+            self.experts.replace_one(
+                {"_id": expert_id},
+                {**doc, "aggregate_version": version},
+                upsert=True,
+                session=session,
+            )
+            return True
+        return _apply_if_newer(self.experts, expert_id, version, doc, session)
+
+    def experts_by_organization(self) -> dict[str, list[Expert]]:
+        """Visible-to-someone experts grouped by the organization they are affiliated with."""
+        found: dict[str, list[Expert]] = defaultdict(list)
+        for d in self.experts.find({"erased": False}):
+            expert = expert_from_doc(d)
+            if expert.organization_id:
+                found[expert.organization_id].append(expert)
+        return dict(found)
 
     def get_item(self, item_id: str, session: ClientSession | None = None) -> Item | None:
         """One item, or None."""
