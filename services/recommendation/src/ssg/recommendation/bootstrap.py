@@ -15,6 +15,7 @@ from ssg.platform.health import HealthCheck, mongodb_check
 from ssg.platform.mongo import Doc, default_database, make_client
 from ssg.recommendation.api.servicer import RecommendationServicer
 from ssg.recommendation.events.publisher import EventFactory
+from ssg.recommendation.neighbours import NeighbourCache
 from ssg.recommendation.service import RecommendationService
 from ssg.recommendation.settings import RecommendationSettings
 from ssg.recommendation.snapshot import SnapshotCache
@@ -80,5 +81,6 @@ def bootstrap(settings: RecommendationSettings) -> App:
         ),
         EventFactory(Origin(settings.service, settings.instance, settings.instance_id)),
         instance=settings.instance,
+        neighbours=NeighbourCache(store, settings.signals_refresh_seconds),
     )
     return App(settings, service, RecommendationServicer(service), store, client)

@@ -32,8 +32,9 @@ from ssg.recommendation.domain.regional import home_regions
 from ssg.recommendation.domain.scoring import Filter, Recommender, Signals, Weights
 from ssg.recommendation.domain.suggest import Labelled, SdgSuggester, SdgSuggestion
 from ssg.recommendation.events.publisher import EventFactory
+from ssg.recommendation.neighbours import NeighbourCache
 from ssg.recommendation.snapshot import SnapshotCache
-from ssg.recommendation.store.mongo import MongoStore
+from ssg.recommendation.store.mongo import MongoStore, cosines
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 10
@@ -78,9 +79,12 @@ class RecommendationService:
         instance: str,
         weights: Weights | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        neighbours: NeighbourCache | None = None,
     ) -> None:
         self.store = store
         self.cache = cache
+        # Without a cache (ttl 0) every call reads the neighbours.
+        self.neighbours = neighbours or NeighbourCache(store, 0.0)
         self.events = events
         self.instance = instance
         self.weights = weights or Weights()
@@ -167,7 +171,7 @@ class RecommendationService:
         organization = subject.organization_id or profile.organization_id
         regions = home_regions(snapshot.organizations.get(organization))
         signals = Signals(
-            neighbours=self.store.neighbours(strongest, snapshot.people),
+            neighbours=cosines(self.neighbours.counts(strongest), snapshot.people),
             popularity_by_position=snapshot.raw_popularity_array * decay,
             regional={
                 r: snapshot.raw_regional[r] * decay for r in regions if r in snapshot.raw_regional

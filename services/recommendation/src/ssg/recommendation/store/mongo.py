@@ -357,12 +357,9 @@ class MongoStore:
         doc = self.co_items.find_one({"_id": a}, {f"n.{b}": 1})
         return int(doc.get("n", {}).get(b, 0)) if doc else 0
 
-    def neighbours(
-        self, item_ids: Iterable[str], people: Mapping[str, int] | None = None
-    ) -> dict[str, dict[str, float]]:
+    def neighbour_counts(self, item_ids: Iterable[str]) -> dict[str, dict[str, int]]:
         """For each item, its strongest co-interaction neighbours (at most
-        NEIGHBOURS_PER_ITEM) with the cosine of their user sets; distinct people per item
-        from people when given (a snapshot), else read."""
+        NEIGHBOURS_PER_ITEM) with the number of people who used both."""
         sources = list(item_ids)
         if not sources:
             return {}
@@ -371,21 +368,21 @@ class MongoStore:
             found: dict[str, int] = d.get("n", {})
             top = heapq.nlargest(NEIGHBOURS_PER_ITEM, found.items(), key=lambda kv: kv[1])
             counts[d["_id"]] = {b: int(n) for b, n in top}
+        return counts
+
+    def neighbours(
+        self, item_ids: Iterable[str], people: Mapping[str, int] | None = None
+    ) -> dict[str, dict[str, float]]:
+        """For each item, its strongest co-interaction neighbours with the cosine of their user
+        sets; distinct people per item from people when given (a snapshot), else read."""
+        counts = self.neighbour_counts(item_ids)
         if people is None:
-            wanted = set(sources) | {b for found in counts.values() for b in found}
+            wanted = set(counts) | {b for found in counts.values() for b in found}
             people = {
                 d["_id"]: int(d.get("people", 0))
                 for d in self.item_stats.find({"_id": {"$in": list(wanted)}}, {"people": 1})
             }
-        known = people
-
-        def size(item_id: str) -> int:
-            return max(known.get(item_id, 0), 1)
-
-        return {
-            a: {b: n / math.sqrt(size(a) * size(b)) for b, n in found.items()}
-            for a, found in counts.items()
-        }
+        return cosines(counts, people)
 
     # Matches.
 
@@ -435,6 +432,20 @@ def _apply_if_newer(
         {"_id": id}, {"$set": {**doc, "aggregate_version": version}}, upsert=True, session=session
     )
     return True
+
+
+def cosines(
+    counts: Mapping[str, Mapping[str, int]], people: Mapping[str, int]
+) -> dict[str, dict[str, float]]:
+    """Co-interaction counts as cosines of user sets: both / sqrt(people of a * people of b)."""
+
+    def size(item_id: str) -> int:
+        return max(people.get(item_id, 0), 1)
+
+    return {
+        a: {b: n / math.sqrt(size(a) * size(b)) for b, n in found.items()}
+        for a, found in counts.items()
+    }
 
 
 def _co_increments(item_id: str, earlier: Sequence[str]) -> list[UpdateOne]:
