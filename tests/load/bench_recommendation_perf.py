@@ -171,6 +171,7 @@ def load(
         ]
         for start in range(0, len(docs), 1000):
             store.items.insert_many(docs[start : start + 1000])
+        store.mark_items_changed(max(d["stored_at"] for d in docs))
         store.organizations.insert_many(
             [
                 {**organization_doc(o), "_id": o.id, "aggregate_version": 1}

@@ -11,6 +11,7 @@ Collections:
   experts        expert profiles kept from registration expert events (hidden and erased ones
                  as tombstones without personal data)
   matches        proposed partnerships and their lifecycle
+  markers        ``items``: the latest stored_at of any item write (the API's reload signal)
   outbox, processed_events  (``ssg.platform.events``)
 
 Every write of an event handler goes through the consumer's transaction (``session``), together
@@ -104,6 +105,7 @@ class MongoStore:
         self.co_items = db["co_items"]
         self.matches = db["matches"]
         self.experts = db["experts"]
+        self.markers = db["markers"]
         self.outbox = Outbox(db)
         self.profile_half_life = profile_half_life
         self.popularity_half_life = popularity_half_life
@@ -123,8 +125,18 @@ class MongoStore:
 
     def apply_item(self, item: Item, session: ClientSession | None = None) -> bool:
         """Store item unless a newer version is stored; True when written."""
-        doc = {**item_doc(item), "stored_at": next_seq()}
-        return _apply_if_newer(self.items, item.id, item.version, doc, session)
+        stored_at = next_seq()
+        doc = {**item_doc(item), "stored_at": stored_at}
+        written = _apply_if_newer(self.items, item.id, item.version, doc, session)
+        if written:
+            self.mark_items_changed(stored_at, session)
+        return written
+
+    def mark_items_changed(self, stored_at: int, session: ClientSession | None = None) -> None:
+        """Move the items' marker (in the writer's transaction), so readers notice by _id."""
+        self.markers.update_one(
+            {"_id": "items"}, {"$max": {"stored_at": stored_at}}, upsert=True, session=session
+        )
 
     def apply_organization(self, org: Organization, session: ClientSession | None = None) -> bool:
         """Store org unless a newer version is stored; True when written."""
@@ -181,8 +193,9 @@ class MongoStore:
         return [item_from_doc(d) for d in self.items.find({}, {"stored_at": 0})]
 
     def items_marker(self) -> tuple[int, int]:
-        """Changes whenever an item is written: (count, latest stored_at)."""
-        latest = self.items.find_one({}, {"stored_at": 1}, sort=[("stored_at", DESCENDING)])
+        """Changes whenever an item is written: (count, latest stored_at), one read by _id
+        (a sorted query would scan the collection on the local stand-in every few seconds)."""
+        latest = self.markers.find_one({"_id": "items"})
         return self.items.estimated_document_count(), int(latest["stored_at"]) if latest else 0
 
     def organizations_by_id(self, ids: Iterable[str] | None = None) -> dict[str, Organization]:
