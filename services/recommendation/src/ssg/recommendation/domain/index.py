@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -111,6 +112,17 @@ class ItemIndex:
         centroid = sparse.csr_matrix(w @ self.matrix[positions])
         norm = float(np.sqrt(centroid.multiply(centroid).sum()))
         return centroid / norm if norm > 0 else centroid
+
+    def any_of(
+        self, positions: Mapping[Any, Positions], values: Iterable[object]
+    ) -> npt.NDArray[np.bool_]:
+        """Mask of the items found under any of values in positions (e.g. ``by_sdg``)."""
+        mask = np.zeros(len(self.items), dtype=bool)
+        for value in values:
+            found = positions.get(value)
+            if found is not None:
+                mask[found] = True
+        return mask
 
     def sdg_jaccard(self, at: int) -> Vector:
         """SDG Jaccard similarity of the item at position at with every item."""

@@ -8,7 +8,7 @@ that went on to be implemented). Each non-zero term is a reason with its weight.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ssg.recommendation.domain.context import GROUPS, groups_of, shared_groups
-from ssg.recommendation.domain.index import ItemIndex, Positions, Vector
+from ssg.recommendation.domain.index import ItemIndex, Vector
 from ssg.recommendation.domain.model import Item, ItemKind, Organization, Reason, Scored
 from ssg.recommendation.domain.scoring import MIN_REASON_WEIGHT
 
@@ -106,7 +106,7 @@ class Matcher:
         text = np.clip(index.similarities(index.text_vector(f"{need.title}\n{need.problem}")), 0, 1)
         seeker = organizations.get(need.seeker_organization_id)
         total = w.text * text + self._rest(need, seeker, organizations, track_record)
-        eligible = index.active & self._mask(index.by_kind, [ItemKind.SOLUTION])
+        eligible = index.active & index.any_of(index.by_kind, [ItemKind.SOLUTION])
         if need.seeker_organization_id:
             eligible &= np.array(
                 [o != need.seeker_organization_id for o in index.organization_ids], dtype=bool
@@ -133,14 +133,6 @@ class Matcher:
         results.sort(key=lambda m: (-m.scored.score, m.scored.item.id))
         return results[:k]
 
-    def _mask(self, positions: Mapping[Any, Positions], values: Iterable[object]) -> BoolVector:
-        mask = np.zeros(len(self.index), dtype=bool)
-        for value in values:
-            found = positions.get(value)
-            if found is not None:
-                mask[found] = True
-        return mask
-
     def _rest(
         self,
         need: NeedSpec,
@@ -154,16 +146,16 @@ class Matcher:
         rest = np.zeros(n)
         sdgs, targets = set(need.sdgs), set(need.targets)
         for g in sdgs:
-            rest += w.sdg / len(sdgs) * self._mask(index.by_sdg, [g])
+            rest += w.sdg / len(sdgs) * index.any_of(index.by_sdg, [g])
         for t in targets:
-            rest += w.target / len(targets) * self._mask(index.by_target, [t])
+            rest += w.target / len(targets) * index.any_of(index.by_target, [t])
         if seeker is not None:
-            rest += w.region * self._mask(index.by_region, seeker.regions)
-            rest += w.language * self._mask(index.by_language, seeker.languages)
+            rest += w.region * index.any_of(index.by_region, seeker.regions)
+            rest += w.language * index.any_of(index.by_language, seeker.languages)
         if need.country:
             peers = {c for g in groups_of(need.country) for c in GROUPS[g]}
-            rest += w.development * self._mask(index.by_country, peers)
-            rest += w.country * self._mask(index.by_country, [need.country])
+            rest += w.development * index.any_of(index.by_country, peers)
+            rest += w.country * index.any_of(index.by_country, [need.country])
         known = [organizations.get(o) for o in index.organization_ids]
         by_owner = np.array([o is not None for o in known], dtype=bool)[index.organization_codes]
         owner_verified = np.array([o is not None and o.verified for o in known], dtype=bool)

@@ -9,10 +9,9 @@ re-ordered by MMR so one SDG or one kind of record does not fill the list.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -158,22 +157,12 @@ class Recommender:
         seen = [p for i in profile.seen if (p := index.position.get(i)) is not None]
         allowed[seen] = False
         if item_filter.sdgs:
-            allowed &= self._any_of(index.by_sdg, item_filter.sdgs)
+            allowed &= index.any_of(index.by_sdg, item_filter.sdgs)
         if item_filter.regions:
-            allowed &= self._any_of(index.by_region, item_filter.regions)
+            allowed &= index.any_of(index.by_region, item_filter.regions)
         if item_filter.kinds:
-            allowed &= self._any_of(index.by_kind, item_filter.kinds)
+            allowed &= index.any_of(index.by_kind, item_filter.kinds)
         return allowed
-
-    def _any_of(
-        self, positions: Mapping[Any, Positions], values: Iterable[object]
-    ) -> npt.NDArray[np.bool_]:
-        mask = np.zeros(len(self.index), dtype=bool)
-        for value in values:
-            found = positions.get(value)
-            if found is not None:
-                mask[found] = True
-        return mask
 
     def _text(self, centroid: Vector | None, positions: Positions) -> Vector:
         """Text cosine of the profile centroid (dense) with the items at positions."""
