@@ -262,7 +262,9 @@ class RecommendationService:
             self._check_need(v, description)
         v.raise_if_any()
         if need_id:
-            need = await run_sync(self.store.get_item, need_id)
+            # The snapshot holds every stored item; only a need newer than it is read.
+            snapshot = await run_sync(self.cache.current)
+            need = snapshot.index.get(need_id) or await run_sync(self.store.get_item, need_id)
             if need is None or need.kind is not ItemKind.NEED:
                 raise NotFound(f"need {need_id} is not known")
             spec = NeedSpec.of(need)
