@@ -578,8 +578,8 @@ def scoring_latency(
         f"Scoring latency in-process (one thread, no gRPC, no MongoDB reads) at {items:,} items, {calls} calls, "
         f"profiles of 10-40 items of {users:,} people: Recommend p50 {pct(rec_ms, 0.5):.1f} ms, p99 "
         f"{pct(rec_ms, 0.99):.1f} ms; MatchNeed p50 {pct(match_ms, 0.5):.1f} ms, p99 {pct(match_ms, 0.99):.1f} ms; "
-        f"building the TF-IDF index of {items:,} items took {build:.1f} s. The gRPC benchmark beside the bare "
-        "server (concurrency 16) is not done yet.\n"
+        f"building the TF-IDF index of {items:,} items took {build:.1f} s. Through gRPC beside the bare "
+        "server: bench_recommendation_perf.\n"
     )
 
 

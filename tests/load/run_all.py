@@ -27,6 +27,7 @@ BENCHES = [
     "bench_recommendation",
     "bench_search",
     "bench_search_perf",
+    "bench_recommendation_perf",
 ]
 
 

@@ -10,7 +10,7 @@ from ssg.contracts.catalog.v1 import need_pb2, solution_pb2
 from ssg.contracts.common.v1 import geography_pb2, sdg_pb2
 from ssg.contracts.events.v1 import envelope_pb2
 from ssg.contracts.registration.v1 import events_pb2 as reg
-from ssg.contracts.registration.v1 import organization_pb2
+from ssg.contracts.registration.v1 import expert_pb2, organization_pb2
 from ssg.platform.events.envelope import Origin, build_envelope
 
 CATALOG = Origin("catalog", "africa", "test-catalog")
@@ -103,3 +103,33 @@ def organization_event(
     return build_envelope(
         REGISTRATION, f"registration.{kind.DESCRIPTOR.name}", id, version, kind(organization=org)
     )
+
+
+def expert_event(
+    id: str,
+    organization: str,
+    *,
+    expertise: tuple[str, ...] = (),
+    sdgs: tuple[Any, ...] = (),
+    visibility: Any = None,
+    version: int = 1,
+    erased: bool = False,
+) -> envelope_pb2.Envelope:
+    """An ExpertRegistered (or ExpertErased) envelope."""
+    if erased:
+        payload: Any = reg.ExpertErased(expert_id=id)
+        kind = "ExpertErased"
+    else:
+        payload = reg.ExpertRegistered(
+            expert=expert_pb2.Expert(
+                id=id,
+                display_name=f"Expert {id}",
+                expertise_areas=list(expertise),
+                sdgs=list(sdgs),
+                affiliation_organization_id=organization,
+                visibility=visibility or expert_pb2.EXPERT_VISIBILITY_PUBLIC,
+                version=version,
+            )
+        )
+        kind = "ExpertRegistered"
+    return build_envelope(REGISTRATION, f"registration.{kind}", id, version, payload)

@@ -67,6 +67,7 @@ def settings(mongodb_server, kafka_server) -> RecommendationSettings:
         jwt_secret=DEV_SECRET,
         health_interval_seconds=0.2,
         index_refresh_seconds=0,
+        signals_refresh_seconds=0,
         event_retry_base_seconds=0.05,
         worker_group=f"recommendation-{uuid.uuid4().hex[:6]}",
     )

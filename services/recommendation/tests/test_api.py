@@ -333,3 +333,27 @@ async def test_an_organization_learns_from_its_members(served, catalog, auth):
     assert catalog["water1"] not in ids
     assert ids[0] in {catalog["water2"], catalog["water3"]}
     assert "sdg_focus" in {r.code for r in reply.recommendations[0].reasons}
+
+
+def test_neighbour_counts_are_cached_until_their_time_is_up(served):
+    from ssg.recommendation.neighbours import NeighbourCache
+
+    tag = uuid.uuid4().hex[:8]
+    a, b, c, d = (f"n{x}-{tag}" for x in "abcd")
+    store = served.store
+    store.co_items.insert_one({"_id": a, "n": {b: 2}})
+    now = [100.0]
+    cache = NeighbourCache(store, ttl_seconds=30, max_items=2, clock=lambda: now[0])
+    assert cache.counts([a, c]) == {a: {b: 2}}
+    store.co_items.update_one({"_id": a}, {"$inc": {f"n.{b}": 1, f"n.{c}": 1}})
+    store.co_items.insert_one({"_id": c, "n": {a: 1}})
+    assert cache.counts([a, c]) == {a: {b: 2}}  # both still fresh
+    now[0] += 31
+    assert cache.counts([a, c]) == {a: {b: 3, c: 1}, c: {a: 1}}
+    store.co_items.update_one({"_id": a}, {"$inc": {f"n.{b}": 1}})
+    store.co_items.update_one({"_id": c}, {"$inc": {f"n.{a}": 1}})
+    now[0] += 1
+    # At most max_items are kept: reading d evicts a, the least recently used.
+    assert cache.counts([d]) == {}
+    assert cache.counts([c]) == {c: {a: 1}}  # fresh and kept
+    assert cache.counts([a]) == {a: {b: 4, c: 1}}  # evicted, so read again

@@ -18,9 +18,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import REGISTRY
 
 from ssg.contracts.catalog.v1 import events_pb2 as cat
+from ssg.contracts.common.v1 import geography_pb2, sdg_pb2
 from ssg.contracts.recommendation.v1 import events_pb2 as ev
 from ssg.contracts.recommendation.v1 import interaction_pb2, match_pb2
 from ssg.contracts.recommendation.v1 import recommendation_service_pb2 as pb
+from ssg.contracts.registration.v1 import expert_pb2
 from ssg.platform.auth.tokens import Role
 from ssg.platform.events.envelope import Origin, dlq_topic, parse_envelope, unpack_payload
 from ssg.platform.events.topics import ensure_topics
@@ -29,11 +31,11 @@ from ssg.platform.settings import load_settings
 from ssg.recommendation.domain.matches import MatchStatus
 from ssg.recommendation.events.catalog import NEED_TOPIC, SOLUTION_TOPIC
 from ssg.recommendation.events.publisher import INTERACTION_TOPIC, MATCH_TOPIC, EventFactory
-from ssg.recommendation.events.registration import ORGANIZATION_TOPIC
+from ssg.recommendation.events.registration import EXPERT_TOPIC, ORGANIZATION_TOPIC
 from ssg.recommendation.settings import RecommendationSettings
 from ssg.testing.waiting import eventually
 
-from .builders import need_event, organization_event, solution, solution_event
+from .builders import expert_event, need_event, organization_event, solution, solution_event
 from .conftest import produce, running_worker
 
 pytestmark = pytest.mark.timeout(240)
@@ -421,3 +423,148 @@ async def test_a_posted_need_is_proposed_and_only_the_parties_move_the_match(
         "RESULTS_RECORDED": 0,
         "DECLINED": 0,
     }
+
+
+async def test_use_by_organizations_of_your_region_is_explained(
+    served, relay, settings, kafka_server, auth
+):
+    tag = uuid.uuid4().hex[:8]
+    # Two member organizations working in Africa, one in Latin America.
+    near_a, near_b, far = f"oa-{tag}", f"ob-{tag}", f"oc-{tag}"
+    await produce(
+        kafka_server.bootstrap,
+        ORGANIZATION_TOPIC,
+        [
+            organization_event(near_a, True),
+            organization_event(near_b, True),
+            organization_event(far, True, regions=(geography_pb2.REGION_LATIN_AMERICA_CARIBBEAN,)),
+        ],
+    )
+    items = [
+        solution(f"r1-{tag}", "Drip kits", "drip irrigation kits for small farms", [2]),
+        solution(f"r2-{tag}", "Seed fairs", "community seed fairs share seeds", [2]),
+        solution(f"r3-{tag}", "School gardens", "gardens at schools feed pupils", [4]),
+    ]
+    async with running_worker(settings) as (_, store):
+        await produce(
+            kafka_server.bootstrap,
+            SOLUTION_TOPIC,
+            [solution_event(cat.SolutionPublished, s, 1) for s in items],
+        )
+        await eventually(
+            lambda: (
+                all(store.get_item(s.id) for s in items)
+                and len(store.organizations_by_id([near_a, near_b, far])) == 3
+            ),
+            "items and organizations",
+            40,
+        )
+
+        async def record(user: str, org: str, item_id: str) -> None:
+            await served.stub.RecordInteraction(
+                pb.RecordInteractionRequest(
+                    interaction=interaction_pb2.Interaction(
+                        item_id=item_id,
+                        organization_id=org,
+                        kind=interaction_pb2.INTERACTION_KIND_DOWNLOAD,
+                    )
+                ),
+                metadata=auth(user, Role.MEMBER, org=org),
+                timeout=10,
+            )
+
+        await record(f"ua-{tag}", near_a, items[2].id)
+        await record(f"uc-{tag}", far, items[1].id)
+        reader = f"ub-{tag}"
+        await record(reader, near_b, items[0].id)
+        me = auth(reader, Role.MEMBER, org=near_b)
+
+        async def explained():
+            reply = await served.stub.ExplainRecommendation(
+                pb.ExplainRecommendationRequest(user_id=reader, item_id=items[2].id),
+                metadata=me,
+                timeout=10,
+            )
+            codes = {r.code for r in reply.recommendation.reasons}
+            return "regional_use" in codes and reply
+
+        found = await eventually(explained, "the regional reason", 40)
+        reason = next(r for r in found.recommendation.reasons if r.code == "regional_use")
+        assert reason.text == "organizations in your region (AFRICA) used it"
+        assert reason.weight > 0
+        # Use in another region says nothing about this reader's region.
+        other = await served.stub.ExplainRecommendation(
+            pb.ExplainRecommendationRequest(user_id=reader, item_id=items[1].id),
+            metadata=me,
+            timeout=10,
+        )
+        assert "regional_use" not in {r.code for r in other.recommendation.reasons}
+
+
+async def test_matches_name_the_experts_behind_the_provider(served, settings, kafka_server, auth):
+    tag = uuid.uuid4().hex[:8]
+    provider = f"prov-{tag}"
+    public, members, gone = f"ex1-{tag}", f"ex2-{tag}", f"ex3-{tag}"
+    await produce(kafka_server.bootstrap, ORGANIZATION_TOPIC, [organization_event(provider, True)])
+    await produce(
+        kafka_server.bootstrap,
+        EXPERT_TOPIC,
+        [
+            expert_event(
+                public,
+                provider,
+                expertise=("borehole repair",),
+                sdgs=(sdg_pb2.SDG_CLEAN_WATER_AND_SANITATION,),
+            ),
+            expert_event(
+                members,
+                provider,
+                sdgs=(sdg_pb2.SDG_CLEAN_WATER_AND_SANITATION,),
+                visibility=expert_pb2.EXPERT_VISIBILITY_MEMBERS_ONLY,
+            ),
+            expert_event(gone, provider, sdgs=(sdg_pb2.SDG_CLEAN_WATER_AND_SANITATION,)),
+            expert_event(gone, provider, version=2, erased=True),
+        ],
+    )
+    good = solution(
+        f"sx-{tag}",
+        "Borehole repair brigades",
+        "brigades repair boreholes and hand pumps in villages",
+        [6],
+        provider,
+    )
+    async with running_worker(settings) as (_, store):
+        await produce(
+            kafka_server.bootstrap, SOLUTION_TOPIC, [solution_event(cat.SolutionPublished, good, 1)]
+        )
+        await eventually(
+            lambda: (
+                store.get_item(good.id)
+                and store.experts.count_documents({"_id": {"$in": [public, members, gone]}}) == 3
+                and store.experts.find_one({"_id": gone, "erased": True})
+            ),
+            "solution and experts",
+            40,
+        )
+    need = pb.NeedDescription(
+        title="Broken boreholes",
+        problem_statement="we need borehole repair for our village hand pumps",
+        sdgs=[sdg_pb2.SDG_CLEAN_WATER_AND_SANITATION],
+    )
+
+    async def experts_for(metadata) -> list:
+        reply = await served.stub.MatchNeed(
+            pb.MatchNeedRequest(need=need, page_size=5), metadata=metadata, timeout=10
+        )
+        found = next(m for m in reply.matches if m.solution_id == good.id)
+        return list(found.experts)
+
+    anonymous = await experts_for(())
+    assert [e.expert_id for e in anonymous] == [public]
+    reasons = {r.code for r in anonymous[0].reasons}
+    assert {"expert_sdgs", "expertise"} <= reasons
+    assert anonymous[0].score == pytest.approx(sum(r.weight for r in anonymous[0].reasons))
+    signed_in = await experts_for(auth(f"reader-{tag}", Role.MEMBER, org=f"o-{tag}"))
+    assert [e.expert_id for e in signed_in] == [public, members]
+    # The erased profile keeps nothing personal.
+    assert served.store.experts.find_one({"_id": gone})["name"] == ""

@@ -10,14 +10,15 @@ import pytest
 from ssg.recommendation.domain.decay import boosted, value_at
 from ssg.recommendation.domain.diversity import mmr
 from ssg.recommendation.domain.index import ItemIndex
-from ssg.recommendation.domain.model import InteractionKind, ItemKind
+from ssg.recommendation.domain.model import InteractionKind, ItemKind, Organization
 from ssg.recommendation.domain.profile import (
     Profile,
     interaction_delta,
     stronger,
     user_key,
 )
-from ssg.recommendation.domain.scoring import Filter, Recommender, Signals
+from ssg.recommendation.domain.regional import home_regions
+from ssg.recommendation.domain.scoring import Filter, Recommender, Signals, Weights
 
 from .world import ITEMS, NOW, WATER, item
 
@@ -185,3 +186,56 @@ def test_similar_items_are_alike_in_text_and_sdgs(recommender):
 
 def test_empty_index_recommends_nothing():
     assert Recommender(ItemIndex([])).recommend(Profile("user:x"), Signals(), NOW, 5) == []
+
+
+def test_use_by_organizations_of_your_region_is_a_reason_with_its_weight(recommender):
+    profile = profile_of(("w1", InteractionKind.VIEW, 1))
+    index = recommender.index
+    regional = {"AFRICA": index.aligned({"e1": 5.0, "w3": 1.0})}
+    plain = recommender.explain(profile, Signals(), NOW, "e1")
+    lifted = recommender.explain(profile, Signals(regional=regional), NOW, "e1")
+    assert lifted.score > plain.score
+    reason = next(r for r in lifted.reasons if r.code == "regional_use")
+    assert reason.text == "organizations in your region (AFRICA) used it"
+    assert reason.ref == "AFRICA"
+    # e1 is the region's most used item: the whole regional weight.
+    assert reason.weight == pytest.approx(Weights().regional)
+    assert lifted.score == pytest.approx(sum(r.weight for r in lifted.reasons))
+
+
+def test_a_known_region_takes_its_weight_from_platform_wide_popularity(recommender):
+    profile = profile_of(("w1", InteractionKind.VIEW, 1))
+    popular = {"e1": 8.0}
+    without = recommender.explain(profile, Signals(popularity=popular), NOW, "e1")
+    nobody = {"AFRICA": recommender.index.aligned({"w3": 1.0})}
+    with_region = recommender.explain(
+        profile, Signals(popularity=popular, regional=nobody), NOW, "e1"
+    )
+    weight = {r.code: r.weight for r in without.reasons}["popular"]
+    split = {r.code: r.weight for r in with_region.reasons}
+    assert weight == pytest.approx(Weights().popular)
+    assert split["popular"] == pytest.approx(Weights().popular - Weights().regional)
+    assert "regional_use" not in split  # nobody of the region used e1
+
+
+def test_regional_use_reorders_recommendations(recommender):
+    profile = profile_of(("h1", InteractionKind.VIEW, 1))
+    regional = {"LATIN_AMERICA_CARIBBEAN": recommender.index.aligned({"e2": 20.0})}
+    before = [r.item.id for r in recommender.recommend(profile, Signals(), NOW, 10)]
+    after = recommender.recommend(profile, Signals(regional=regional), NOW, 10)
+    ids = [r.item.id for r in after]
+    assert ids.index("e2") < before.index("e2")
+    top = next(r for r in after if r.item.id == "e2")
+    assert any(
+        x.code == "regional_use" and "LATIN_AMERICA_CARIBBEAN" in x.text for x in top.reasons
+    )
+
+
+def test_home_regions_fall_back_to_the_headquarters_country():
+    assert home_regions(Organization("o", regions=("ASIA_PACIFIC",), country="KEN")) == (
+        "ASIA_PACIFIC",
+    )
+    assert home_regions(Organization("o", country="KEN")) == ("AFRICA",)
+    assert home_regions(Organization("o", country="PER")) == ("LATIN_AMERICA_CARIBBEAN",)
+    assert home_regions(Organization("o")) == ()
+    assert home_regions(None) == ()

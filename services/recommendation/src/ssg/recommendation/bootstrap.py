@@ -16,6 +16,7 @@ from ssg.platform.mongo import Doc, default_database, make_client
 from ssg.platform.paging import page_codec
 from ssg.recommendation.api.servicer import RecommendationServicer
 from ssg.recommendation.events.publisher import EventFactory
+from ssg.recommendation.neighbours import NeighbourCache
 from ssg.recommendation.service import RecommendationService
 from ssg.recommendation.settings import RecommendationSettings
 from ssg.recommendation.snapshot import SnapshotCache
@@ -74,9 +75,14 @@ def bootstrap(settings: RecommendationSettings) -> App:
     store = build_store(settings, client)
     service = RecommendationService(
         store,
-        SnapshotCache(store, settings.index_refresh_seconds),
+        SnapshotCache(
+            store,
+            settings.index_refresh_seconds,
+            signals_seconds=settings.signals_refresh_seconds,
+        ),
         EventFactory(Origin(settings.service, settings.instance, settings.instance_id)),
         instance=settings.instance,
         pages=page_codec(settings),
+        neighbours=NeighbourCache(store, settings.signals_refresh_seconds),
     )
     return App(settings, service, RecommendationServicer(service), store, client)

@@ -81,6 +81,16 @@ def solution_match_to_proto(m: SolutionMatch) -> svc.SolutionMatch:
         provider_verified=m.provider.verified,
         score=m.scored.score,
         reasons=[reason_to_proto(r) for r in m.scored.reasons],
+        experts=[
+            svc.MatchedExpert(
+                expert_id=e.expert.id,
+                display_name=e.expert.name,
+                affiliation_organization_id=e.expert.organization_id,
+                score=e.score,
+                reasons=[reason_to_proto(r) for r in e.reasons],
+            )
+            for e in m.experts
+        ],
     )
 
 

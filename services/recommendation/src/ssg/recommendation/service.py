@@ -10,7 +10,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,16 +26,19 @@ from ssg.platform.validation import check_id
 from ssg.recommendation import mapping
 from ssg.recommendation.domain import matches
 from ssg.recommendation.domain.decay import value_at
+from ssg.recommendation.domain.experts import rank_experts, visible
 from ssg.recommendation.domain.matches import Match, MatchStatus
 from ssg.recommendation.domain.matching import Matcher, NeedSpec, SolutionMatch
 from ssg.recommendation.domain.model import ItemKind, Scored
 from ssg.recommendation.domain.profile import Profile, organization_key, user_key
+from ssg.recommendation.domain.regional import home_regions
 from ssg.recommendation.domain.scoring import Filter, Recommender, Signals, Weights
 from ssg.recommendation.domain.suggest import Labelled, SdgSuggester, SdgSuggestion
 from ssg.recommendation.events.publisher import EventFactory
 from ssg.recommendation.funnel import count_step
+from ssg.recommendation.neighbours import NeighbourCache
 from ssg.recommendation.snapshot import SnapshotCache
-from ssg.recommendation.store.mongo import MongoStore
+from ssg.recommendation.store.mongo import MongoStore, cosines
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +86,12 @@ class RecommendationService:
         pages: PageCodec,
         weights: Weights | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        neighbours: NeighbourCache | None = None,
     ) -> None:
         self.store = store
         self.cache = cache
+        # Without a cache (ttl 0) every call reads the neighbours.
+        self.neighbours = neighbours or NeighbourCache(store, 0.0)
         self.events = events
         self.instance = instance
         self.pages = pages
@@ -169,11 +175,16 @@ class RecommendationService:
         snapshot = self.cache.current()
         profile = self.store.read_profile(subject.key, now)
         strongest = sorted(profile.items, key=lambda i: -profile.items[i])[:NEIGHBOUR_SOURCES]
+        # One decay factor for every item: value_at is linear in the stored sum.
+        decay = value_at(1.0, now, self.store.popularity_half_life)
+        organization = subject.organization_id or profile.organization_id
+        regions = home_regions(snapshot.organizations.get(organization))
         signals = Signals(
-            neighbours=self.store.neighbours(strongest),
-            # One decay factor for every item: value_at is linear in the stored sum.
-            popularity_by_position=snapshot.raw_popularity_array
-            * value_at(1.0, now, self.store.popularity_half_life),
+            neighbours=cosines(self.neighbours.counts(strongest), snapshot.people),
+            popularity_by_position=snapshot.raw_popularity_array * decay,
+            regional={
+                r: snapshot.raw_regional[r] * decay for r in regions if r in snapshot.raw_regional
+            },
         )
         return Recommender(snapshot.index, self.weights), profile, signals
 
@@ -246,9 +257,10 @@ class RecommendationService:
     # -- matchmaking ----------------------------------------------------------------------------
 
     async def match_need(
-        self, need_id: str, description: NeedSpec | None, k: int
+        self, need_id: str, description: NeedSpec | None, k: int, who: Identity | None = None
     ) -> list[SolutionMatch]:
-        """Ranked solutions and providers for a posted or described need."""
+        """Ranked solutions, their providers and the experts behind them, for a posted or
+        described need (members-only experts only for signed-in callers)."""
         v = Violations()
         k = page_size(v, k)
         if bool(need_id) == (description is not None):
@@ -259,7 +271,9 @@ class RecommendationService:
             self._check_need(v, description)
         v.raise_if_any()
         if need_id:
-            need = await run_sync(self.store.get_item, need_id)
+            # The snapshot holds every stored item; only a need newer than it is read.
+            snapshot = await run_sync(self.cache.current)
+            need = snapshot.index.get(need_id) or await run_sync(self.store.get_item, need_id)
             if need is None or need.kind is not ItemKind.NEED:
                 raise NotFound(f"need {need_id} is not known")
             spec = NeedSpec.of(need)
@@ -268,10 +282,24 @@ class RecommendationService:
             spec = description
 
         def run() -> list[SolutionMatch]:
-            matcher = Matcher(self.cache.current().index)
-            return matcher.match(
-                spec, self.store.organizations_by_id(), self.store.track_record(), k
-            )
+            snapshot = self.cache.current()
+            matcher = Matcher(snapshot.index)
+            found = matcher.match(spec, snapshot.organizations, snapshot.track_record, k)
+            seeker = snapshot.organizations.get(spec.seeker_organization_id)
+            signed_in = who is not None and who.authenticated
+            return [
+                replace(
+                    m,
+                    experts=tuple(
+                        rank_experts(
+                            spec,
+                            seeker,
+                            visible(snapshot.experts.get(m.provider.id, ()), signed_in),
+                        )
+                    ),
+                )
+                for m in found
+            ]
 
         return await run_sync(run)
 

@@ -20,8 +20,10 @@ class RecommendationSettings(PlatformSettings):
     # A new item of a person is counted together with at most this many of their earlier
     # items (the strongest) in the co-interaction counts.
     co_interaction_history: int = Field(default=50, ge=1, le=1000)
-    # How old the in-memory item index and popularity may get before a request reloads them.
+    # How often the API checks whether the items changed (and rebuilds its index if so).
     index_refresh_seconds: float = Field(default=2.0, ge=0)
+    # How old popularity, people per item, organizations and track records may get in memory.
+    signals_refresh_seconds: float = Field(default=30.0, ge=0)
     # A need and a solution scoring at least this become a MatchProposed.
     proposal_threshold: float = Field(default=0.45, ge=0, le=1)
     # At most this many proposals per posted need or published solution.

@@ -1,64 +1,150 @@
-"""The items and popularity held in memory by each process, reloaded when the store changed.
+"""The items, popularity and organizations held in memory by each process, reloaded in the
+background when they may have changed.
 
 Scoring needs every item's vector at once; reading them per request would be far too slow, so
-each process keeps an ``ItemIndex`` and reloads it when the items' marker (count, latest
-write) moved and the snapshot is older than the refresh interval. Popularity is reloaded on the
-same clock. Safe to call from several threads (one rebuild at a time).
+each process keeps an ``ItemIndex`` and rebuilds it when the items' marker (count, latest
+write) moved, checked every ``refresh_seconds``. Popularity, distinct people per item,
+organizations, experts and provider track records change slowly and cost a read of whole collections,
+so they are reloaded every ``signals_seconds``. Once a snapshot exists a request never waits for a reload: the first request after
+``refresh_seconds`` starts one reload in a background thread and is served from the current
+snapshot (a refit of 20,000 items takes seconds). With ``background`` off (the worker, whose
+proposals must see the items it just stored) or ``refresh_seconds`` 0 a due call reloads in
+line.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ssg.recommendation.domain.experts import Expert
 from ssg.recommendation.domain.index import ItemIndex, Vector
+from ssg.recommendation.domain.model import Organization
 from ssg.recommendation.store.mongo import MongoStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One consistent view: the index and the stored popularity sums."""
+    """One consistent view: the index, the stored popularity sums and the organizations."""
 
     index: ItemIndex
     raw_popularity: dict[str, float] = field(default_factory=dict)
     # raw_popularity in index order.
     raw_popularity_array: Vector = field(default_factory=lambda: np.zeros(0))
+    organizations: Mapping[str, Organization] = field(default_factory=dict)
+    # Implemented matches per provider organization.
+    track_record: Mapping[str, int] = field(default_factory=dict)
+    # Distinct people per item (the co-interaction cosines' denominators).
+    people: Mapping[str, int] = field(default_factory=dict)
+    # Per region name, the stored popularity among its organizations in index order.
+    raw_regional: Mapping[str, Vector] = field(default_factory=dict)
+    # Experts by the organization they are affiliated with.
+    experts: Mapping[str, list[Expert]] = field(default_factory=dict)
 
 
 class SnapshotCache:
-    """Keeps a Snapshot of a store no older than refresh_seconds."""
+    """Keeps a Snapshot of a store no older than refresh_seconds (plus one reload)."""
 
     def __init__(
         self,
         store: MongoStore,
         refresh_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        background: bool = True,
+        signals_seconds: float = 30.0,
     ) -> None:
         self._store = store
+        self._signals_seconds = signals_seconds
+        self._signals_at = float("-inf")
+        self._regional: Mapping[str, dict[str, float]] = {}
+        self._background = background
         self._refresh = refresh_seconds
         self._clock = clock
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._marker: tuple[int, int] | None = None
         self._loaded_at = float("-inf")
+        self._reloading = False
 
     def current(self) -> Snapshot:
-        """The snapshot, reloaded first when it is due (blocking: call via run_sync)."""
+        """The snapshot; the first call loads it (blocking: call via run_sync)."""
         with self._lock:
-            now = self._clock()
-            if self._snapshot is not None and now - self._loaded_at < self._refresh:
-                return self._snapshot
-            marker = self._store.items_marker()
-            index = (
-                self._snapshot.index
-                if self._snapshot is not None and marker == self._marker
-                else ItemIndex(self._store.all_items())
-            )
-            raw = self._store.raw_popularity()
-            self._snapshot = Snapshot(index, raw, index.aligned(raw))
-            self._marker, self._loaded_at = marker, now
-            return self._snapshot
+            snapshot = self._snapshot
+            due = self._clock() - self._loaded_at >= self._refresh
+            if snapshot is not None and (not due or self._reloading):
+                return snapshot
+            if snapshot is not None and self._refresh > 0 and self._background:
+                self._reloading = True
+                threading.Thread(target=self._reload_in_background, daemon=True).start()
+                return snapshot
+            return self._reload()
+
+    def _reload_in_background(self) -> None:
+        try:
+            with self._lock:
+                previous, marker = self._snapshot, self._marker
+            loaded = self._load(previous, marker)
+            with self._lock:
+                self._snapshot, self._marker, self._loaded_at = loaded
+        except Exception:
+            # The current snapshot keeps serving; the next due request tries again.
+            log.exception("reloading the recommendation snapshot failed")
+        finally:
+            with self._lock:
+                self._reloading = False
+
+    def _reload(self) -> Snapshot:
+        """Reload in line (the caller holds the lock)."""
+        self._snapshot, self._marker, self._loaded_at = self._load(self._snapshot, self._marker)
+        return self._snapshot
+
+    def _load(
+        self, previous: Snapshot | None, marker: tuple[int, int] | None
+    ) -> tuple[Snapshot, tuple[int, int], float]:
+        started = self._clock()
+        found = self._store.items_marker()
+        index = (
+            previous.index
+            if previous is not None and found == marker
+            else ItemIndex(self._store.all_items())
+        )
+        raw: dict[str, float]
+        people: Mapping[str, int]
+        organizations: Mapping[str, Organization]
+        track_record: Mapping[str, int]
+        regional: Mapping[str, dict[str, float]]
+        experts: Mapping[str, list[Expert]]
+        if (
+            previous is None
+            or self._refresh <= 0
+            or started - self._signals_at >= self._signals_seconds
+        ):
+            signals = self._store.item_signals()
+            raw, people, regional = signals.popularity, signals.people, signals.regional
+            organizations = self._store.organizations_by_id()
+            track_record = self._store.track_record()
+            experts = self._store.experts_by_organization()
+            self._signals_at = started
+        else:
+            raw, people = previous.raw_popularity, previous.people
+            regional = self._regional
+            organizations, track_record = previous.organizations, previous.track_record
+            experts = previous.experts
+        self._regional = regional
+        if previous is not None and index is previous.index and raw is previous.raw_popularity:
+            aligned, by_region = previous.raw_popularity_array, previous.raw_regional
+        else:
+            aligned = index.aligned(raw)
+            by_region = {r: index.aligned(values) for r, values in regional.items()}
+        snapshot = Snapshot(
+            index, raw, aligned, organizations, track_record, people, by_region, experts
+        )
+        return snapshot, found, started

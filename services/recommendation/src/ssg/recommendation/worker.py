@@ -17,13 +17,17 @@ from ssg.recommendation.bootstrap import build_store
 from ssg.recommendation.events.catalog import CATALOG_TOPICS, catalog_handlers
 from ssg.recommendation.events.interactions import interaction_handlers
 from ssg.recommendation.events.publisher import INTERACTION_TOPIC, MATCH_TOPIC, EventFactory
-from ssg.recommendation.events.registration import ORGANIZATION_TOPIC, registration_handlers
+from ssg.recommendation.events.registration import (
+    EXPERT_TOPIC,
+    ORGANIZATION_TOPIC,
+    registration_handlers,
+)
 from ssg.recommendation.proposals import Proposer
 from ssg.recommendation.settings import RecommendationSettings
 from ssg.recommendation.snapshot import SnapshotCache
 from ssg.recommendation.store.mongo import MongoStore
 
-TOPICS = (*CATALOG_TOPICS, ORGANIZATION_TOPIC, INTERACTION_TOPIC)
+TOPICS = (*CATALOG_TOPICS, ORGANIZATION_TOPIC, EXPERT_TOPIC, INTERACTION_TOPIC)
 
 
 def combined(*registries: HandlerRegistry) -> HandlerRegistry:
@@ -42,7 +46,7 @@ def build_consumer(settings: RecommendationSettings, store: MongoStore) -> Event
     store.ensure_indexes()
     proposer = Proposer(
         store,
-        SnapshotCache(store, settings.index_refresh_seconds),
+        SnapshotCache(store, settings.index_refresh_seconds, background=False),
         EventFactory(Origin(settings.service, settings.instance, settings.instance_id)),
         threshold=settings.proposal_threshold,
         limit=settings.proposals_per_event,

@@ -92,6 +92,7 @@ class RecommendationServicer(pb_grpc.RecommendationServiceServicer):
             request.need_id,
             _need(request.need) if request.HasField("need") else None,
             request.page_size,
+            current_identity(),
         )
         return pb.MatchNeedResponse(matches=[mapping.solution_match_to_proto(m) for m in results])
 

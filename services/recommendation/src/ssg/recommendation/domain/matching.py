@@ -10,16 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from ssg.recommendation.domain.context import shared_groups
-from ssg.recommendation.domain.index import ItemIndex
+from ssg.recommendation.domain.context import GROUPS, groups_of, shared_groups
+from ssg.recommendation.domain.index import ItemIndex, Vector
 from ssg.recommendation.domain.model import Item, ItemKind, Organization, Reason, Scored
 from ssg.recommendation.domain.scoring import MIN_REASON_WEIGHT
 
 # Matches whose providers reached this many implemented partnerships get the full weight.
 TRACK_RECORD_FULL = 3
+# How far under its array sum a score can fall (each of nine reasons may drop below
+# MIN_REASON_WEIGHT), and how many near the k-th best are scored one by one at most.
+SLACK = 9 * MIN_REASON_WEIGHT
+MAX_RESCORED = 200
+BoolVector = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -65,10 +72,12 @@ class NeedSpec:
 
 @dataclass(frozen=True)
 class SolutionMatch:
-    """A scored solution with its provider."""
+    """A scored solution with its provider (and, once attached, the experts behind it)."""
 
     scored: Scored
     provider: Organization
+    # ScoredExpert values (domain.experts), best first.
+    experts: tuple[Any, ...] = ()
 
 
 class Matcher:
@@ -88,48 +97,76 @@ class Matcher:
     ) -> list[SolutionMatch]:
         """The k best active solutions for need with a score of at least min_score.
 
-        Solutions are visited best first by text and SDG overlap (computed for all at once);
-        the visit stops when even the rest of the score at its maximum could not lift the next
-        one above the k-th best, so most solutions are never scored one by one.
+        Every component is computed for all items at once as arrays; only the few that can
+        reach the k-th best are scored one by one with their reasons.
         """
         index, w = self.index, self.weights
         if not len(index):
             return []
         text = np.clip(index.similarities(index.text_vector(f"{need.title}\n{need.problem}")), 0, 1)
-        overlap = np.zeros(len(index))
-        for g in set(need.sdgs):
-            found = index.by_sdg.get(g)
-            if found is not None:
-                overlap[found] += 1.0 / len(set(need.sdgs))
-        rough = w.text * text + w.sdg * overlap
-        rest = (
-            w.target
-            + w.region
-            + w.language
-            + w.development
-            + w.country
-            + w.verified
-            + w.track_record
-        )
         seeker = organizations.get(need.seeker_organization_id)
+        total = w.text * text + self._rest(need, seeker, organizations, track_record)
+        eligible = index.active & index.any_of(index.by_kind, [ItemKind.SOLUTION])
+        if need.seeker_organization_id:
+            eligible &= np.array(
+                [o != need.seeker_organization_id for o in index.organization_ids], dtype=bool
+            )[index.organization_codes]
+        eligible &= total > 0
+        candidates = np.flatnonzero(eligible)
+        if not len(candidates):
+            return []
+        if len(candidates) > k:
+            kth = np.partition(-total[candidates], k - 1)[k - 1]
+            # Reasons below MIN_REASON_WEIGHT are dropped, so a score is at most that much per
+            # component under its sum: keep everything that could still reach the k-th.
+            near = candidates[-total[candidates] <= kth + SLACK]
+            candidates = near[np.argsort(-total[near], kind="stable")[: MAX_RESCORED + k]]
         results: list[SolutionMatch] = []
-        for i in np.argsort(-rough, kind="stable"):
-            if len(results) >= k and rough[i] + rest < results[k - 1].scored.score:
-                break
+        for i in candidates:
             item = index.items[int(i)]
-            if item.kind is not ItemKind.SOLUTION or not item.active:
-                continue
-            if need.seeker_organization_id and item.organization_id == need.seeker_organization_id:
-                continue  # an organization is not its own provider
             provider = organizations.get(item.organization_id) or Organization(
                 item.organization_id, verified=item.verified
             )
             scored = self.score(need, item, float(text[i]), seeker, provider, track_record)
             if scored.score >= min_score and scored.score > 0:
                 results.append(SolutionMatch(scored, provider))
-                results.sort(key=lambda m: (-m.scored.score, m.scored.item.id))
-                del results[k:]
-        return results
+        results.sort(key=lambda m: (-m.scored.score, m.scored.item.id))
+        return results[:k]
+
+    def _rest(
+        self,
+        need: NeedSpec,
+        seeker: Organization | None,
+        organizations: Mapping[str, Organization],
+        track_record: Mapping[str, int],
+    ) -> Vector:
+        """Every component but text for every item at once (the sums ``score`` explains)."""
+        index, w = self.index, self.weights
+        n = len(index)
+        rest = np.zeros(n)
+        sdgs, targets = set(need.sdgs), set(need.targets)
+        for g in sdgs:
+            rest += w.sdg / len(sdgs) * index.any_of(index.by_sdg, [g])
+        for t in targets:
+            rest += w.target / len(targets) * index.any_of(index.by_target, [t])
+        if seeker is not None:
+            rest += w.region * index.any_of(index.by_region, seeker.regions)
+            rest += w.language * index.any_of(index.by_language, seeker.languages)
+        if need.country:
+            peers = {c for g in groups_of(need.country) for c in GROUPS[g]}
+            rest += w.development * index.any_of(index.by_country, peers)
+            rest += w.country * index.any_of(index.by_country, [need.country])
+        known = [organizations.get(o) for o in index.organization_ids]
+        by_owner = np.array([o is not None for o in known], dtype=bool)[index.organization_codes]
+        owner_verified = np.array([o is not None and o.verified for o in known], dtype=bool)
+        verified = np.where(by_owner, owner_verified[index.organization_codes], index.verified)
+        rest += w.verified * verified
+        done = np.array(
+            [min(track_record.get(o, 0), TRACK_RECORD_FULL) for o in index.organization_ids],
+            dtype=np.float64,
+        )
+        rest += w.track_record * done[index.organization_codes] / TRACK_RECORD_FULL
+        return rest
 
     def score(
         self,

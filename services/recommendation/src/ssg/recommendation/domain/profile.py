@@ -73,6 +73,8 @@ class Profile:
     # The strongest interaction with each item, for explanations ("you saved").
     strongest: Mapping[str, InteractionKind] = field(default_factory=dict)
     seen: frozenset[str] = frozenset()
+    # The organization the person last acted for (theirs, for regional signals); "" if none.
+    organization_id: str = ""
 
     @property
     def cold(self) -> bool:
@@ -96,6 +98,7 @@ class Profile:
         seen: frozenset[str],
         now: datetime,
         half_life: timedelta = DEFAULT_HALF_LIFE,
+        organization_id: str = "",
     ) -> Profile:
         """A profile from its stored sums, decayed to now."""
         return cls(
@@ -104,6 +107,7 @@ class Profile:
             {k: value_at(v, now, half_life) for k, v in stored_items.items()},
             dict(strongest),
             seen,
+            organization_id,
         )
 
 

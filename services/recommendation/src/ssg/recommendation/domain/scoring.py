@@ -14,15 +14,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
+import numpy.typing as npt
 
 from ssg.platform.reference.sdg import GOAL_NAMES
 from ssg.recommendation.domain.diversity import DEFAULT_LAMBDA, mmr
-from ssg.recommendation.domain.index import ItemIndex, Positions, Vector, jaccard
+from ssg.recommendation.domain.index import ItemIndex, Positions, Vector
 from ssg.recommendation.domain.model import INTERACTION_VERBS, Item, ItemKind, Reason, Scored
 from ssg.recommendation.domain.profile import COUNTRY, REGION, SDG, Profile
 
 # Below this a component is noise and gives no reason.
 MIN_REASON_WEIGHT = 1e-3
+# Items whose text similarity is computed per Recommend (the best on every other component).
+CANDIDATES = 1000
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,9 @@ class Weights:
     co: float = 0.15
     popular: float = 0.30
     fresh: float = 0.10
+    # Part of the popularity weight given to use by organizations of the profile's region
+    # when its region is known (the offline world has no organizations: chosen by hand).
+    regional: float = 0.10
     cold_popular: float = 0.65
     cold_fresh: float = 0.35
     fresh_half_life_days: float = 180.0
@@ -69,6 +75,9 @@ class Signals:
     neighbours: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     # The same popularity already in index order (``ItemIndex.aligned``): wins when given.
     popularity_by_position: Vector | None = None
+    # Decayed use by organizations of each of the profile's regions, in index order
+    # (``regions.REGIONS`` names); empty when the profile's region is not known.
+    regional: Mapping[str, Vector] = field(default_factory=dict)
 
 
 @dataclass
@@ -81,6 +90,12 @@ class _Components:
     co: Vector
     popular: Vector
     fresh: Vector
+    # Use by organizations of the profile's regions, scaled like popular (zeros when unknown).
+    regional: Vector | None = None
+    # The profile's shares per feature family (SDG, REGION, COUNTRY), read once per call.
+    shares: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    # The profile's text centroid as a dense row (None when it has no words).
+    centroid: Vector | None = None
 
 
 class Recommender:
@@ -98,42 +113,86 @@ class Recommender:
         k: int,
         item_filter: Filter | None = None,
     ) -> list[Scored]:
-        """The k best unseen active items for profile, diversified, each with its reasons."""
+        """The k best unseen active items for profile, diversified, each with its reasons.
+
+        Text similarity is the costly component, so it is computed only for the CANDIDATES items
+        that score best on the others; as text adds at most its weight, the result is exact
+        whenever the pool's last score beats the best left-out item by that weight, and close
+        otherwise (text weighs 0.10).
+        """
         index, w = self.index, self.weights
         if not len(index):
             return []
-        comps = self._components(profile, signals, now)
-        scores = self._combine(profile, comps)
-        item_filter = item_filter or Filter()
-        allowed = index.active.copy()
-        seen = [p for i in profile.seen if (p := index.position.get(i)) is not None]
-        allowed[seen] = False
-        if item_filter != Filter():
-            for i, item in enumerate(index.items):
-                if allowed[i] and not item_filter.allows(item):
-                    allowed[i] = False
+        comps = self._components(profile, signals, now, with_text=False)
+        partial = self._combine(profile, comps)
+        allowed = self._allowed(profile, item_filter or Filter())
         candidates = np.flatnonzero(allowed)
         if not len(candidates):
             return []
+        if not profile.cold and len(candidates) > CANDIDATES:
+            best = np.argpartition(-partial[candidates], CANDIDATES - 1)[:CANDIDATES]
+            candidates = candidates[best]
+        if not profile.cold:
+            comps.text[candidates] = self._text(comps.centroid, candidates)
+        scores = partial[candidates] + (0.0 if profile.cold else w.text) * comps.text[candidates]
         pool_size = min(len(candidates), max(5 * k, 50))
-        pool = candidates[np.argsort(-scores[candidates], kind="stable")[:pool_size]]
-        # Text cosines of the whole pool in one sparse product (MMR asks for many pairs).
-        rows = index.matrix[pool]
-        text = np.asarray((rows @ rows.T).toarray())
+        top = np.argpartition(-scores, pool_size - 1)[:pool_size]
+        top = top[np.lexsort((candidates[top], -scores[top]))]
+        pool = candidates[top]
+        similarity = self._pool_similarity(pool)
         order = mmr(
-            [float(scores[p]) for p in pool],
-            lambda a, b: self._item_similarity(int(pool[a]), int(pool[b]), float(text[a, b])),
+            [float(x) for x in scores[top]],
+            lambda a, b: float(similarity[a, b]),
             k,
             w.mmr_lambda,
         )
-        return [self._scored(profile, signals, comps, int(pool[o])) for o in order]
+        chosen = [int(pool[o]) for o in order]
+        closest = self._closest_histories(profile, chosen)
+        return [self._scored(profile, signals, comps, at, closest.get(at)) for at in chosen]
+
+    def _allowed(self, profile: Profile, item_filter: Filter) -> npt.NDArray[np.bool_]:
+        """Active, unseen items that pass the filter, as a mask in index order."""
+        index = self.index
+        allowed = index.active.copy()
+        seen = [p for i in profile.seen if (p := index.position.get(i)) is not None]
+        allowed[seen] = False
+        if item_filter.sdgs:
+            allowed &= index.any_of(index.by_sdg, item_filter.sdgs)
+        if item_filter.regions:
+            allowed &= index.any_of(index.by_region, item_filter.regions)
+        if item_filter.kinds:
+            allowed &= index.any_of(index.by_kind, item_filter.kinds)
+        return allowed
+
+    def _text(self, centroid: Vector | None, positions: Positions) -> Vector:
+        """Text cosine of the profile centroid (dense) with the items at positions."""
+        if centroid is None:
+            return np.zeros(len(positions))
+        return np.clip(np.asarray(self.index.matrix[positions] @ centroid).ravel(), 0.0, 1.0)
+
+    def _pool_similarity(self, pool: Positions) -> Vector:
+        """Pairwise item similarity for diversity: text cosine, SDG Jaccard and same kind."""
+        index = self.index
+        rows = index.matrix[pool]
+        text = np.asarray((rows @ rows.T).toarray())
+        sdgs = index.sdg_matrix[pool].astype(np.float64)
+        both = sdgs @ sdgs.T
+        sizes = sdgs.sum(axis=1)
+        union = sizes[:, None] + sizes[None, :] - both
+        jac = np.divide(both, union, out=np.zeros_like(both), where=union > 0)
+        kinds = index.kind_codes[pool]
+        same = (kinds[:, None] == kinds[None, :]).astype(np.float64)
+        return 0.5 * text + 0.3 * jac + 0.2 * same
 
     def explain(self, profile: Profile, signals: Signals, now: datetime, item_id: str) -> Scored:
         """item_id scored for profile with every reason (seen or inactive items too)."""
         at = self.index.position.get(item_id)
         if at is None:
             raise KeyError(item_id)
-        return self._scored(profile, signals, self._components(profile, signals, now), at)
+        comps = self._components(profile, signals, now, with_text=False)
+        if not profile.cold:
+            comps.text[at] = self._text(comps.centroid, np.array([at]))[0]
+        return self._scored(profile, signals, comps, at, self._closest_history(profile, at))
 
     def similar(self, item_id: str, k: int) -> list[Scored]:
         """The k active items most like item_id by text and SDGs."""
@@ -144,7 +203,7 @@ class Recommender:
         item = index.items[at]
         text = index.similarities(index.matrix[at])
         results: list[Scored] = []
-        sdg = np.array([jaccard(item.sdgs, other.sdgs) for other in index.items])
+        sdg = index.sdg_jaccard(at)
         total = 0.7 * text + 0.3 * sdg
         total[at] = -1.0
         total[~index.active] = -1.0
@@ -174,7 +233,10 @@ class Recommender:
             results.append(Scored(other, float(total[p]), tuple(reasons)))
         return results
 
-    def _components(self, profile: Profile, signals: Signals, now: datetime) -> _Components:
+    def _components(
+        self, profile: Profile, signals: Signals, now: datetime, with_text: bool = True
+    ) -> _Components:
+        """Every component per item; text only when with_text (else zeros to fill in)."""
         index, n = self.index, len(self.index)
         zeros = np.zeros(n)
         popularity = (
@@ -186,23 +248,54 @@ class Recommender:
         popular = np.log1p(popularity) / math.log1p(top) if top > 0 else zeros
         fresh = index.freshness(now, self.weights.fresh_half_life_days)
         if profile.cold:
-            return _Components(zeros, zeros, zeros, zeros, popular, fresh)
+            return _Components(zeros.copy(), zeros, zeros, zeros, popular, fresh)
+        shares = {family: profile.shares(family) for family in (SDG, REGION, COUNTRY)}
         history = {index.position[i]: w for i, w in profile.items.items() if i in index.position}
-        text = np.clip(index.similarities(index.weighted_centroid(history)), 0.0, 1.0)
-        sdg = self._affinity(profile.shares(SDG), index.by_sdg, int)
+        centroid_row = index.weighted_centroid(history)
+        centroid = np.asarray(centroid_row.toarray()).ravel() if centroid_row.nnz else None
+        text = zeros.copy()
+        if with_text:
+            text = self._text(centroid, np.arange(n))
+        sdg = self._affinity(shares[SDG], index.by_sdg, int)
         place = np.maximum(
-            self._affinity(profile.shares(REGION), index.by_region, str),
-            self._affinity(profile.shares(COUNTRY), index.by_country, str),
+            self._affinity(shares[REGION], index.by_region, str),
+            self._affinity(shares[COUNTRY], index.by_country, str),
         )
         co = zeros.copy()
         total = sum(profile.items.values()) or 1.0
         for source, neighbours in signals.neighbours.items():
             share = profile.items.get(source, 0.0) / total
-            for other, cosine in neighbours.items():
-                at = index.position.get(other)
-                if at is not None:
-                    co[at] += share * cosine
-        return _Components(text, sdg, place, np.clip(co, 0.0, 1.0), popular, fresh)
+            found = [
+                (at, cosine)
+                for other, cosine in neighbours.items()
+                if (at := index.position.get(other)) is not None
+            ]
+            if found:
+                at_, cos_ = zip(*found, strict=True)
+                np.add.at(co, np.array(at_), share * np.array(cos_))
+        return _Components(
+            text,
+            sdg,
+            place,
+            np.clip(co, 0.0, 1.0),
+            popular,
+            fresh,
+            self._regional(signals),
+            shares,
+            centroid,
+        )
+
+    def _regional(self, signals: Signals) -> Vector | None:
+        """Per item, the log-scaled use by organizations of the profile's busiest region for it
+        (relative to that region's most used item); None without a region."""
+        if not signals.regional:
+            return None
+        result = np.zeros(len(self.index))
+        for values in signals.regional.values():
+            top = float(values.max(initial=0.0))
+            if top > 0:
+                result = np.maximum(result, np.log1p(values) / math.log1p(top))
+        return result
 
     def _affinity(
         self, shares: Mapping[str, float], positions: Mapping[object, Positions], cast: type
@@ -224,21 +317,29 @@ class Recommender:
         w = self.weights
         if profile.cold:
             return w.cold_popular * c.popular + w.cold_fresh * c.fresh
-        return (
+        popular, regional = self._popularity_split(c)
+        score = (
             w.text * c.text
             + w.sdg * c.sdg
             + w.place * c.place
             + w.co * c.co
-            + w.popular * c.popular
+            + popular * c.popular
             + w.fresh * c.fresh
         )
+        if c.regional is not None:
+            score = score + regional * c.regional
+        return score
 
-    def _item_similarity(self, a: int, b: int, text: float) -> float:
-        """How alike two items are for diversity: text cosine, SDGs and kind."""
-        x, y = self.index.items[a], self.index.items[b]
-        return 0.5 * text + 0.3 * jaccard(x.sdgs, y.sdgs) + 0.2 * (1.0 if x.kind == y.kind else 0.0)
+    def _popularity_split(self, c: _Components) -> tuple[float, float]:
+        """(platform-wide, regional) popularity weights: regional only with a known region."""
+        w = self.weights
+        if c.regional is None:
+            return w.popular, 0.0
+        return w.popular - w.regional, w.regional
 
-    def _scored(self, profile: Profile, signals: Signals, c: _Components, at: int) -> Scored:
+    def _scored(
+        self, profile: Profile, signals: Signals, c: _Components, at: int, source: Item | None
+    ) -> Scored:
         item, w = self.index.items[at], self.weights
         reasons: list[Reason] = []
 
@@ -250,7 +351,6 @@ class Recommender:
             add("popular", "popular on the platform right now", w.cold_popular * c.popular[at])
             add("fresh", "recently published", w.cold_fresh * c.fresh[at])
         else:
-            source = self._closest_history(profile, at)
             if source is not None:
                 verb = (
                     INTERACTION_VERBS[profile.strongest[source.id]]
@@ -265,7 +365,7 @@ class Recommender:
                 )
             else:
                 add("text_similarity", "close to what you read", w.text * c.text[at])
-            sdg_shares = profile.shares(SDG)
+            sdg_shares = c.shares[SDG]
             focus = max(item.sdgs, key=lambda g: sdg_shares.get(str(g), 0.0), default=None)
             if focus is not None:
                 add(
@@ -274,7 +374,7 @@ class Recommender:
                     w.sdg * c.sdg[at],
                     str(focus),
                 )
-            place = self._place(profile, item)
+            place = self._place(c, item)
             add("region", f"about {place}, where your interests lie", w.place * c.place[at], place)
             peer = self._co_source(profile, signals, item.id)
             add(
@@ -285,10 +385,41 @@ class Recommender:
                 w.co * c.co[at],
                 peer.id if peer else "",
             )
-            add("popular", "popular on the platform right now", w.popular * c.popular[at])
+            popular, regional = self._popularity_split(c)
+            add("popular", "popular on the platform right now", popular * c.popular[at])
+            if c.regional is not None:
+                region = max(signals.regional, key=lambda r: signals.regional[r][at])
+                add(
+                    "regional_use",
+                    f"organizations in your region ({region}) used it",
+                    regional * c.regional[at],
+                    region,
+                )
             add("fresh", "recently published", w.fresh * c.fresh[at])
         reasons.sort(key=lambda r: -r.weight)
         return Scored(item, sum(r.weight for r in reasons), tuple(reasons))
+
+    def _closest_histories(self, profile: Profile, chosen: list[int]) -> dict[int, Item]:
+        """For each chosen position, the profile item contributing most to its text similarity
+        (one sparse product for all of them)."""
+        positions = [
+            (p, w)
+            for item_id, w in profile.items.items()
+            if (p := self.index.position.get(item_id)) is not None
+        ]
+        if not positions or not chosen:
+            return {}
+        rows = self.index.matrix[[p for p, _ in positions]]
+        cosines = np.asarray((rows @ self.index.matrix[chosen].T).toarray())
+        values = cosines * np.array([w for _, w in positions])[:, None]
+        found: dict[int, Item] = {}
+        for j, at in enumerate(chosen):
+            column = values[:, j].copy()
+            column[[n for n, (p, _) in enumerate(positions) if p == at]] = 0.0
+            best = int(np.argmax(column))
+            if column[best] > 0:
+                found[at] = self.index.items[positions[best][0]]
+        return found
 
     def _closest_history(self, profile: Profile, at: int) -> Item | None:
         """The profile item whose content contributes most to at's text similarity."""
@@ -313,8 +444,8 @@ class Recommender:
                 best, best_value = found, value
         return best
 
-    def _place(self, profile: Profile, item: Item) -> str:
-        regions, countries = profile.shares(REGION), profile.shares(COUNTRY)
+    def _place(self, c: _Components, item: Item) -> str:
+        regions, countries = c.shares[REGION], c.shares[COUNTRY]
         options = [(regions.get(r, 0.0), r) for r in item.regions]
         options += [(countries.get(c, 0.0), c) for c in item.countries]
         return max(options, default=(0.0, ""))[1]

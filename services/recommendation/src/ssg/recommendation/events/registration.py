@@ -1,5 +1,7 @@
-"""Organizations kept from ``registration.organization-events.v1`` (verification, regions,
-languages), for matchmaking; conditional on aggregate_version like every read model."""
+"""Organizations and experts kept from ``registration.organization-events.v1`` (verification,
+regions, languages) and ``registration.expert-events.v1`` (profiles behind matched providers;
+hidden and erased ones become tombstones), for matchmaking; conditional on aggregate_version
+like every read model."""
 
 from __future__ import annotations
 
@@ -7,13 +9,16 @@ from typing import Any
 
 from ssg.contracts.common.v1 import geography_pb2
 from ssg.contracts.registration.v1 import events_pb2 as reg
-from ssg.contracts.registration.v1 import organization_pb2
+from ssg.contracts.registration.v1 import events_pb2 as reg_events
+from ssg.contracts.registration.v1 import expert_pb2, organization_pb2
 from ssg.platform.events.consumer import Event, HandlerRegistry, NonRetryableError
 from ssg.platform.events.envelope import topic_name
+from ssg.recommendation.domain.experts import Expert
 from ssg.recommendation.domain.model import Organization
 from ssg.recommendation.store.mongo import MongoStore
 
 ORGANIZATION_TOPIC = topic_name("registration", "organization")
+EXPERT_TOPIC = topic_name("registration", "expert")
 ORGANIZATION_EVENTS = (
     reg.OrganizationRegistered,
     reg.OrganizationUpdated,
@@ -42,9 +47,46 @@ def organization(org: organization_pb2.Organization, version: int) -> Organizati
     )
 
 
+def expert(e: expert_pb2.Expert, version: int) -> Expert | None:
+    """What matching keeps of an expert message; None for a hidden profile."""
+    if e.visibility not in (
+        expert_pb2.EXPERT_VISIBILITY_PUBLIC,
+        expert_pb2.EXPERT_VISIBILITY_MEMBERS_ONLY,
+    ):
+        return None
+    return Expert(
+        id=e.id,
+        name=e.display_name,
+        organization_id=e.affiliation_organization_id,
+        expertise=tuple(e.expertise_areas),
+        sdgs=tuple(int(g) for g in e.sdgs),
+        languages=tuple(e.languages),
+        countries=tuple(e.countries),
+        public=e.visibility == expert_pb2.EXPERT_VISIBILITY_PUBLIC,
+        version=version,
+    )
+
+
 def registration_handlers(store: MongoStore) -> HandlerRegistry:
-    """Handlers of every organization event type."""
+    """Handlers of every organization and expert event type."""
     handlers = HandlerRegistry()
+
+    def apply_expert(event: Event[Any]) -> None:
+        e = event.payload.expert
+        if not e.id:
+            raise NonRetryableError("expert event without an expert id")
+        version = event.envelope.aggregate_version
+        store.apply_expert(expert(e, version), e.id, version, event.session)
+
+    def erase_expert(event: Event[Any]) -> None:
+        expert_id = event.payload.expert_id or event.envelope.aggregate_id
+        if not expert_id:
+            raise NonRetryableError("ExpertErased without an expert id")
+        store.apply_expert(None, expert_id, event.envelope.aggregate_version, event.session)
+
+    for expert_type in (reg_events.ExpertRegistered, reg_events.ExpertUpdated):
+        handlers.add(f"registration.{expert_type.DESCRIPTOR.name}", expert_type, apply_expert)
+    handlers.add("registration.ExpertErased", reg_events.ExpertErased, erase_expert)
 
     def apply(event: Event[Any]) -> None:
         org = event.payload.organization

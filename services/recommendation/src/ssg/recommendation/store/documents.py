@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ssg.recommendation.domain.experts import Expert
 from ssg.recommendation.domain.matches import Match, MatchStatus, Step
 from ssg.recommendation.domain.model import Item, ItemKind, Organization, Reason
 
@@ -134,4 +135,33 @@ def match_from_doc(doc: Doc) -> Match:
         update_time=doc["update_time"],
         seeker_accepted=doc.get("seeker_accepted", False),
         provider_accepted=doc.get("provider_accepted", False),
+    )
+
+
+def expert_doc(expert: Expert) -> Doc:
+    """The stored form of an expert."""
+    return {
+        "name": expert.name,
+        "organization_id": expert.organization_id,
+        "expertise": list(expert.expertise),
+        "sdgs": list(expert.sdgs),
+        "languages": list(expert.languages),
+        "countries": list(expert.countries),
+        "public": expert.public,
+        "erased": False,
+    }
+
+
+def expert_from_doc(doc: Doc) -> Expert:
+    """An expert from its stored form."""
+    return Expert(
+        id=doc["_id"],
+        name=doc.get("name", ""),
+        organization_id=doc.get("organization_id", ""),
+        expertise=tuple(doc.get("expertise", ())),
+        sdgs=tuple(doc.get("sdgs", ())),
+        languages=tuple(doc.get("languages", ())),
+        countries=tuple(doc.get("countries", ())),
+        public=doc.get("public", False),
+        version=doc.get("aggregate_version", 0),
     )

@@ -6,8 +6,12 @@ Collections:
   profiles       one per person (``user:<id>``) and organization (``org:<id>``): decayed sums of
                  feature and item weights (``domain.decay``), the strongest interaction per item
   item_stats     per item: decayed popularity, interactions, distinct people
-  co_counts      ``<a>|<b>``: how many people used both a and b (both directions stored)
+  co_items       per item ``a``: ``n.<b>`` = how many people used both a and b (both directions
+                 stored), so all neighbours of an item are one read by _id
+  experts        expert profiles kept from registration expert events (hidden and erased ones
+                 as tombstones without personal data)
   matches        proposed partnerships and their lifecycle
+  markers        ``items``: the latest stored_at of any item write (the API's reload signal)
   outbox, processed_events  (``ssg.platform.events``)
 
 Every write of an event handler goes through the consumer's transaction (``session``), together
@@ -16,9 +20,10 @@ with the processed-event mark, so a redelivered event changes no count twice.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,6 +38,7 @@ from ssg.platform.events.outbox import Outbox, next_seq
 from ssg.platform.mongo import keyset_after
 from ssg.platform.paging import Cursor
 from ssg.recommendation.domain.decay import boosted
+from ssg.recommendation.domain.experts import Expert
 from ssg.recommendation.domain.matches import SUCCESSFUL, Match, MatchStatus
 from ssg.recommendation.domain.model import InteractionKind, Item, ItemKind, Organization
 from ssg.recommendation.domain.profile import (
@@ -42,8 +48,11 @@ from ssg.recommendation.domain.profile import (
     stronger,
     user_key,
 )
+from ssg.recommendation.domain.regional import home_regions
 from ssg.recommendation.store.documents import (
     Doc,
+    expert_doc,
+    expert_from_doc,
     item_doc,
     item_from_doc,
     match_doc,
@@ -69,6 +78,16 @@ class InteractionFacts:
     at: datetime
 
 
+@dataclass(frozen=True)
+class ItemSignals:
+    """What the API keeps in memory of item_stats (stored, boosted sums)."""
+
+    popularity: dict[str, float]
+    people: dict[str, int]
+    # Region name -> item -> popularity among organizations of that region.
+    regional: dict[str, dict[str, float]]
+
+
 class MongoStore:
     """The service's collections on one database."""
 
@@ -87,8 +106,10 @@ class MongoStore:
         self.organizations = db["organizations"]
         self.profiles = db["profiles"]
         self.item_stats = db["item_stats"]
-        self.co_counts = db["co_counts"]
+        self.co_items = db["co_items"]
         self.matches = db["matches"]
+        self.experts = db["experts"]
+        self.markers = db["markers"]
         self.outbox = Outbox(db)
         self.profile_half_life = profile_half_life
         self.popularity_half_life = popularity_half_life
@@ -98,7 +119,6 @@ class MongoStore:
         """Create the indexes the queries need; safe at every start."""
         self.items.create_index([("stored_at", DESCENDING)], name="stored_at")
         self.items.create_index([("kind", ASCENDING), ("active", ASCENDING)], name="kind_active")
-        self.co_counts.create_index([("a", ASCENDING), ("n", DESCENDING)], name="a_n")
         self.matches.create_index([("need_id", ASCENDING)], name="need_id")
         self.matches.create_index(
             [("provider_organization_id", ASCENDING), ("status", ASCENDING)], name="provider_status"
@@ -114,14 +134,63 @@ class MongoStore:
 
     def apply_item(self, item: Item, session: ClientSession | None = None) -> bool:
         """Store item unless a newer version is stored; True when written."""
-        doc = {**item_doc(item), "stored_at": next_seq()}
-        return _apply_if_newer(self.items, item.id, item.version, doc, session)
+        stored_at = next_seq()
+        doc = {**item_doc(item), "stored_at": stored_at}
+        written = _apply_if_newer(self.items, item.id, item.version, doc, session)
+        if written:
+            self.mark_items_changed(stored_at, session)
+        return written
+
+    def mark_items_changed(self, stored_at: int, session: ClientSession | None = None) -> None:
+        """Move the items' marker (in the writer's transaction), so readers notice by _id."""
+        self.markers.update_one(
+            {"_id": "items"}, {"$max": {"stored_at": stored_at}}, upsert=True, session=session
+        )
 
     def apply_organization(self, org: Organization, session: ClientSession | None = None) -> bool:
         """Store org unless a newer version is stored; True when written."""
         return _apply_if_newer(
             self.organizations, org.id, org.version, organization_doc(org), session
         )
+
+    def apply_expert(
+        self,
+        expert: Expert | None,
+        expert_id: str,
+        version: int,
+        session: ClientSession | None = None,
+    ) -> bool:
+        """Store an expert (None: a tombstone, for hidden or erased profiles) unless a newer
+        version is stored; True when written."""
+        doc = (
+            expert_doc(expert)
+            if expert is not None
+            else {"erased": True, "name": "", "public": False}
+        )
+        if expert is None:
+            # An erased profile keeps nothing personal: replace the whole document.
+            stored = self.experts.find_one(
+                {"_id": expert_id}, {"aggregate_version": 1}, session=session
+            )
+            if stored is not None and stored.get("aggregate_version", 0) >= version:
+                return False
+            self.experts.replace_one(
+                {"_id": expert_id},
+                {**doc, "aggregate_version": version},
+                upsert=True,
+                session=session,
+            )
+            return True
+        return _apply_if_newer(self.experts, expert_id, version, doc, session)
+
+    def experts_by_organization(self) -> dict[str, list[Expert]]:
+        """Visible-to-someone experts grouped by the organization they are affiliated with."""
+        found: dict[str, list[Expert]] = defaultdict(list)
+        for d in self.experts.find({"erased": False}):
+            expert = expert_from_doc(d)
+            if expert.organization_id:
+                found[expert.organization_id].append(expert)
+        return dict(found)
 
     def get_item(self, item_id: str, session: ClientSession | None = None) -> Item | None:
         """One item, or None."""
@@ -133,8 +202,9 @@ class MongoStore:
         return [item_from_doc(d) for d in self.items.find({}, {"stored_at": 0})]
 
     def items_marker(self) -> tuple[int, int]:
-        """Changes whenever an item is written: (count, latest stored_at)."""
-        latest = self.items.find_one({}, {"stored_at": 1}, sort=[("stored_at", DESCENDING)])
+        """Changes whenever an item is written: (count, latest stored_at), one read by _id
+        (a sorted query would scan the collection on the local stand-in every few seconds)."""
+        latest = self.markers.find_one({"_id": "items"})
         return self.items.estimated_document_count(), int(latest["stored_at"]) if latest else 0
 
     def organizations_by_id(self, ids: Iterable[str] | None = None) -> dict[str, Organization]:
@@ -175,37 +245,99 @@ class MongoStore:
             inc[f"items.{facts.item_id}"] = delta.item_weight
             inc["interactions"] = 1
             strongest = stronger(InteractionKind(before) if before else None, facts.kind)
+            changes: dict[str, Any] = {f"strongest.{facts.item_id}": strongest.value}
+            if n == 0 and facts.organization_id:
+                changes["organization_id"] = facts.organization_id
             self.profiles.update_one(
-                {"_id": key},
-                {"$inc": inc, "$set": {f"strongest.{facts.item_id}": strongest.value}},
-                upsert=True,
-                session=session,
+                {"_id": key}, {"$inc": inc, "$set": changes}, upsert=True, session=session
             )
+        popularity = boosted(1.0, facts.at, self.popularity_half_life)
+        stats: dict[str, Any] = {
+            "popularity": popularity,
+            "interactions": 1,
+            "people": 1 if first_use else 0,
+        }
+        if facts.organization_id:
+            found = self.organizations.find_one({"_id": facts.organization_id}, session=session)
+            org = organization_from_doc(found) if found else None
+            for region in home_regions(org):
+                stats[f"regions.{region}"] = popularity
         self.item_stats.update_one(
-            {"_id": facts.item_id},
-            {
-                "$inc": {
-                    "popularity": boosted(1.0, facts.at, self.popularity_half_life),
-                    "interactions": 1,
-                    "people": 1 if first_use else 0,
-                }
-            },
-            upsert=True,
-            session=session,
+            {"_id": facts.item_id}, {"$inc": stats}, upsert=True, session=session
         )
         if first_use and history:
             earlier = sorted(history, key=lambda i: -history[i])[: self.co_history]
-            ops = []
-            for other in earlier:
-                for a, b in ((facts.item_id, other), (other, facts.item_id)):
-                    ops.append(
-                        UpdateOne(
-                            {"_id": f"{a}|{b}"},
-                            {"$inc": {"n": 1}, "$setOnInsert": {"a": a, "b": b}},
-                            upsert=True,
-                        )
-                    )
-            self.co_counts.bulk_write(ops, ordered=False, session=session)
+            self.co_items.bulk_write(
+                _co_increments(facts.item_id, earlier), ordered=False, session=session
+            )
+
+    def load_history(
+        self, interactions: Sequence[InteractionFacts], items: Mapping[str, Item]
+    ) -> None:
+        """Bulk-load many interactions in time order with the same arithmetic as
+        ``record_interaction`` (seeding and benchmarks: no events, not idempotent)."""
+        profiles: dict[str, dict[str, Any]] = {}
+        stats: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        co: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for facts in interactions:
+            item = items.get(facts.item_id)
+            known = item or Item(facts.item_id, ItemKind.SOLUTION, "", "")
+            delta = interaction_delta(known, facts.kind, facts.at, self.profile_half_life)
+            keys = [user_key(facts.user_id)]
+            if facts.organization_id:
+                keys.append(organization_key(facts.organization_id))
+            first_use, history = False, {}
+            for n, key in enumerate(keys):
+                doc = profiles.setdefault(
+                    key, {"features": defaultdict(float), "items": {}, "strongest": {}, "n": 0}
+                )
+                if n == 0:
+                    first_use, history = facts.item_id not in doc["items"], dict(doc["items"])
+                if item is not None:
+                    for f, w in delta.features.items():
+                        doc["features"][f] += w
+                doc["items"][facts.item_id] = (
+                    doc["items"].get(facts.item_id, 0.0) + delta.item_weight
+                )
+                before = doc["strongest"].get(facts.item_id)
+                doc["strongest"][facts.item_id] = stronger(before, facts.kind)
+                doc["n"] += 1
+            stat = stats[facts.item_id]
+            stat["popularity"] += boosted(1.0, facts.at, self.popularity_half_life)
+            stat["interactions"] += 1
+            stat["people"] += 1 if first_use else 0
+            if first_use:
+                for other in sorted(history, key=lambda i: -history[i])[: self.co_history]:
+                    co[facts.item_id][other] += 1
+                    co[other][facts.item_id] += 1
+        chunk = 1000
+        docs = [
+            {
+                "_id": key,
+                "features": dict(p["features"]),
+                "items": p["items"],
+                "strongest": {i: k.value for i, k in p["strongest"].items()},
+                "interactions": p["n"],
+            }
+            for key, p in profiles.items()
+        ]
+        stat_docs = [
+            {
+                "_id": i,
+                "popularity": s["popularity"],
+                "interactions": int(s["interactions"]),
+                "people": int(s["people"]),
+            }
+            for i, s in stats.items()
+        ]
+        co_docs = [{"_id": a, "n": dict(found)} for a, found in co.items()]
+        for collection, rows in (
+            (self.profiles, docs),
+            (self.item_stats, stat_docs),
+            (self.co_items, co_docs),
+        ):
+            for start in range(0, len(rows), chunk):
+                collection.insert_many(rows[start : start + chunk], ordered=False)
 
     def read_profile(self, key: str, now: datetime) -> Profile:
         """The profile under key decayed to now (empty when unknown)."""
@@ -219,13 +351,23 @@ class MongoStore:
             frozenset(items),
             now,
             self.profile_half_life,
+            doc.get("organization_id", ""),
         )
 
     def raw_popularity(self) -> dict[str, float]:
         """Stored (boosted) popularity sums per item."""
-        return {
-            d["_id"]: d.get("popularity", 0.0) for d in self.item_stats.find({}, {"popularity": 1})
-        }
+        return self.item_signals().popularity
+
+    def item_signals(self) -> ItemSignals:
+        """Stored (boosted) popularity sums, distinct people and popularity among organizations
+        of each region, per item, in one read."""
+        found = ItemSignals({}, {}, defaultdict(dict))
+        for d in self.item_stats.find({}, {"popularity": 1, "people": 1, "regions": 1}):
+            found.popularity[d["_id"]] = d.get("popularity", 0.0)
+            found.people[d["_id"]] = int(d.get("people", 0))
+            for region, value in d.get("regions", {}).items():
+                found.regional[region][d["_id"]] = value
+        return found
 
     def item_counts(self, item_id: str) -> tuple[int, int]:
         """(interactions, distinct people) of an item."""
@@ -234,29 +376,35 @@ class MongoStore:
 
     def co_count(self, a: str, b: str) -> int:
         """People who used both a and b."""
-        doc = self.co_counts.find_one({"_id": f"{a}|{b}"})
-        return int(doc["n"]) if doc else 0
+        doc = self.co_items.find_one({"_id": a}, {f"n.{b}": 1})
+        return int(doc.get("n", {}).get(b, 0)) if doc else 0
 
-    def neighbours(self, item_ids: Iterable[str]) -> dict[str, dict[str, float]]:
-        """For each item, its co-interaction neighbours with the cosine of their user sets."""
+    def neighbour_counts(self, item_ids: Iterable[str]) -> dict[str, dict[str, int]]:
+        """For each item, its strongest co-interaction neighbours (at most
+        NEIGHBOURS_PER_ITEM) with the number of people who used both."""
         sources = list(item_ids)
         if not sources:
             return {}
-        counts: dict[str, dict[str, int]] = defaultdict(dict)
-        for source in sources:
-            for d in (
-                self.co_counts.find({"a": source}).sort("n", DESCENDING).limit(NEIGHBOURS_PER_ITEM)
-            ):
-                counts[source][d["b"]] = int(d["n"])
-        wanted = set(sources) | {b for found in counts.values() for b in found}
-        people = {
-            d["_id"]: max(int(d.get("people", 0)), 1)
-            for d in self.item_stats.find({"_id": {"$in": list(wanted)}}, {"people": 1})
-        }
-        return {
-            a: {b: n / math.sqrt(people.get(a, 1) * people.get(b, 1)) for b, n in found.items()}
-            for a, found in counts.items()
-        }
+        counts: dict[str, dict[str, int]] = {}
+        for d in self.co_items.find({"_id": {"$in": sources}}):
+            found: dict[str, int] = d.get("n", {})
+            top = heapq.nlargest(NEIGHBOURS_PER_ITEM, found.items(), key=lambda kv: kv[1])
+            counts[d["_id"]] = {b: int(n) for b, n in top}
+        return counts
+
+    def neighbours(
+        self, item_ids: Iterable[str], people: Mapping[str, int] | None = None
+    ) -> dict[str, dict[str, float]]:
+        """For each item, its strongest co-interaction neighbours with the cosine of their user
+        sets; distinct people per item from people when given (a snapshot), else read."""
+        counts = self.neighbour_counts(item_ids)
+        if people is None:
+            wanted = set(counts) | {b for found in counts.values() for b in found}
+            people = {
+                d["_id"]: int(d.get("people", 0))
+                for d in self.item_stats.find({"_id": {"$in": list(wanted)}}, {"people": 1})
+            }
+        return cosines(counts, people)
 
     # Matches.
 
@@ -335,3 +483,24 @@ def _apply_if_newer(
         {"_id": id}, {"$set": {**doc, "aggregate_version": version}}, upsert=True, session=session
     )
     return True
+
+
+def cosines(
+    counts: Mapping[str, Mapping[str, int]], people: Mapping[str, int]
+) -> dict[str, dict[str, float]]:
+    """Co-interaction counts as cosines of user sets: both / sqrt(people of a * people of b)."""
+
+    def size(item_id: str) -> int:
+        return max(people.get(item_id, 0), 1)
+
+    return {
+        a: {b: n / math.sqrt(size(a) * size(b)) for b, n in found.items()}
+        for a, found in counts.items()
+    }
+
+
+def _co_increments(item_id: str, earlier: Sequence[str]) -> list[UpdateOne]:
+    """The pair increments of a person's first use of item_id after their earlier items."""
+    ops = [UpdateOne({"_id": item_id}, {"$inc": {f"n.{o}": 1 for o in earlier}}, upsert=True)]
+    ops += [UpdateOne({"_id": o}, {"$inc": {f"n.{item_id}": 1}}, upsert=True) for o in earlier]
+    return ops

@@ -330,6 +330,7 @@ class SolutionMatch(_message.Message):
     PROVIDER_VERIFIED_FIELD_NUMBER: _builtins.int
     SCORE_FIELD_NUMBER: _builtins.int
     REASONS_FIELD_NUMBER: _builtins.int
+    EXPERTS_FIELD_NUMBER: _builtins.int
     solution_id: _builtins.str
     title: _builtins.str
     provider_organization_id: _builtins.str
@@ -339,6 +340,12 @@ class SolutionMatch(_message.Message):
     """In [0, 1]: the sum of the reasons' weights."""
     @_builtins.property
     def reasons(self) -> _containers.RepeatedCompositeFieldContainer[_reason_pb2.Reason]: ...
+    @_builtins.property
+    def experts(self) -> _containers.RepeatedCompositeFieldContainer[Global___MatchedExpert]:
+        """Experts affiliated with the provider, best first (at most 3), each with its reasons;
+        only profiles the caller may see (public ones, and members-only ones for signed-in callers).
+        """
+
     def __init__(
         self,
         *,
@@ -349,14 +356,50 @@ class SolutionMatch(_message.Message):
         provider_verified: _builtins.bool = ...,
         score: _builtins.float = ...,
         reasons: _abc.Iterable[_reason_pb2.Reason] | None = ...,
+        experts: _abc.Iterable[Global___MatchedExpert] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["provider_name", b"provider_name", "provider_organization_id", b"provider_organization_id", "provider_verified", b"provider_verified", "reasons", b"reasons", "score", b"score", "solution_id", b"solution_id", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["experts", b"experts", "provider_name", b"provider_name", "provider_organization_id", b"provider_organization_id", "provider_verified", b"provider_verified", "reasons", b"reasons", "score", b"score", "solution_id", b"solution_id", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SolutionMatch: _TypeAlias = SolutionMatch  # noqa: Y015
+
+@_typing.final
+class MatchedExpert(_message.Message):
+    """MatchedExpert is an expert behind a matched solution's provider, ranked for the need."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERT_ID_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    AFFILIATION_ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    REASONS_FIELD_NUMBER: _builtins.int
+    expert_id: _builtins.str
+    display_name: _builtins.str
+    affiliation_organization_id: _builtins.str
+    score: _builtins.float
+    """In [0, 1]: the sum of the reasons' weights."""
+    @_builtins.property
+    def reasons(self) -> _containers.RepeatedCompositeFieldContainer[_reason_pb2.Reason]: ...
+    def __init__(
+        self,
+        *,
+        expert_id: _builtins.str = ...,
+        display_name: _builtins.str = ...,
+        affiliation_organization_id: _builtins.str = ...,
+        score: _builtins.float = ...,
+        reasons: _abc.Iterable[_reason_pb2.Reason] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["affiliation_organization_id", b"affiliation_organization_id", "display_name", b"display_name", "expert_id", b"expert_id", "reasons", b"reasons", "score", b"score"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MatchedExpert: _TypeAlias = MatchedExpert  # noqa: Y015
 
 @_typing.final
 class MatchNeedRequest(_message.Message):
