@@ -31,6 +31,11 @@ class InvalidProposal(ValueError):
     """A proposal that no retry can make acceptable; the message says why."""
 
 
+class NotKnownYet(LookupError):
+    """A proposal names a record this service has not heard of (yet): its event may still be on
+    its way, so the consumer retries with backoff before it dead-letters the proposal."""
+
+
 class Decision(enum.StrEnum):
     """What one delivery of a proposal does to the record it names."""
 
