@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from google.protobuf import timestamp_pb2
 
-from ssg.catalog.domain.model import OrganizationRef, OrganizationStatus
 from ssg.catalog.events.proposals import PROPOSAL_TOPICS
 from ssg.catalog.settings import CatalogSettings
 from ssg.catalog.store.documents import SOLUTIONS
@@ -40,7 +39,6 @@ from ssg.platform.settings import load_settings
 from ssg.testing.kafka import dead_letters, produce_envelopes, proposal_envelope
 from ssg.testing.waiting import eventually
 
-from .conftest import INSTANCE
 from .helpers import solution_msg
 
 
@@ -57,8 +55,6 @@ async def worker(served, settings: CatalogSettings, kafka_server):
         jwt_secret=DEV_SECRET,
         organizations_group=f"catalog-proposals-{uuid.uuid4().hex[:6]}",
         event_retry_base_seconds=0.05,
-        # Backoff of about 6 s in all before an unknown organization is dead-lettered.
-        event_retry_attempts=8,
     )
     consumer = build_consumer(live, served.app.store)
     task = asyncio.create_task(consumer.run())
@@ -243,31 +239,3 @@ async def test_refused_proposals_are_dead_lettered_with_their_reason_and_the_nex
     )
     assert "knowledge_product.year" in dict(body_dl[0].headers)["dlq-reason"].decode()
     assert worker.stats["dead_lettered"] >= 2
-
-
-async def test_a_proposal_waits_for_an_organization_the_catalog_learns_just_after(
-    served, worker, kafka_server, auth, caplog
-):
-    org = uuid.uuid4().hex  # registered, but its event has not reached the catalog yet
-    external_id = f"S-{uuid.uuid4().hex[:8]}"
-    proposal = solution_proposal(external_id, 1, org, "Drip kits for co-ops")
-    await produce_envelopes(kafka_server.bootstrap, SOLUTION_PROPOSAL_TOPIC, [proposal])
-
-    def retried() -> bool:
-        return any(
-            r.getMessage() == "event handler failed; retrying"
-            and getattr(r, "event_id", "") == proposal.event_id
-            for r in caplog.records
-        )
-
-    await eventually(retried, "the proposal to be retried while the organization is unknown", 40)
-    served.app.store.apply_organization(
-        OrganizationRef(org, "Late Org", OrganizationStatus.VERIFIED, INSTANCE, version=1)
-    )
-    member = auth("mem", Role.MEMBER, org=org)
-
-    async def drafted():
-        return await drafts_of(served, member, org) or None
-
-    (draft,) = await eventually(drafted, "the draft once the organization is known", 40)
-    assert draft.provenance.external_id == external_id

@@ -31,11 +31,6 @@ class InvalidProposal(ValueError):
     """A proposal that no retry can make acceptable; the message says why."""
 
 
-class NotKnownYet(LookupError):
-    """A proposal names a record this service has not heard of (yet): its event may still be on
-    its way, so the consumer retries with backoff before it dead-letters the proposal."""
-
-
 class Decision(enum.StrEnum):
     """What one delivery of a proposal does to the record it names."""
 

@@ -25,7 +25,6 @@ from ssg.platform.errors import ValidationError, Violations
 from ssg.platform.proposals import (
     Decision,
     InvalidProposal,
-    NotKnownYet,
     Proposal,
     Taken,
     advanced,
@@ -93,9 +92,8 @@ class ProposalIntake:
     def take(
         self, ptype: ProposalType[T, C], p: Proposal, organization_id: str, content: C
     ) -> Taken:
-        """Create, revise or leave the draft p names; NotKnownYet for an organization the catalog
-        has not heard of, InvalidProposal when its rules refuse it (a rejected organization,
-        invalid content)."""
+        """Create, revise or leave the draft p names; InvalidProposal when the catalog's rules
+        refuse it (unknown organization, invalid content)."""
         kind = ptype.kind
 
         def unit(tx: Transaction) -> Taken:
@@ -137,9 +135,6 @@ class ProposalIntake:
         def knows(org_id: str) -> bool:
             return is_known(resolve(org_id, lookup))
 
-        if organization_id and resolve(organization_id, lookup) is None:
-            # Registered moments ago, its event may not have reached this read model yet.
-            raise NotKnownYet(f"{ptype.organization_path}: unknown organization {organization_id}")
         v = Violations()
         check.organizations(v, ptype.organization_path, organization_id, knows)
         try:
