@@ -1,4 +1,5 @@
-"""Load: a fixed-rate mix of the platform's calls against a running local stack.
+"""Load: a fixed-rate mix of the platform's calls against a running local stack: searches,
+recommendations and interactions, reads of solutions and organizations, submissions and needs.
 
 Open loop: calls start on a fixed schedule (``--rate`` per second, for ``--seconds``) whatever
 the answers' speed, so a slow service shows as latency and backlog, not as a lower offered load.
@@ -33,14 +34,31 @@ from ssg.contracts.catalog.v1 import catalog_service_pb2 as cat
 from ssg.contracts.catalog.v1 import catalog_service_pb2_grpc as cat_grpc
 from ssg.contracts.catalog.v1 import need_pb2, solution_pb2
 from ssg.contracts.common.v1 import sdg_pb2
+from ssg.contracts.recommendation.v1 import interaction_pb2
+from ssg.contracts.recommendation.v1 import recommendation_service_pb2 as rec
+from ssg.contracts.recommendation.v1 import recommendation_service_pb2_grpc as rec_grpc
 from ssg.contracts.registration.v1 import registration_service_pb2 as reg
 from ssg.contracts.registration.v1 import registration_service_pb2_grpc as reg_grpc
+from ssg.contracts.search.v1 import search_service_pb2 as srch
+from ssg.contracts.search.v1 import search_service_pb2_grpc as srch_grpc
 from ssg.platform.auth.tokens import DevTokenIssuer, Role
 
 PORTS = Path(__file__).resolve().parents[2] / "deploy" / "local" / "ports.toml"
 INSTANCE = "global"
 DEADLINE_SECONDS = 10.0
 ISSUER = DevTokenIssuer()
+# What readers type into the search box: words of the demo data's practices and needs.
+SEARCH_WORDS = (
+    "water",
+    "solar pumps",
+    "school meals",
+    "health workers",
+    "irrigation",
+    "climate adaptation",
+    "digital payments",
+    "seed",
+)
+READERS = 50  # distinct signed-in people who search, read recommendations and interact
 
 Call = Callable[[], Awaitable[object]]
 
@@ -114,6 +132,8 @@ def metadata(subject: str, *roles: Role, org: str = "") -> tuple[tuple[str, str]
 async def mix(
     registration: reg_grpc.RegistrationServiceStub,
     catalog: cat_grpc.CatalogServiceStub,
+    search: srch_grpc.SearchServiceStub,
+    recommendation: rec_grpc.RecommendationServiceStub,
     rng: random.Random,
 ) -> list[Kind]:
     """The call kinds, with ids of published solutions and verified organizations to use."""
@@ -169,7 +189,53 @@ async def mix(
             cat.PostNeedRequest(need=need), metadata=members[org], timeout=DEADLINE_SECONDS
         )
 
+    subjects = [f"load-reader-{n}" for n in range(READERS)]
+    tokens = {subject: metadata(subject) for subject in subjects}
+    # Interactions name items recommendation already knows (it learns the catalog from events):
+    # the ones it recommends to a newcomer.
+    known = await recommendation.Recommend(
+        rec.RecommendRequest(user_id="load-newcomer", page_size=50),
+        metadata=metadata("load-newcomer"),
+        timeout=DEADLINE_SECONDS,
+    )
+    items = [r.item_id for r in known.recommendations]
+
+    async def recommend() -> object:
+        subject = rng.choice(subjects)
+        return await recommendation.Recommend(
+            rec.RecommendRequest(user_id=subject, page_size=10),
+            metadata=tokens[subject],
+            timeout=DEADLINE_SECONDS,
+        )
+
+    async def interact() -> object:
+        return await recommendation.RecordInteraction(
+            rec.RecordInteractionRequest(
+                interaction=interaction_pb2.Interaction(
+                    item_id=rng.choice(items),
+                    kind=rng.choice(
+                        [
+                            interaction_pb2.INTERACTION_KIND_VIEW,
+                            interaction_pb2.INTERACTION_KIND_SAVE,
+                        ]
+                    ),
+                )
+            ),
+            metadata=tokens[rng.choice(subjects)],
+            timeout=DEADLINE_SECONDS,
+        )
+
     return [
+        Kind(
+            "Search",
+            6,
+            lambda: search.Search(
+                srch.SearchRequest(query=rng.choice(SEARCH_WORDS)), timeout=DEADLINE_SECONDS
+            ),
+        ),
+        Kind("Recommend", 3, recommend),
+        # Without items recommendation knows (it is still learning the catalog) none is offered.
+        Kind("RecordInteraction", 2 if items else 0, interact),
         Kind(
             "GetSolution",
             10,
@@ -203,12 +269,17 @@ async def run(addresses: Mapping[str, str], rate: float, seconds: float, seed: i
     async with (
         grpc.aio.insecure_channel(addresses["registration"]) as registration_channel,
         grpc.aio.insecure_channel(addresses["catalog"]) as catalog_channel,
+        grpc.aio.insecure_channel(addresses["search"]) as search_channel,
+        grpc.aio.insecure_channel(addresses["recommendation"]) as recommendation_channel,
     ):
         kinds = await mix(
             reg_grpc.RegistrationServiceStub(registration_channel),
             cat_grpc.CatalogServiceStub(catalog_channel),
+            srch_grpc.SearchServiceStub(search_channel),
+            rec_grpc.RecommendationServiceStub(recommendation_channel),
             rng,
         )
+        kinds = [k for k in kinds if k.weight]
         weights = [k.weight for k in kinds]
         pending: list[asyncio.Task[None]] = []
 

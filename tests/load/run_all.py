@@ -28,6 +28,7 @@ BENCHES = [
     "bench_search",
     "bench_search_perf",
     "bench_recommendation_perf",
+    "bench_load",
 ]
 
 
