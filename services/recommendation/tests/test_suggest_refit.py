@@ -3,6 +3,7 @@ call after the items changed fitted the classifier inside the call, past callers
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -77,3 +78,13 @@ async def test_the_last_classifier_answers_while_the_new_one_is_fitted() -> None
     assert refitted is svc._current_suggester()  # stays until the items change again
     found = await svc.suggest_sdgs("pupils get a cooked lunch at school", 3)
     assert {s.sdg for s in found} & {2, 4}
+
+
+async def test_the_first_classifier_is_fitted_as_the_api_starts() -> None:
+    svc = service(Snapshots(Snapshot(Index([WATER, SCHOOLS]))))
+    await svc.warm_up(asyncio.Event())
+    fitted = svc._suggester
+    assert fitted is not None
+    # A call then takes the classifier fitted at start instead of fitting its own.
+    assert await svc.suggest_sdgs("hand pumps for villages", 1)
+    assert svc._suggester is fitted

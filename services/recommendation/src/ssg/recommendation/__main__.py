@@ -24,6 +24,7 @@ async def run(app: App) -> None:
         app.health_checks(),
         POLICY,
         ensure_indexes=app.store.ensure_indexes,
+        tasks=[app.service.warm_up],
         logger=log,
     )
 

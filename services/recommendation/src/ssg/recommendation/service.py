@@ -6,6 +6,7 @@ publishes goes through the outbox in the same transaction (``atomically``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import uuid
@@ -430,6 +431,14 @@ class RecommendationService:
             if fitted is not None:
                 self._suggester = (index, fitted)
             self._refitting = None
+
+    async def warm_up(self, stop: asyncio.Event) -> None:
+        """Fit the first SDG classifier as the API starts (a task beside the server), so no
+        caller waits for that fit; if it fails here, the first call fits it."""
+        try:
+            await run_sync(self._current_suggester)
+        except Exception as exc:
+            log.warning("could not fit the SDG classifier at start", extra={"error": repr(exc)})
 
     async def suggest_sdgs(self, text: str, limit: int) -> list[SdgSuggestion]:
         """SDGs and targets for a submission text."""
