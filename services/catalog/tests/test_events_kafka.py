@@ -12,7 +12,6 @@ import uuid
 import grpc
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from ssg.catalog.events.organizations import ORGANIZATION_TOPIC
 from ssg.catalog.events.publisher import SOLUTION_TOPIC
 from ssg.catalog.settings import CatalogSettings
 from ssg.catalog.store.mongo import MongoStore
@@ -23,6 +22,7 @@ from ssg.contracts.registration.v1 import events_pb2 as reg
 from ssg.contracts.registration.v1 import organization_pb2
 from ssg.platform.auth.tokens import DEV_SECRET, Role
 from ssg.platform.events.envelope import Origin, build_envelope, parse_envelope, unpack_payload
+from ssg.platform.events.organizations import ORGANIZATION_TOPIC
 from ssg.platform.events.topics import ensure_topics
 from ssg.platform.mongo import make_client
 from ssg.platform.settings import load_settings

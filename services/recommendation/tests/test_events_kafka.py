@@ -25,13 +25,14 @@ from ssg.contracts.recommendation.v1 import recommendation_service_pb2 as pb
 from ssg.contracts.registration.v1 import expert_pb2
 from ssg.platform.auth.tokens import Role
 from ssg.platform.events.envelope import Origin, dlq_topic, parse_envelope, unpack_payload
+from ssg.platform.events.organizations import ORGANIZATION_TOPIC
 from ssg.platform.events.topics import ensure_topics
 from ssg.platform.mongo import make_client
 from ssg.platform.settings import load_settings
 from ssg.recommendation.domain.matches import MatchStatus
 from ssg.recommendation.events.catalog import NEED_TOPIC, SOLUTION_TOPIC
 from ssg.recommendation.events.publisher import INTERACTION_TOPIC, MATCH_TOPIC, EventFactory
-from ssg.recommendation.events.registration import EXPERT_TOPIC, ORGANIZATION_TOPIC
+from ssg.recommendation.events.registration import EXPERT_TOPIC
 from ssg.recommendation.settings import RecommendationSettings
 from ssg.testing.waiting import eventually
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import sys
 
-from ssg.catalog.events.organizations import ORGANIZATION_TOPIC, organization_handlers
+from ssg.catalog.events.organizations import organization_handlers
 from ssg.catalog.events.proposals import PROPOSAL_TOPICS, proposal_handlers
 from ssg.catalog.proposals import ProposalIntake
 from ssg.catalog.settings import CatalogSettings
 from ssg.catalog.store.mongo import MongoStore
 from ssg.platform.events.consumer import EventConsumer
+from ssg.platform.events.organizations import ORGANIZATION_TOPIC
 from ssg.platform.events.worker import worker_main
 
 TOPICS = (ORGANIZATION_TOPIC, *PROPOSAL_TOPICS)

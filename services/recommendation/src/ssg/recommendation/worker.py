@@ -12,16 +12,13 @@ import sys
 
 from ssg.platform.events.consumer import EventConsumer, HandlerRegistry, ProcessedEvents
 from ssg.platform.events.envelope import Origin
+from ssg.platform.events.organizations import ORGANIZATION_TOPIC
 from ssg.platform.events.worker import worker_main
 from ssg.recommendation.bootstrap import build_store
 from ssg.recommendation.events.catalog import CATALOG_TOPICS, catalog_handlers
 from ssg.recommendation.events.interactions import interaction_handlers
 from ssg.recommendation.events.publisher import INTERACTION_TOPIC, MATCH_TOPIC, EventFactory
-from ssg.recommendation.events.registration import (
-    EXPERT_TOPIC,
-    ORGANIZATION_TOPIC,
-    registration_handlers,
-)
+from ssg.recommendation.events.registration import EXPERT_TOPIC, registration_handlers
 from ssg.recommendation.proposals import Proposer
 from ssg.recommendation.settings import RecommendationSettings
 from ssg.recommendation.snapshot import SnapshotCache

@@ -14,17 +14,7 @@ from ssg.contracts.common.v1 import geography_pb2, organization_type_pb2
 from ssg.contracts.registration.v1 import events_pb2 as reg
 from ssg.contracts.registration.v1 import organization_pb2
 from ssg.platform.events.consumer import Event, HandlerRegistry, NonRetryableError
-
-ORGANIZATION_TOPIC = "registration.organization-events.v1"
-ORGANIZATION_EVENTS = (
-    reg.OrganizationRegistered,
-    reg.OrganizationUpdated,
-    reg.OrganizationVerified,
-    reg.OrganizationRejected,
-    reg.OrganizationSuspended,
-    reg.OrganizationMerged,
-    reg.VerificationExpired,
-)
+from ssg.platform.events.organizations import ORGANIZATION_EVENTS
 
 
 def organization_ref(org: organization_pb2.Organization, version: int) -> OrganizationRef:

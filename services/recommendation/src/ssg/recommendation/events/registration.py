@@ -8,26 +8,16 @@ from __future__ import annotations
 from typing import Any
 
 from ssg.contracts.common.v1 import geography_pb2
-from ssg.contracts.registration.v1 import events_pb2 as reg
 from ssg.contracts.registration.v1 import events_pb2 as reg_events
 from ssg.contracts.registration.v1 import expert_pb2, organization_pb2
 from ssg.platform.events.consumer import Event, HandlerRegistry, NonRetryableError
 from ssg.platform.events.envelope import topic_name
+from ssg.platform.events.organizations import ORGANIZATION_EVENTS
 from ssg.recommendation.domain.experts import Expert
 from ssg.recommendation.domain.model import Organization
 from ssg.recommendation.store.mongo import MongoStore
 
-ORGANIZATION_TOPIC = topic_name("registration", "organization")
 EXPERT_TOPIC = topic_name("registration", "expert")
-ORGANIZATION_EVENTS = (
-    reg.OrganizationRegistered,
-    reg.OrganizationUpdated,
-    reg.OrganizationVerified,
-    reg.OrganizationRejected,
-    reg.OrganizationSuspended,
-    reg.OrganizationMerged,
-    reg.VerificationExpired,
-)
 
 
 def organization(org: organization_pb2.Organization, version: int) -> Organization:
