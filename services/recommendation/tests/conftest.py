@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from ssg.contracts.events.v1 import envelope_pb2
 from ssg.contracts.recommendation.v1 import recommendation_service_pb2_grpc as pb_grpc
 from ssg.platform.auth.tokens import DEV_SECRET, DevTokenIssuer, Role
 from ssg.platform.events.consumer import EventConsumer
@@ -110,16 +108,3 @@ async def running_worker(
         await consumer.stop()
         await asyncio.wait_for(task, 30)
         client.close()
-
-
-async def produce(bootstrap: str, topic: str, envelopes: Iterable[envelope_pb2.Envelope]) -> None:
-    """Send envelopes to topic keyed by aggregate id, one message per batch (local broker)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_batch_size=1, linger_ms=0)
-    await producer.start()
-    try:
-        for env in envelopes:
-            await producer.send_and_wait(
-                topic, env.SerializeToString(), key=env.aggregate_id.encode()
-            )
-    finally:
-        await producer.stop()

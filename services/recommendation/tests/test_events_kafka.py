@@ -34,10 +34,11 @@ from ssg.recommendation.events.catalog import NEED_TOPIC, SOLUTION_TOPIC
 from ssg.recommendation.events.publisher import INTERACTION_TOPIC, MATCH_TOPIC, EventFactory
 from ssg.recommendation.events.registration import EXPERT_TOPIC
 from ssg.recommendation.settings import RecommendationSettings
+from ssg.testing.kafka import produce_envelopes as produce
 from ssg.testing.waiting import eventually
 
 from .builders import expert_event, need_event, organization_event, solution, solution_event
-from .conftest import produce, running_worker
+from .conftest import running_worker
 
 pytestmark = pytest.mark.timeout(240)
 
