@@ -141,8 +141,20 @@ async def mix(
     request.page.page_size = 100
     listed = await catalog.ListSolutions(request, timeout=DEADLINE_SECONDS)
     solutions = [s.id for s in listed.solutions]
-    owners = sorted({s.organization_id for s in listed.solutions})
-    if not solutions:
+    # Owners whose organization is public now: one suspended since it published (reviewers act
+    # on a shared stack) is neither readable nor allowed to submit.
+    owners = []
+    for org in sorted({s.organization_id for s in listed.solutions}):
+        try:
+            await registration.GetOrganization(
+                reg.GetOrganizationRequest(id=org), timeout=DEADLINE_SECONDS
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            continue
+        owners.append(org)
+    if not solutions or not owners:
         raise SystemExit("no published solutions: start the stack with its demo data (make up)")
     members = {
         org: metadata(f"load-member-{n}", Role.MEMBER, org=org) for n, org in enumerate(owners)

@@ -82,15 +82,20 @@ class Matcher:
             now,
             self.unsubscribe_url,
         )
-        self.store.add_deliveries(plan.deliveries, session=event.session)
+        # The index follows a change stream: an unsubscribe committed just before this event may
+        # not be in it yet, so the stored status of the matched subscriptions has the last word.
+        matched = {d.subscription_id for d in plan.deliveries} | set(plan.digest_subscriptions)
+        active = self.store.active_ids(matched, session=event.session) if matched else set()
+        deliveries = [d for d in plan.deliveries if d.subscription_id in active]
+        self.store.add_deliveries(deliveries, session=event.session)
         for item, subscription_ids in plan.digest_groups:
-            self.store.add_digest_items(
-                subscription_ids, env.event_id, item, now, session=event.session
-            )
+            kept = [s for s in subscription_ids if s in active]
+            if kept:
+                self.store.add_digest_items(kept, env.event_id, item, now, session=event.session)
         if self.reminders is not None and env.event_type == "catalog.FundingPublished":
             self.reminders.record(
                 event.payload.funding_opportunity, env.aggregate_version, event.session
             )
         MATCH_SECONDS.observe(time.monotonic() - started)
-        MATCHED.labels(env.event_type, "instant").inc(len(plan.deliveries))
-        MATCHED.labels(env.event_type, "digest").inc(len(plan.digest_subscriptions))
+        MATCHED.labels(env.event_type, "instant").inc(len(deliveries))
+        MATCHED.labels(env.event_type, "digest").inc(len(set(plan.digest_subscriptions) & active))

@@ -4,7 +4,7 @@ platform's outbox and processed-events collections."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -103,6 +103,15 @@ class NotificationStore:
                 "next_digest_at": next_digest_at,
             }
         )
+
+    def active_ids(
+        self, subscription_ids: Iterable[str], session: ClientSession | None = None
+    ) -> set[str]:
+        """Which of subscription_ids are still active, as stored now."""
+        cursor = self.subscriptions.find(
+            {"_id": {"$in": list(subscription_ids)}, "status": ACTIVE}, {"_id": 1}, session=session
+        )
+        return {d["_id"] for d in cursor}
 
     def get_subscription(self, subscription_id: str) -> Subscription | None:
         """A subscription by id."""
