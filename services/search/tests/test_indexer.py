@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from opensearchpy import AsyncOpenSearch
 from opensearchpy.exceptions import NotFoundError
 
@@ -16,7 +15,6 @@ from ssg.contracts.diagnostics.v1.diagnostics_pb2 import EchoRequest
 from ssg.contracts.registration.v1 import events_pb2 as reg
 from ssg.contracts.registration.v1 import organization_pb2
 from ssg.platform.events.consumer import RetryPolicy
-from ssg.platform.events.envelope import dlq_topic
 from ssg.platform.events.faust_app import ensure_faust_topics
 from ssg.search.domain.documents import EntityType, Hide, Upsert, action_for
 from ssg.search.domain.indices import alias_name
@@ -24,6 +22,7 @@ from ssg.search.events.indexer import create_indexer_app
 from ssg.search.events.topics import NEED_TOPIC, ORGANIZATION_TOPIC, SOLUTION_TOPIC, SOURCE_TOPICS
 from ssg.search.settings import SearchSettings
 from ssg.search.store.writer import BULK_RETRIES, BulkWriter, write_batch
+from ssg.testing.kafka import dead_letters
 from ssg.testing.waiting import eventually
 
 from . import events as ev
@@ -55,29 +54,6 @@ async def running_indexer(
         # Stopped here, well before the session's broker goes away.
         async with asyncio.timeout(30):
             await app.stop()
-
-
-async def dead_letters(bootstrap: str, topic: str, partitions: int, want: int, key: bytes) -> list:
-    """At least want messages with key in topic's dead-letter topic (waits up to 20 s); other
-    tests' dead letters on the session's broker are skipped."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    found: list = []
-    try:
-        # The topic may have been created with more partitions by another test of the session.
-        await consumer.topics()
-        known = consumer.partitions_for_topic(dlq_topic(topic)) or set(range(partitions))
-        tps = [TopicPartition(dlq_topic(topic), p) for p in sorted(known)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        async with asyncio.timeout(20):
-            while len(found) < want:
-                batch = await consumer.getmany(timeout_ms=500)
-                for records in batch.values():
-                    found.extend(r for r in records if r.key == key)
-    finally:
-        await consumer.stop()
-    return found
 
 
 async def test_events_become_documents_and_stale_events_change_nothing(
@@ -163,7 +139,7 @@ async def test_poison_goes_to_the_dead_letter_topic_and_the_indexer_carries_on(
             return await get(opensearch, indices, EntityType.SOLUTION, good_id) is not None
 
         await eventually(good_indexed, "the event after the poison", within=60)
-    mine = await dead_letters(kafka_server.bootstrap, SOLUTION_TOPIC, 2, 2, key)
+    mine = await dead_letters(kafka_server.bootstrap, SOLUTION_TOPIC, key, 2, within=20)
     reasons = sorted(dict(r.headers)["dlq-reason"].decode() for r in mine)
     assert len(mine) == 2
     assert reasons[0].startswith("not an Envelope")
