@@ -116,7 +116,11 @@ def index_fields(record: Any) -> Doc:
     }
     if isinstance(record, Solution):
         ix["org"] = record.organization_id
-        ix["orgs"] = [record.organization_id, *(p.organization_id for p in content.partners)]
+        # Once each: the owner may also be listed as a partner, and one organization may be a
+        # partner in two roles; a repeated key would be a repeated index entry on the stand-in.
+        ix["orgs"] = list(
+            dict.fromkeys([record.organization_id, *(p.organization_id for p in content.partners)])
+        )
         ix["targets"] = list(content.sdg_targets)
         ix["countries"] = sorted({*content.implementing_countries, *content.beneficiary_countries})
         ix["regions"] = list(content.regions)
