@@ -12,14 +12,16 @@ import uuid
 
 from pymongo import MongoClient
 
+from ssg.catalog.events.proposals import PROPOSAL_TOPICS
 from ssg.contracts.ingress.v1 import events_pb2 as ingress
 from ssg.contracts.ingress.v1 import proposals_pb2
 from ssg.contracts.registration.v1 import events_pb2 as reg
 from ssg.contracts.registration.v1 import organization_pb2
 from ssg.platform.events.organizations import ORGANIZATION_TOPIC
 from ssg.platform.events.proposals import SOLUTION_PROPOSAL_TOPIC
+from ssg.platform.events.topics import ensure_topics
 from ssg.platform.proposals import get_link
-from ssg.testing.kafka import produce_envelopes, proposal_envelope
+from ssg.testing.kafka import produce_envelopes, proposal_envelope, start_group_at_end
 from ssg.testing.process import clean_env, run_until_exit
 from ssg.testing.servers import free_port
 from ssg.testing.waiting import eventually
@@ -40,6 +42,10 @@ async def test_the_process_drafts_a_proposal_once_its_organization_is_known_and_
 ):
     db_name = f"catalog-worker-{uuid.uuid4().hex[:6]}"
     suffix = uuid.uuid4().hex[:6]
+    # Other tests' proposals name organizations of their own databases: they would each wait
+    # the bound here. A deployed group starts where it left off; this one starts at the end.
+    await ensure_topics(kafka_server.bootstrap, PROPOSAL_TOPICS)
+    await start_group_at_end(kafka_server.bootstrap, f"catalog-proposals-{suffix}", PROPOSAL_TOPICS)
     env = clean_env(
         SSG_MONGODB_URI=mongodb_server.uri(db_name),
         SSG_KAFKA_BOOTSTRAP=kafka_server.bootstrap,
@@ -67,7 +73,13 @@ async def test_the_process_drafts_a_proposal_once_its_organization_is_known_and_
         try:
             await produce_envelopes(kafka_server.bootstrap, SOLUTION_PROPOSAL_TOPIC, [proposal])
             await eventually(
-                lambda: proc.returncode is None and b"not known yet" in log_path.read_bytes(),
+                lambda: (
+                    proc.returncode is None
+                    and any(
+                        b"not known yet" in line and proposal.event_id.encode() in line
+                        for line in log_path.read_bytes().splitlines()
+                    )
+                ),
                 "the proposal to wait for its organization",
                 120,
             )
