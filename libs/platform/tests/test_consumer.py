@@ -147,6 +147,12 @@ def counters(db):
     return {d["_id"]: d["n"] for d in db.counters.find()}
 
 
+def dead_lettered_metric(topic, reason):
+    return REGISTRY.get_sample_value(
+        "ssg_events_dead_lettered_total", {"service": SERVICE, "topic": topic, "reason": reason}
+    )
+
+
 def consumed_metric(topic, event_type, outcome):
     value = REGISTRY.get_sample_value(
         "ssg_events_consumed_total",
@@ -236,11 +242,7 @@ async def test_poison_messages_are_dead_lettered_and_the_next_is_handled(
         assert h["dlq-source-offset"] == offset
         assert h["dlq-consumer-group"] == unique_name
         assert h["dlq-failed-at"]
-    dead_metric = REGISTRY.get_sample_value(
-        "ssg_events_dead_lettered_total",
-        {"service": SERVICE, "topic": topic, "reason": "handler_failed"},
-    )
-    assert dead_metric == 1
+    assert dead_lettered_metric(topic, "handler_failed") == 1
     assert consumed_metric(topic, "other", "skipped") == 1
 
 
@@ -528,11 +530,7 @@ async def test_an_event_still_not_known_after_the_bound_is_dead_lettered_and_the
     assert dead.value == never.SerializeToString()
     reason = dict(dead.headers)["dlq-reason"].decode()
     assert reason.startswith("NotKnownYet: nothing called never-1 yet (still so after")
-    dead_metric = REGISTRY.get_sample_value(
-        "ssg_events_dead_lettered_total",
-        {"service": SERVICE, "topic": topic, "reason": "not_known_yet"},
-    )
-    assert dead_metric == 1
+    assert dead_lettered_metric(topic, "not_known_yet") == 1
 
 
 async def test_without_a_wait_an_event_not_known_yet_is_dead_lettered_at_once(
