@@ -544,6 +544,8 @@ async def test_without_a_wait_an_event_not_known_yet_is_dead_lettered_at_once(
     async with running(consumer):
         await eventually(lambda: consumer.stats["dead_lettered"] == 1, "the dead letter")
     assert consumer.stats == {"dead_lettered": 1}
+    (dead,) = await read_all(kafka_server.bootstrap, dlq_topic(topic), expected=1)
+    assert dict(dead.headers)["dlq-reason"] == b"NotKnownYet: nothing called never-2 yet"
 
 
 async def test_consumers_run_side_by_side_and_one_failing_stops_the_others(

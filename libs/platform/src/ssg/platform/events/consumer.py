@@ -473,9 +473,9 @@ class EventConsumer:
         for tp, waiting in list(self._waiting.items()):
             if tp not in assigned:
                 del self._waiting[tp]
+                self._report_waiting()
             elif waiting.resume_at <= now:
                 self._consumer.resume(tp)
-        self._report_waiting()
 
     def _report_waiting(self) -> None:
         held = Counter(tp.topic for tp in self._waiting)
@@ -582,10 +582,10 @@ class EventConsumer:
             previous, record.offset, time.monotonic(), self.wait_seconds, self.retry
         )
         if waiting is None:
-            waited = time.monotonic() - previous.since if previous is not None else 0.0
-            await self._dead_letter(
-                record, f"{_reason(exc)} (still so after {waited:.0f} s)", "not_known_yet", env
-            )
+            reason = _reason(exc)
+            if previous is not None and previous.offset == record.offset:
+                reason += f" (still so after {time.monotonic() - previous.since:.0f} s)"
+            await self._dead_letter(record, reason, "not_known_yet", env)
             return Outcome.DEAD_LETTERED
         self._waiting[tp] = waiting
         log.warning(
