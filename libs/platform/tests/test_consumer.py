@@ -564,3 +564,35 @@ async def test_consumers_run_side_by_side_and_one_failing_stops_the_others(
             await run_consumer(settings, healthy, failing)
     assert healthy.assignment() == set()
     await healthy.stop()  # returns at once: its run() has ended
+
+
+async def test_a_waiting_event_survives_a_rebalance_and_is_handled_once(
+    kafka_server, db, unique_name
+):
+    topic = f"{unique_name}.rebalanced-events.v1"
+    await ensure_topics(kafka_server.bootstrap, [topic], partitions=2)
+    settings = make_settings(kafka_server, event_wait_seconds=120)
+    waits = awaiting("w", "thing-2")
+    await produce_to(settings, topic, [(0, b"w", waits), (0, b"behind", counted("behind"))])
+    first = make_consumer(settings, unique_name, topic, db, awaiting_handlers(db))
+    second = make_consumer(settings, unique_name, topic, db, awaiting_handlers(db))
+    everything = {TopicPartition(topic, 0), TopicPartition(topic, 1)}
+    async with running(first):
+        await eventually(lambda: first.stats["waiting"] >= 2, "the event to wait")
+        async with running(second):
+            # The group rebalances while partition 0 is held; whoever owns it now carries on.
+            await eventually(
+                lambda: (
+                    len(second.assignment()) == 1
+                    and first.assignment() | second.assignment() == everything
+                ),
+                "one partition per member",
+                60,
+            )
+            db.known.insert_one({"_id": "thing-2"})
+            await eventually(
+                lambda: first.stats["handled"] + second.stats["handled"] == 2, "the held partition"
+            )
+    assert counters(db) == {"w": 1, "behind": 1}
+    assert "dead_lettered" not in first.stats + second.stats
+    assert db.processed_events.count_documents({"event_id": waits.event_id}) == 1

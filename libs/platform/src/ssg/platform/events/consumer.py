@@ -454,6 +454,10 @@ class EventConsumer:
             if outcome is Outcome.ABANDONED:
                 return False
             if outcome is Outcome.WAITING:
+                if tp not in self._consumer.assignment():
+                    # Revoked meanwhile: its new owner fetches the event from our last commit.
+                    self._waiting.pop(tp, None)
+                    return True
                 # Fetched again from this offset once resumed; the rest of the batch with it.
                 self._consumer.pause(tp)
                 self._consumer.seek(tp, record.offset)
