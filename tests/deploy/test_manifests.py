@@ -361,7 +361,7 @@ def test_keda_never_scales_a_consumer_past_its_topics_partitions(
     for scaled in _scaled_by(docs, "kafka"):
         target = named(docs, "Deployment", scaled["spec"]["scaleTargetRef"]["name"])
         assert 1 <= scaled["spec"]["minReplicaCount"] <= scaled["spec"]["maxReplicaCount"]
-        groups = set()
+        topics = []
         for trigger in scaled["spec"]["triggers"]:
             meta = trigger["metadata"]
             assert meta["topic"] in partitions, meta["topic"]
@@ -369,8 +369,10 @@ def test_keda_never_scales_a_consumer_past_its_topics_partitions(
             assert meta["bootstrapServers"] == bootstrap
             assert meta["consumerGroup"] and meta["consumerGroup"] != "set-by-the-service"
             assert int(meta["lagThreshold"]) > 0
-            groups.add(meta["consumerGroup"])
-        assert len(groups) == 1  # one consumer group per process
+            topics.append(meta["topic"])
+        # One trigger per topic, on the group that consumes it (the catalog worker runs two
+        # groups; the per-worker tests below check each group against the process's settings).
+        assert len(topics) == len(set(topics)), topics
         assert target["spec"]["template"]["spec"]["containers"][0]["command"]
 
 
@@ -407,13 +409,21 @@ def _kafka_trigger(docs: list[Doc], name: str) -> tuple[set[str], set[str]]:
     return {t["topic"] for t in triggers}, {t["consumerGroup"] for t in triggers}
 
 
-def test_catalog_worker_scales_its_real_consumer_group(docs: list[Doc]) -> None:
+def test_catalog_worker_scales_each_topic_on_the_group_that_consumes_it(docs: list[Doc]) -> None:
+    from ssg.catalog.events.proposals import PROPOSAL_TOPICS
     from ssg.catalog.settings import CatalogSettings
     from ssg.catalog.worker import TOPICS
+    from ssg.platform.events.organizations import ORGANIZATION_TOPIC
 
-    topics, groups = _kafka_trigger(docs, "catalog-worker")
-    assert groups == {CatalogSettings.model_fields["organizations_group"].default}
-    assert topics == set(TOPICS)
+    fields = CatalogSettings.model_fields
+    expected = {ORGANIZATION_TOPIC: fields["organizations_group"].default} | dict.fromkeys(
+        PROPOSAL_TOPICS, fields["proposals_group"].default
+    )
+    triggers = named(docs, "ScaledObject", "catalog-worker")["spec"]["triggers"]
+    group_of = {t["metadata"]["topic"]: t["metadata"]["consumerGroup"] for t in triggers}
+    assert len(triggers) == len(group_of), "one trigger per topic"
+    assert group_of == expected
+    assert set(group_of) == set(TOPICS)
 
 
 def test_registration_worker_scales_on_every_proposal_topic_it_consumes(docs: list[Doc]) -> None:

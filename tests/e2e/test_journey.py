@@ -407,14 +407,8 @@ async def test_an_internal_system_proposes_a_solution_that_arrives_as_a_draft(
     registration, catalog, *_ = stubs
     org = await verified_organization(registration, "Delta Irrigation Cooperative", "EGY")
     member = as_("cooperative-member", Role.MEMBER, org=org)
-    # A proposal naming an organization the catalog has not learned yet is dead-lettered: its
-    # member's own first draft shows the catalog knows it.
-    await once_accepted(
-        lambda: catalog.CreateSolution(
-            cat.CreateSolutionRequest(solution=water_solution(org)), metadata=member, timeout=10
-        ),
-        "the catalog to know the cooperative",
-    )
+    # Proposed at once: the catalog may not have learned the cooperative from registration's
+    # event yet, and the proposal waits for it rather than being dead-lettered (ADR 0024).
     external_id = f"pm-{uuid.uuid4().hex[:10]}"
     body = {
         "externalId": external_id,

@@ -9,6 +9,7 @@ import time
 import pymongo
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaConnectionError
 from prometheus_client import REGISTRY
 from pymongo.client_session import ClientSession
 from pymongo.errors import ServerSelectionTimeoutError
@@ -19,6 +20,7 @@ from ssg.platform.events.consumer import (
     EventConsumer,
     HandlerRegistry,
     NonRetryableError,
+    NotKnownYet,
     ProcessedEvents,
     RetryPolicy,
     TransientError,
@@ -27,7 +29,9 @@ from ssg.platform.events.consumer import (
 from ssg.platform.events.envelope import Origin, build_envelope, dlq_topic
 from ssg.platform.events.kafka import producer_options
 from ssg.platform.events.topics import ensure_topics
+from ssg.platform.events.worker import run_consumer
 from ssg.platform.settings import PlatformSettings, load_settings
+from ssg.testing.servers import free_port
 from ssg.testing.waiting import eventually
 
 SERVICE = "consumer-test"
@@ -36,14 +40,9 @@ FAST_RETRY = RetryPolicy(attempts=3, base_seconds=0.01, max_seconds=0.05, jitter
 NOT_PROTOBUF = b"\xff\xfe this is not a protobuf message"
 
 
-def make_settings(kafka_server) -> PlatformSettings:
-    return load_settings(
-        PlatformSettings,
-        service=SERVICE,
-        instance_id="c1",
-        kafka_bootstrap=kafka_server.bootstrap,
-        kafka_local_profile=kafka_server.local,
-    )
+def make_settings(kafka_server, **fields) -> PlatformSettings:
+    values = {"kafka_bootstrap": kafka_server.bootstrap, "kafka_local_profile": kafka_server.local}
+    return load_settings(PlatformSettings, service=SERVICE, instance_id="c1", **(values | fields))
 
 
 def counted(aggregate_id: str, version: int = 1, event_type: str = "test.Counted"):
@@ -148,6 +147,12 @@ def counters(db):
     return {d["_id"]: d["n"] for d in db.counters.find()}
 
 
+def dead_lettered_metric(topic, reason):
+    return REGISTRY.get_sample_value(
+        "ssg_events_dead_lettered_total", {"service": SERVICE, "topic": topic, "reason": reason}
+    )
+
+
 def consumed_metric(topic, event_type, outcome):
     value = REGISTRY.get_sample_value(
         "ssg_events_consumed_total",
@@ -237,11 +242,7 @@ async def test_poison_messages_are_dead_lettered_and_the_next_is_handled(
         assert h["dlq-source-offset"] == offset
         assert h["dlq-consumer-group"] == unique_name
         assert h["dlq-failed-at"]
-    dead_metric = REGISTRY.get_sample_value(
-        "ssg_events_dead_lettered_total",
-        {"service": SERVICE, "topic": topic, "reason": "handler_failed"},
-    )
-    assert dead_metric == 1
+    assert dead_lettered_metric(topic, "handler_failed") == 1
     assert consumed_metric(topic, "other", "skipped") == 1
 
 
@@ -424,3 +425,174 @@ async def test_an_outage_during_the_duplicate_check_is_waited_out(
         await eventually(lambda: consumer.stats["handled"] == 1, "the event after the outage")
     assert processed.failures == 0 and counters(db) == {"agg-1": 1}
     assert "dead_lettered" not in consumer.stats
+
+
+def awaiting_handlers(db):
+    """counter_handlers plus "test.Awaits", whose payload names a thing that must be in the
+    `known` collection first (NotKnownYet until it is)."""
+    handlers = counter_handlers(db)
+
+    @handlers.on("test.Awaits", EchoRequest)
+    def awaits(event: Event[EchoRequest]) -> None:
+        name = event.payload.message
+        if db.known.find_one({"_id": name}, session=event.session) is None:
+            raise NotKnownYet(f"nothing called {name} yet")
+        db.counters.update_one(
+            {"_id": event.envelope.aggregate_id},
+            {"$inc": {"n": 1}},
+            upsert=True,
+            session=event.session,
+        )
+
+    return handlers
+
+
+def awaiting(aggregate_id: str, name: str):
+    return build_envelope(ORIGIN, "test.Awaits", aggregate_id, 1, EchoRequest(message=name))
+
+
+async def produce_to(settings, topic, messages):
+    """Send (partition, key, envelope) triples in order."""
+    producer = AIOKafkaProducer(**producer_options(settings))
+    await producer.start()
+    try:
+        for partition, key, env in messages:
+            await producer.send_and_wait(
+                topic, value=env.SerializeToString(), key=key, partition=partition
+            )
+    finally:
+        await producer.stop()
+
+
+def waiting_gauge(topic):
+    return REGISTRY.get_sample_value("ssg_events_waiting", {"service": SERVICE, "topic": topic})
+
+
+async def test_an_event_not_known_yet_holds_only_its_partition_until_it_is(
+    kafka_server, db, unique_name
+):
+    topic = f"{unique_name}.waits-events.v1"
+    await ensure_topics(kafka_server.bootstrap, [topic], partitions=2)
+    settings = make_settings(kafka_server, event_wait_seconds=60)
+    waits = awaiting("w", "thing-1")
+    await produce_to(
+        settings,
+        topic,
+        [
+            (0, b"w", waits),
+            (0, b"behind", counted("behind")),
+            (1, b"b", counted("b")),
+            (1, b"c", counted("c")),
+        ],
+    )
+    consumer = make_consumer(
+        settings, unique_name, topic, db, awaiting_handlers(db), retry=FAST_RETRY
+    )
+    async with running(consumer):
+        # The other partition goes on; the event behind the waiting one stays behind it.
+        await eventually(lambda: consumer.stats["handled"] == 2, "partition 1")
+        await eventually(lambda: consumer.stats["waiting"] >= 3, "retries of the waiting event")
+        assert counters(db) == {"b": 1, "c": 1}
+        assert waiting_gauge(topic) == 1
+        await produce_to(settings, topic, [(1, b"d", counted("d"))])
+        await eventually(lambda: counters(db).get("d") == 1, "a new event on partition 1")
+
+        db.known.insert_one({"_id": "thing-1"})
+        await eventually(lambda: consumer.stats["handled"] == 5, "the held partition")
+    assert counters(db) == {"w": 1, "behind": 1, "b": 1, "c": 1, "d": 1}
+    assert "dead_lettered" not in consumer.stats
+    assert db.processed_events.count_documents({"event_id": waits.event_id}) == 1
+    assert waiting_gauge(topic) == 0
+    # Retries are counted as waits, not as consumed events.
+    assert consumed_metric(topic, "test.Awaits", "handled") == 1
+    assert consumed_metric(topic, "test.Awaits", "waiting") == 0
+
+
+async def test_an_event_still_not_known_after_the_bound_is_dead_lettered_and_the_next_handled(
+    kafka_server, db, topic, unique_name
+):
+    bound = 1.5
+    settings = make_settings(kafka_server, event_wait_seconds=bound)
+    never = awaiting("n", "never-1")
+    await produce_to(settings, topic, [(0, b"n", never), (0, b"next", counted("next"))])
+    consumer = make_consumer(
+        settings, unique_name, topic, db, awaiting_handlers(db), retry=FAST_RETRY
+    )
+    started = time.monotonic()
+    async with running(consumer):
+        await eventually(lambda: consumer.stats["handled"] == 1, "the event behind it")
+        # Dead-lettered before the next one was handled.
+        waited = time.monotonic() - started
+    assert waited >= bound
+    assert consumer.stats["dead_lettered"] == 1 and consumer.stats["waiting"] >= 2
+    assert counters(db) == {"next": 1}
+    (dead,) = await read_all(kafka_server.bootstrap, dlq_topic(topic), expected=1)
+    assert dead.value == never.SerializeToString()
+    reason = dict(dead.headers)["dlq-reason"].decode()
+    assert reason.startswith("NotKnownYet: nothing called never-1 yet (still so after")
+    assert dead_lettered_metric(topic, "not_known_yet") == 1
+
+
+async def test_without_a_wait_an_event_not_known_yet_is_dead_lettered_at_once(
+    kafka_server, db, topic, unique_name
+):
+    settings = make_settings(kafka_server, event_wait_seconds=0)
+    await produce_to(settings, topic, [(0, b"n", awaiting("n", "never-2"))])
+    consumer = make_consumer(
+        settings, unique_name, topic, db, awaiting_handlers(db), retry=FAST_RETRY
+    )
+    async with running(consumer):
+        await eventually(lambda: consumer.stats["dead_lettered"] == 1, "the dead letter")
+    assert consumer.stats == {"dead_lettered": 1}
+    (dead,) = await read_all(kafka_server.bootstrap, dlq_topic(topic), expected=1)
+    assert dict(dead.headers)["dlq-reason"] == b"NotKnownYet: nothing called never-2 yet"
+
+
+async def test_consumers_run_side_by_side_and_one_failing_stops_the_others(
+    kafka_server, db, topic, unique_name
+):
+    settings = make_settings(kafka_server, metrics_port=free_port())
+    healthy = make_consumer(settings, unique_name, topic, db)
+    # Nothing listens there: this one fails as it starts.
+    unreachable = make_settings(
+        kafka_server, kafka_bootstrap=f"127.0.0.1:{free_port()}", metrics_port=0
+    )
+    failing = make_consumer(unreachable, f"{unique_name}-2", topic, db)
+    # The healthy one alone would run until stopped: returning at all means it was stopped.
+    async with asyncio.timeout(60):
+        with pytest.raises(KafkaConnectionError):
+            await run_consumer(settings, healthy, failing)
+    assert healthy.assignment() == set()
+    await healthy.stop()  # returns at once: its run() has ended
+
+
+async def test_a_waiting_event_survives_a_rebalance_and_is_handled_once(
+    kafka_server, db, unique_name
+):
+    topic = f"{unique_name}.rebalanced-events.v1"
+    await ensure_topics(kafka_server.bootstrap, [topic], partitions=2)
+    settings = make_settings(kafka_server, event_wait_seconds=120)
+    waits = awaiting("w", "thing-2")
+    await produce_to(settings, topic, [(0, b"w", waits), (0, b"behind", counted("behind"))])
+    first = make_consumer(settings, unique_name, topic, db, awaiting_handlers(db))
+    second = make_consumer(settings, unique_name, topic, db, awaiting_handlers(db))
+    everything = {TopicPartition(topic, 0), TopicPartition(topic, 1)}
+    async with running(first):
+        await eventually(lambda: first.stats["waiting"] >= 2, "the event to wait")
+        async with running(second):
+            # The group rebalances while partition 0 is held; whoever owns it now carries on.
+            await eventually(
+                lambda: (
+                    len(second.assignment()) == 1
+                    and first.assignment() | second.assignment() == everything
+                ),
+                "one partition per member",
+                60,
+            )
+            db.known.insert_one({"_id": "thing-2"})
+            await eventually(
+                lambda: first.stats["handled"] + second.stats["handled"] == 2, "the held partition"
+            )
+    assert counters(db) == {"w": 1, "behind": 1}
+    assert "dead_lettered" not in first.stats + second.stats
+    assert db.processed_events.count_documents({"event_id": waits.event_id}) == 1

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from ssg.contracts.diagnostics.v1.diagnostics_pb2 import EchoRequest, EchoResponse
-from ssg.platform.events.consumer import Event, HandlerRegistry, RetryPolicy
+from ssg.platform.events.consumer import Event, HandlerRegistry, RetryPolicy, next_wait
 from ssg.platform.settings import PlatformSettings, load_settings
 
 
@@ -75,3 +75,37 @@ def test_retry_policy_from_settings(monkeypatch):
         RetryPolicy().attempts,
         RetryPolicy().base_seconds,
     )
+
+
+def test_a_wait_backs_off_and_its_last_retry_falls_on_the_bound():
+    policy = RetryPolicy(base_seconds=1, multiplier=2, max_seconds=4, jitter=0)
+    first = next_wait(None, 7, now=100.0, bound_seconds=10, retry=policy)
+    assert first is not None
+    assert (first.offset, first.since, first.retries, first.resume_at) == (7, 100.0, 1, 101.0)
+    second = next_wait(first, 7, now=101.0, bound_seconds=10, retry=policy)
+    assert second is not None and (second.since, second.retries, second.resume_at) == (
+        100.0,
+        2,
+        103.0,
+    )
+    # Capped by the policy, then by the bound itself.
+    later = next_wait(second, 7, now=107.0, bound_seconds=10, retry=policy)
+    assert later is not None and later.resume_at == 110.0
+    assert next_wait(later, 7, now=110.0, bound_seconds=10, retry=policy) is None
+
+
+def test_a_wait_for_another_offset_starts_afresh():
+    policy = RetryPolicy(base_seconds=1, jitter=0)
+    old = next_wait(None, 7, now=100.0, bound_seconds=10, retry=policy)
+    fresh = next_wait(old, 8, now=200.0, bound_seconds=10, retry=policy)
+    assert fresh is not None and (fresh.offset, fresh.since, fresh.retries) == (8, 200.0, 1)
+
+
+def test_no_bound_means_no_wait():
+    assert next_wait(None, 7, now=100.0, bound_seconds=0, retry=RetryPolicy()) is None
+
+
+def test_the_wait_bound_is_configured(monkeypatch):
+    assert load_settings(PlatformSettings, service="worker").event_wait_seconds == 120
+    monkeypatch.setenv("SSG_EVENT_WAIT_SECONDS", "5")
+    assert load_settings(PlatformSettings, service="worker").event_wait_seconds == 5

@@ -8,7 +8,9 @@ import grpc
 
 from ssg.contracts.catalog.v1 import review_pb2, solution_pb2
 from ssg.contracts.common.v1 import geography_pb2, sdg_pb2
+from ssg.contracts.registration.v1 import organization_pb2
 from ssg.platform.auth.tokens import Role
+from ssg.platform.events.envelope import Origin, build_envelope
 
 # The callers of the authorization matrices, and what each letter of a matrix row expects.
 # N = NOT_FOUND: a caller who may not know the record exists is told nothing more.
@@ -86,4 +88,28 @@ def passing_review(
             if c
         ],
         outcome=outcome,
+    )
+
+
+REGISTRATION = Origin("registration", "africa", "test-registration")
+
+
+def organization_event(
+    kind, org_id: str, status: organization_pb2.OrganizationStatus.ValueType, version: int, **fields
+):
+    """A registration envelope of kind carrying the organization's full state."""
+    org = organization_pb2.Organization(
+        id=org_id,
+        name=f"Org {org_id[:6]}",
+        status=status,
+        instance="africa",
+        version=version,
+        **fields,
+    )
+    return build_envelope(
+        REGISTRATION,
+        f"registration.{kind.DESCRIPTOR.name}",
+        org_id,
+        version,
+        kind(organization=org),
     )

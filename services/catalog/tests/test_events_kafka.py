@@ -15,22 +15,20 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from ssg.catalog.events.publisher import SOLUTION_TOPIC
 from ssg.catalog.settings import CatalogSettings
 from ssg.catalog.store.mongo import MongoStore
-from ssg.catalog.worker import build_consumer
+from ssg.catalog.worker import organizations_consumer
 from ssg.contracts.catalog.v1 import catalog_service_pb2 as pb
 from ssg.contracts.catalog.v1 import events_pb2
 from ssg.contracts.registration.v1 import events_pb2 as reg
 from ssg.contracts.registration.v1 import organization_pb2
 from ssg.platform.auth.tokens import DEV_SECRET, Role
-from ssg.platform.events.envelope import Origin, build_envelope, parse_envelope, unpack_payload
+from ssg.platform.events.envelope import parse_envelope, unpack_payload
 from ssg.platform.events.organizations import ORGANIZATION_TOPIC
 from ssg.platform.events.topics import ensure_topics
 from ssg.platform.mongo import make_client
 from ssg.platform.settings import load_settings
 from ssg.testing.waiting import eventually
 
-from .helpers import passing_review, solution_msg
-
-REGISTRATION = Origin("registration", "africa", "test-registration")
+from .helpers import organization_event, passing_review, solution_msg
 
 
 async def read_solution_events(bootstrap: str, key: str, want: int, within: float = 30.0):
@@ -100,27 +98,6 @@ async def test_review_flow_publishes_each_event_once(served, relay, kafka_server
     assert published.sdg_targets[0].code == "6.4"
 
 
-def organization_event(
-    kind, org_id: str, status: organization_pb2.OrganizationStatus.ValueType, version: int, **fields
-):
-    """A registration envelope of kind carrying the organization's full state."""
-    org = organization_pb2.Organization(
-        id=org_id,
-        name=f"Org {org_id[:6]}",
-        status=status,
-        instance="africa",
-        version=version,
-        **fields,
-    )
-    return build_envelope(
-        REGISTRATION,
-        f"registration.{kind.DESCRIPTOR.name}",
-        org_id,
-        version,
-        kind(organization=org),
-    )
-
-
 async def produce(bootstrap: str, envelopes) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_batch_size=1, linger_ms=0)
     await producer.start()
@@ -134,7 +111,7 @@ async def produce(bootstrap: str, envelopes) -> None:
 
 
 async def run_worker(settings: CatalogSettings, store: MongoStore):
-    consumer = build_consumer(settings, store)
+    consumer = organizations_consumer(settings, store)
     task = asyncio.create_task(consumer.run())
     return consumer, task
 

@@ -2,7 +2,9 @@
 topics become drafts of their organizations that members see and submit through the catalog
 gRPC API; a repeat changes nothing, a newer revision updates the draft, an older one or one
 after submission does not; a proposal the catalog's rules refuse is dead-lettered with its
-reason and the next one is still taken in."""
+reason and the next one is still taken in; a proposal naming an organization the read model has
+not learned yet waits for its registration event (which keeps flowing meanwhile) and becomes a
+draft once it arrives, or is dead-lettered after the bounded wait."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from google.protobuf import timestamp_pb2
 from ssg.catalog.events.proposals import PROPOSAL_TOPICS
 from ssg.catalog.settings import CatalogSettings
 from ssg.catalog.store.documents import SOLUTIONS
-from ssg.catalog.worker import build_consumer
+from ssg.catalog.worker import build_consumers, proposals_consumer
 from ssg.contracts.catalog.v1 import catalog_service_pb2 as pb
 from ssg.contracts.catalog.v1 import (
     funding_pb2,
@@ -27,7 +29,10 @@ from ssg.contracts.catalog.v1 import (
 from ssg.contracts.common.v1 import sdg_pb2
 from ssg.contracts.ingress.v1 import events_pb2 as ingress
 from ssg.contracts.ingress.v1 import proposals_pb2
+from ssg.contracts.registration.v1 import events_pb2 as reg
+from ssg.contracts.registration.v1 import organization_pb2
 from ssg.platform.auth.tokens import DEV_SECRET, Role
+from ssg.platform.events.organizations import ORGANIZATION_TOPIC
 from ssg.platform.events.proposals import (
     FUNDING_PROPOSAL_TOPIC,
     KNOWLEDGE_PROPOSAL_TOPIC,
@@ -36,27 +41,43 @@ from ssg.platform.events.proposals import (
 from ssg.platform.events.topics import ensure_topics
 from ssg.platform.proposals import get_link
 from ssg.platform.settings import load_settings
-from ssg.testing.kafka import dead_letters, produce_envelopes, proposal_envelope
+from ssg.testing.kafka import (
+    dead_letters,
+    produce_envelopes,
+    proposal_envelope,
+    start_group_at_end,
+)
 from ssg.testing.waiting import eventually
 
-from .helpers import solution_msg
+from .helpers import organization_event, solution_msg
+
+# How long the module's proposals consumer waits for an organization it has not learned yet.
+SHORT_WAIT = 3.0
 
 
-@pytest.fixture(scope="module")
-async def worker(served, settings: CatalogSettings, kafka_server):
-    """The catalog worker's consumer on the module's database, with a group of its own."""
-    await ensure_topics(kafka_server.bootstrap, PROPOSAL_TOPICS)
-    live = load_settings(
+def worker_settings(settings: CatalogSettings, kafka_server, wait: float) -> CatalogSettings:
+    """The worker's settings on the module's database, with consumer groups of its own."""
+    return load_settings(
         CatalogSettings,
         instance=settings.instance,
         mongodb_uri=settings.mongodb_uri,
         kafka_bootstrap=kafka_server.bootstrap,
         kafka_local_profile=kafka_server.local,
         jwt_secret=DEV_SECRET,
-        organizations_group=f"catalog-proposals-{uuid.uuid4().hex[:6]}",
+        organizations_group=f"catalog-organizations-{uuid.uuid4().hex[:6]}",
+        proposals_group=f"catalog-proposals-{uuid.uuid4().hex[:6]}",
         event_retry_base_seconds=0.05,
+        event_wait_seconds=wait,
     )
-    consumer = build_consumer(live, served.app.store)
+
+
+@pytest.fixture(scope="module")
+async def worker(served, settings: CatalogSettings, kafka_server):
+    """The catalog worker's proposals consumer on the module's database."""
+    await ensure_topics(kafka_server.bootstrap, PROPOSAL_TOPICS)
+    consumer = proposals_consumer(
+        worker_settings(settings, kafka_server, SHORT_WAIT), served.app.store
+    )
     task = asyncio.create_task(consumer.run())
     yield consumer
     await consumer.stop()
@@ -202,6 +223,7 @@ async def test_refused_proposals_are_dead_lettered_with_their_reason_and_the_nex
     bad_body = knowledge_proposal(f"K-{uuid.uuid4().hex[:8]}", org, year=1200)
     good = knowledge_proposal(f"K-{uuid.uuid4().hex[:8]}", org)
     funding = funding_proposal(f"F-{uuid.uuid4().hex[:8]}", org)
+    produced_at = datetime.now(UTC)
     await produce_envelopes(
         kafka_server.bootstrap, KNOWLEDGE_PROPOSAL_TOPIC, [bad_org, bad_body, good]
     )
@@ -231,11 +253,82 @@ async def test_refused_proposals_are_dead_lettered_with_their_reason_and_the_nex
     unknown_dl = await dead_letters(
         kafka_server.bootstrap, KNOWLEDGE_PROPOSAL_TOPIC, bad_org.aggregate_id.encode(), 1
     )
-    reason = dict(unknown_dl[0].headers)["dlq-reason"].decode()
+    headers = dict(unknown_dl[0].headers)
+    reason = headers["dlq-reason"].decode()
     assert "knowledge_product.publishing_organization_id" in reason
     assert f"unknown organization {unknown}" in reason
+    # Retried for the bounded wait first (the organization never appeared), not refused at once.
+    assert "still so after" in reason
+    waited = datetime.fromisoformat(headers["dlq-failed-at"].decode()) - produced_at
+    assert waited >= timedelta(seconds=SHORT_WAIT)
+    assert worker.stats["waiting"] >= 2
     body_dl = await dead_letters(
         kafka_server.bootstrap, KNOWLEDGE_PROPOSAL_TOPIC, bad_body.aggregate_id.encode(), 1
     )
     assert "knowledge_product.year" in dict(body_dl[0].headers)["dlq-reason"].decode()
     assert worker.stats["dead_lettered"] >= 2
+
+
+async def test_a_proposal_produced_before_its_organization_event_becomes_a_draft_once_it_arrives(
+    served, settings: CatalogSettings, kafka_server, auth
+):
+    await ensure_topics(kafka_server.bootstrap, [ORGANIZATION_TOPIC], partitions=3)
+    await ensure_topics(kafka_server.bootstrap, PROPOSAL_TOPICS)
+    store = served.app.store
+    # A generous bound: the test produces the organization's event as soon as the proposal waits.
+    live = worker_settings(settings, kafka_server, 60.0)
+    # Proposals other tests left (for other databases' organizations) would each wait the bound.
+    await start_group_at_end(kafka_server.bootstrap, live.proposals_group, PROPOSAL_TOPICS)
+    organizations, proposals = build_consumers(live, store)
+    tasks = [asyncio.create_task(c.run()) for c in (organizations, proposals)]
+    try:
+        org, other = uuid.uuid4().hex, uuid.uuid4().hex
+        external_id = f"S-{uuid.uuid4().hex[:8]}"
+        proposal = solution_proposal(external_id, 1, org, "Drip kits for co-ops")
+        await produce_envelopes(kafka_server.bootstrap, SOLUTION_PROPOSAL_TOPIC, [proposal])
+        await eventually(
+            lambda: proposals.stats["waiting"] >= 2, "the proposal to wait for its organization", 40
+        )
+
+        # Organization events flow while the proposal waits.
+        registered = organization_pb2.ORGANIZATION_STATUS_PENDING
+        await produce_envelopes(
+            kafka_server.bootstrap,
+            ORGANIZATION_TOPIC,
+            [organization_event(reg.OrganizationRegistered, other, registered, 1)],
+        )
+        await eventually(
+            lambda: store.get_organization(other) is not None, "another organization learned", 40
+        )
+        member = auth("mem", Role.MEMBER, org=org)
+        assert not await drafts_of(served, member, org)
+        waits_before = proposals.stats["waiting"]
+
+        await produce_envelopes(
+            kafka_server.bootstrap,
+            ORGANIZATION_TOPIC,
+            [organization_event(reg.OrganizationRegistered, org, registered, 1)],
+        )
+
+        async def drafted():
+            return await drafts_of(served, member, org) or None
+
+        # A draft proves the proposal was not dead-lettered (that would have committed it).
+        (draft,) = await eventually(drafted, "the draft once the organization is known", 40)
+        assert draft.provenance.external_id == external_id
+        assert draft.title == "Drip kits for co-ops"
+        assert proposals.stats["waiting"] >= waits_before
+
+        # A redelivery after the wait changes nothing; a proposal behind it on the partition
+        # shows it was taken.
+        marker = solution_proposal(f"S-{uuid.uuid4().hex[:8]}", 1, org, "Seed banks")
+        await produce_envelopes(kafka_server.bootstrap, SOLUTION_PROPOSAL_TOPIC, [proposal, marker])
+        drafts = await eventually(
+            lambda: _titled(drafts_of(served, member, org), "Seed banks"), "the marker", 40
+        )
+        (again,) = [d for d in drafts if d.provenance.external_id == external_id]
+        assert len(drafts) == 2 and (again.id, again.version) == (draft.id, draft.version)
+    finally:
+        for consumer in (organizations, proposals):
+            await consumer.stop()
+        await asyncio.wait_for(asyncio.gather(*tasks), 20)

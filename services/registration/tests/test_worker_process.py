@@ -4,9 +4,6 @@ exits 2 naming the variable."""
 
 from __future__ import annotations
 
-import asyncio
-import signal
-import sys
 import uuid
 
 from pymongo import MongoClient
@@ -18,8 +15,7 @@ from ssg.contracts.registration.v1 import organization_pb2
 from ssg.platform.events.proposals import ORGANIZATION_PROPOSAL_TOPIC
 from ssg.platform.proposals import get_link
 from ssg.testing.kafka import produce_envelopes, proposal_envelope
-from ssg.testing.process import clean_env, run_until_exit
-from ssg.testing.servers import free_port
+from ssg.testing.process import run_until_exit, worker_process
 from ssg.testing.waiting import eventually
 
 
@@ -35,15 +31,13 @@ async def test_the_process_takes_a_proposal_in_and_stops_cleanly(
     mongodb_server, kafka_server, tmp_path
 ):
     db_name = f"registration-worker-{uuid.uuid4().hex[:6]}"
-    env = clean_env(
-        SSG_MONGODB_URI=mongodb_server.uri(db_name),
-        SSG_KAFKA_BOOTSTRAP=kafka_server.bootstrap,
-        SSG_KAFKA_LOCAL_PROFILE="true" if kafka_server.local else "false",
-        SSG_INSTANCE="africa",
-        SSG_METRICS_HOST="127.0.0.1",
-        SSG_METRICS_PORT=str(free_port()),
-        SSG_PROPOSALS_GROUP=f"registration-proposals-{uuid.uuid4().hex[:6]}",
-    )
+    env = {
+        "SSG_MONGODB_URI": mongodb_server.uri(db_name),
+        "SSG_KAFKA_BOOTSTRAP": kafka_server.bootstrap,
+        "SSG_KAFKA_LOCAL_PROFILE": "true" if kafka_server.local else "false",
+        "SSG_INSTANCE": "africa",
+        "SSG_PROPOSALS_GROUP": f"registration-proposals-{uuid.uuid4().hex[:6]}",
+    }
     ext = f"ORG-{uuid.uuid4().hex[:8]}"
     org = organization_pb2.Organization(
         name=f"Coastal Fisheries Council {ext}",
@@ -57,11 +51,9 @@ async def test_the_process_takes_a_proposal_in_and_stops_cleanly(
     )
     log_path = tmp_path / "worker.log"
     client: MongoClient = MongoClient(mongodb_server.uri(db_name))
-    with log_path.open("wb") as log:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "ssg.registration.worker", env=env, stdout=log, stderr=log
-        )
-        try:
+    try:
+        # Leaving the block sends SIGTERM and expects exit 0.
+        async with worker_process("ssg.registration.worker", env, log_path) as proc:
             await produce_envelopes(kafka_server.bootstrap, ORGANIZATION_PROPOSAL_TOPIC, [envelope])
             db = client[db_name]
             link = await eventually(
@@ -73,12 +65,6 @@ async def test_the_process_takes_a_proposal_in_and_stops_cleanly(
             )
             stored = db.organizations.find_one({"_id": link.entity_id})
             assert stored is not None and stored["status"] == "PENDING"
-            proc.send_signal(signal.SIGTERM)
-            code = await asyncio.wait_for(proc.wait(), 60)
-            assert code == 0, log_path.read_text(errors="replace")[-3000:]
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await asyncio.wait_for(proc.wait(), 10)
-            client.drop_database(db_name)
-            client.close()
+    finally:
+        client.drop_database(db_name)
+        client.close()

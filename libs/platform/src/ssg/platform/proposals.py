@@ -31,6 +31,11 @@ class InvalidProposal(ValueError):
     """A proposal that no retry can make acceptable; the message says why."""
 
 
+class UnknownReference(InvalidProposal):
+    """A proposal that is acceptable but for naming a record this service has not heard of: its
+    event may still be on its way, so the proposal is retried for a while before it is refused."""
+
+
 class Decision(enum.StrEnum):
     """What one delivery of a proposal does to the record it names."""
 

@@ -60,6 +60,9 @@ class PlatformSettings(BaseSettings):
     event_retry_attempts: int = Field(default=5, ge=1, le=20)
     event_retry_base_seconds: float = Field(default=0.5, gt=0)
     event_retry_max_seconds: float = Field(default=30.0, gt=0)
+    # An event naming something not known yet (NotKnownYet) is retried, holding only its
+    # partition, for this long before it is dead-lettered (0 dead-letters it at once).
+    event_wait_seconds: float = Field(default=120.0, ge=0)
 
     # faust workers (stream processors with tables).
     faust_store: str = Field(default="memory://", pattern=r"^(memory|rocksdb|aerospike)://")

@@ -1,5 +1,6 @@
 """Kafka helpers for tests on the session's broker: produce envelopes, read a topic's dead
-letters by key, build the ingress bridge's proposal events."""
+letters by key, start a consumer group at the topics' ends, build the ingress bridge's proposal
+events."""
 
 from __future__ import annotations
 
@@ -64,6 +65,26 @@ async def dead_letters(
     finally:
         await consumer.stop()
     return found
+
+
+async def start_group_at_end(bootstrap: str, group: str, topics: Iterable[str]) -> None:
+    """Commit group's offsets at the current end of every partition of topics, so its consumer
+    takes only what is produced from now on (not what earlier tests left on a shared topic)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        tps = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        if not tps:
+            return
+        consumer.assign(tps)
+        await consumer.commit(await consumer.end_offsets(tps))
+    finally:
+        await consumer.stop()
 
 
 def proposal_envelope(

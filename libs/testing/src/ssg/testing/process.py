@@ -2,7 +2,9 @@
 
 ``api_process`` starts it on free loopback ports, waits until its standard health service says
 SERVING for the given gRPC service, yields a channel, then sends SIGTERM and checks that the
-process drained and exited 0. ``run_until_exit`` runs one that should stop by itself (a bad configuration).
+process drained and exited 0. ``worker_process`` does the same for a process without gRPC (an
+event consumer): it yields the process at once. ``run_until_exit`` runs one that should stop by
+itself (a bad configuration).
 """
 
 from __future__ import annotations
@@ -51,12 +53,25 @@ async def api_process(
     defaults = {
         "SSG_GRPC_HOST": "127.0.0.1",
         "SSG_GRPC_PORT": str(port),
-        "SSG_METRICS_HOST": "127.0.0.1",
-        "SSG_METRICS_PORT": str(free_port()),
         "SSG_JWT_SECRET": DEV_SECRET,
         "SSG_HEALTH_INTERVAL_SECONDS": "0.2",
         "SSG_GRACE_SECONDS": "1",
     }
+    async with (
+        worker_process(module, {**defaults, **env}, log_path, stop_within=stop_within) as proc,
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
+    ):
+        await _wait_serving(channel, health_service, proc, log_path, ready_within)
+        yield channel
+
+
+@asynccontextmanager
+async def worker_process(
+    module: str, env: Mapping[str, str], log_path: Path, *, stop_within: float = 60.0
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Run ``python -m module`` (env added to a clean environment, metrics on a free loopback
+    port unless env says otherwise); yield it; SIGTERM it and expect exit 0."""
+    defaults = {"SSG_METRICS_HOST": "127.0.0.1", "SSG_METRICS_PORT": str(free_port())}
     with log_path.open("wb") as log:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -67,9 +82,7 @@ async def api_process(
             stderr=subprocess.STDOUT,
         )
         try:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-                await _wait_serving(channel, health_service, proc, log_path, ready_within)
-                yield channel
+            yield proc
             proc.send_signal(signal.SIGTERM)
             code = await asyncio.wait_for(proc.wait(), stop_within)
             if code != 0:

@@ -27,6 +27,7 @@ from ssg.platform.proposals import (
     InvalidProposal,
     Proposal,
     Taken,
+    UnknownReference,
     advanced,
     decide,
     new_link,
@@ -93,7 +94,8 @@ class ProposalIntake:
         self, ptype: ProposalType[T, C], p: Proposal, organization_id: str, content: C
     ) -> Taken:
         """Create, revise or leave the draft p names; InvalidProposal when the catalog's rules
-        refuse it (unknown organization, invalid content)."""
+        refuse it (a rejected organization, invalid content), UnknownReference when it names an
+        organization the read model has not learned yet."""
         kind = ptype.kind
 
         def unit(tx: Transaction) -> Taken:
@@ -129,18 +131,40 @@ class ProposalIntake:
 
     @staticmethod
     def _checked(ptype: ProposalType[T, C], tx: Transaction, organization_id: str, content: C) -> C:
-        """The validated content; InvalidProposal listing every violation."""
+        """The validated content; InvalidProposal listing every violation, UnknownReference when
+        the only ones are organizations the read model has not learned yet (their registration
+        event may still be on its way)."""
         lookup = tx.get_organization
+        unheard: set[str] = set()
 
         def knows(org_id: str) -> bool:
             return is_known(resolve(org_id, lookup))
 
-        v = Violations()
-        check.organizations(v, ptype.organization_path, organization_id, knows)
-        try:
-            checked = ptype.validate(content, knows)
-        except ValidationError as exc:
-            raise InvalidProposal("; ".join(str(f) for f in (*v.items, *exc.violations))) from None
-        if v:
-            raise InvalidProposal("; ".join(str(f) for f in v.items))
+        def knows_or_unheard(org_id: str) -> bool:
+            org = resolve(org_id, lookup)
+            if org is None:
+                unheard.add(org_id)
+                return True
+            return is_known(org)
+
+        checked = _validated(ptype, organization_id, content, knows_or_unheard)
+        if unheard:
+            try:
+                _validated(ptype, organization_id, content, knows)
+            except InvalidProposal as exc:
+                # The reason names each field, as the refusal after the wait will.
+                raise UnknownReference(str(exc)) from None
         return checked
+
+
+def _validated(ptype: ProposalType[T, C], organization_id: str, content: C, knows: Knows) -> C:
+    """The validated content; InvalidProposal listing every violation."""
+    v = Violations()
+    check.organizations(v, ptype.organization_path, organization_id, knows)
+    try:
+        checked = ptype.validate(content, knows)
+    except ValidationError as exc:
+        raise InvalidProposal("; ".join(str(f) for f in (*v.items, *exc.violations))) from None
+    if v:
+        raise InvalidProposal("; ".join(str(f) for f in v.items))
+    return checked

@@ -23,3 +23,6 @@ class CatalogSettings(PlatformSettings):
     sweep_batch: int = Field(default=100, ge=1, le=10_000)
     # Consumer group of the organizations read model (the worker).
     organizations_group: str = "catalog-organizations"
+    # Consumer group of the worker's proposals intake: a group of its own, so a proposal waiting
+    # for its organization never holds the organization events it waits for.
+    proposals_group: str = "catalog-proposals"

@@ -9,6 +9,10 @@ For each message of its topics an ``EventConsumer``
    read-model write and the mark commit together (the handler gets the session on the event);
 5. retries a failing handler with exponential backoff, then dead-letters it with the reason;
    an outage of a dependency (``TRANSIENT_ERRORS``) is waited out instead, never dead-lettered;
+   an event naming something not known here yet (``NotKnownYet``: its own event, on another
+   topic, may still be on its way) holds its partition only: the partition is paused and the
+   event fetched again with backoff, other partitions carry on, and after
+   ``SSG_EVENT_WAIT_SECONDS`` it is dead-lettered with the reason;
 6. commits the offset and continues: it never stops on a poison message, and never drops one
    without a trace (every message is handled, a duplicate, skipped or dead-lettered).
 
@@ -38,7 +42,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from google.protobuf.message import Message
 from prometheus_client import Counter as PromCounter
-from prometheus_client import Histogram
+from prometheus_client import Gauge, Histogram
 from pymongo import ASCENDING
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
@@ -91,6 +95,14 @@ EVENT_LAG_SECONDS = Histogram(
 )
 
 
+EVENTS_WAITING = Gauge(
+    "ssg_events_waiting",
+    "Partitions held by an event naming something not known yet (retried until "
+    "SSG_EVENT_WAIT_SECONDS, then dead-lettered).",
+    ["service", "topic"],
+)
+
+
 class Outcome(enum.StrEnum):
     """What became of one message."""
 
@@ -100,6 +112,8 @@ class Outcome(enum.StrEnum):
     DEAD_LETTERED = "dead_lettered"
     # Stop was requested while the handler was backing off: not committed, so redelivered.
     ABANDONED = "abandoned"
+    # It names something not known yet: its partition is paused and it is fetched again later.
+    WAITING = "waiting"
 
 
 class TransientError(Exception):
@@ -114,6 +128,13 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (TransientError, ConnectionF
 
 class NonRetryableError(Exception):
     """Raised by a handler for a failure that retrying cannot fix: dead-lettered at once."""
+
+
+class NotKnownYet(Exception):
+    """Raised by a handler when the event names something this service has not heard of yet,
+    whose own event may still be on its way (e.g. a proposal naming an organization registered
+    moments ago): retried with backoff, holding only its partition, for up to
+    ``SSG_EVENT_WAIT_SECONDS``, then dead-lettered with the reason."""
 
 
 class AlreadyProcessed(Exception):
@@ -281,6 +302,34 @@ class ProcessedEvents:
         return self._db.client.start_session()
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """A partition held by the event at offset, waiting since (monotonic) until resume_at."""
+
+    offset: int
+    since: float
+    retries: int
+    resume_at: float
+
+
+def next_wait(
+    previous: Waiting | None,
+    offset: int,
+    now: float,
+    bound_seconds: float,
+    retry: RetryPolicy,
+) -> Waiting | None:
+    """When to fetch the event at offset again after it named something not known yet; None
+    once it has waited bound_seconds (it is dead-lettered then). The last retry falls on the
+    bound itself, so the event is given the whole bound."""
+    since = previous.since if previous is not None and previous.offset == offset else now
+    if now - since >= bound_seconds:
+        return None
+    retries = previous.retries + 1 if previous is not None and previous.offset == offset else 1
+    resume_at = min(now + retry.delay(min(retries, 30)), since + bound_seconds)
+    return Waiting(offset, since, retries, resume_at)
+
+
 def dead_letter_headers(
     reason: str, topic: str, partition: int, offset: int, group: str
 ) -> list[tuple[str, bytes]]:
@@ -351,6 +400,9 @@ class EventConsumer:
         self._running = False
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
+        self.wait_seconds = settings.event_wait_seconds
+        # Partitions paused on an event that names something not known yet.
+        self._waiting: dict[TopicPartition, Waiting] = {}
 
     async def start(self) -> None:
         """Connect the DLQ producer, ensure the processed index, and join the group."""
@@ -379,6 +431,7 @@ class EventConsumer:
             await self.start()
             assert self._consumer is not None
             while not self._stopping.is_set():
+                self._resume_due()
                 batches = await self._consumer.getmany(
                     timeout_ms=self._poll_timeout_ms, max_records=self._max_records
                 )
@@ -400,8 +453,38 @@ class EventConsumer:
             outcome = await self._process(record)
             if outcome is Outcome.ABANDONED:
                 return False
+            if outcome is Outcome.WAITING:
+                if tp not in self._consumer.assignment():
+                    # Revoked meanwhile: its new owner fetches the event from our last commit.
+                    self._waiting.pop(tp, None)
+                    return True
+                # Fetched again from this offset once resumed; the rest of the batch with it.
+                self._consumer.pause(tp)
+                self._consumer.seek(tp, record.offset)
+                self._report_waiting()
+                return True
+            if self._waiting.pop(tp, None) is not None:
+                self._report_waiting()
             await self._commit(tp, record.offset + 1)
         return True
+
+    def _resume_due(self) -> None:
+        """Resume the held partitions whose event is due for another try; forget the ones a
+        rebalance took away (their new owner starts its own wait)."""
+        assert self._consumer is not None
+        assigned = self._consumer.assignment()
+        now = time.monotonic()
+        for tp, waiting in list(self._waiting.items()):
+            if tp not in assigned:
+                del self._waiting[tp]
+                self._report_waiting()
+            elif waiting.resume_at <= now:
+                self._consumer.resume(tp)
+
+    def _report_waiting(self) -> None:
+        held = Counter(tp.topic for tp in self._waiting)
+        for topic in self.topics:
+            EVENTS_WAITING.labels(self.settings.service, topic).set(held[topic])
 
     async def _commit(self, tp: TopicPartition, offset: int) -> None:
         assert self._consumer is not None
@@ -427,7 +510,7 @@ class EventConsumer:
             return self._count(record, OTHER_TYPE, Outcome.SKIPPED)
         with bound_trace_id(accept_trace_id(env.trace_id)):
             outcome = await self._handle(record, env, registration)
-        if outcome is not Outcome.ABANDONED:
+        if outcome not in (Outcome.ABANDONED, Outcome.WAITING):
             PROCESSING_SECONDS.labels(self.settings.service, record.topic, env.event_type).observe(
                 time.monotonic() - started
             )
@@ -461,6 +544,8 @@ class EventConsumer:
             except NonRetryableError as exc:
                 await self._dead_letter(record, _reason(exc), "non_retryable", env)
                 return Outcome.DEAD_LETTERED
+            except NotKnownYet as exc:
+                return await self._not_known_yet(record, env, exc)
             except TRANSIENT_ERRORS as exc:
                 # The event is fine, a dependency is down: dead-lettering would only lose order
                 # and force a replay. Wait for it (health reports the outage meanwhile).
@@ -489,6 +574,36 @@ class EventConsumer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
                 return Outcome.ABANDONED
+
+    async def _not_known_yet(
+        self, record: ConsumerRecord[Any, Any], env: Envelope, exc: NotKnownYet
+    ) -> Outcome:
+        """Hold the record's partition for another try later, or dead-letter the record once it
+        has waited the bound."""
+        tp = TopicPartition(record.topic, record.partition)
+        previous = self._waiting.get(tp)
+        waiting = next_wait(
+            previous, record.offset, time.monotonic(), self.wait_seconds, self.retry
+        )
+        if waiting is None:
+            reason = _reason(exc)
+            if previous is not None and previous.offset == record.offset:
+                reason += f" (still so after {time.monotonic() - previous.since:.0f} s)"
+            await self._dead_letter(record, reason, "not_known_yet", env)
+            return Outcome.DEAD_LETTERED
+        self._waiting[tp] = waiting
+        log.warning(
+            "event names something not known yet; retrying",
+            extra={
+                "event_id": env.event_id,
+                "event_type": env.event_type,
+                "attempt": waiting.retries,
+                "waited": round(time.monotonic() - waiting.since, 3),
+                "retry_in": round(waiting.resume_at - time.monotonic(), 3),
+                "error": _reason(exc),
+            },
+        )
+        return Outcome.WAITING
 
     def _apply(self, registration: Registration, event: Event[Any]) -> bool:
         """Run the handler (in a worker thread); False when another delivery already did."""
@@ -546,7 +661,7 @@ class EventConsumer:
         self, record: ConsumerRecord[Any, Any], event_type: str, outcome: Outcome
     ) -> Outcome:
         self.stats[outcome.value] += 1
-        if outcome is not Outcome.ABANDONED:
+        if outcome not in (Outcome.ABANDONED, Outcome.WAITING):
             EVENTS_CONSUMED.labels(
                 self.settings.service, record.topic, event_type, outcome.value
             ).inc()

@@ -1,7 +1,8 @@
-"""The ``python -m ...`` of an event consumer process: one ``EventConsumer`` run until
-SIGTERM/SIGINT (then it finishes the message, commits and leaves the group), with /metrics.
+"""The ``python -m ...`` of an event consumer process: its ``EventConsumer`` (or several side
+by side, each its own consumer group) run until SIGTERM/SIGINT (then each finishes its message,
+commits and leaves its group), with /metrics.
 
-Any number of replicas may run: the consumer group shares the partitions.
+Any number of replicas may run: each consumer group shares its partitions.
 """
 
 from __future__ import annotations
@@ -25,17 +26,33 @@ from ssg.platform.settings import ConfigError, PlatformSettings, load_settings
 S = TypeVar("S", bound=PlatformSettings)
 
 
-async def run_consumer(settings: PlatformSettings, consumer: EventConsumer) -> None:
-    """Consume until SIGTERM/SIGINT, serving /metrics meanwhile, then leave the group."""
+async def run_consumer(settings: PlatformSettings, *consumers: EventConsumer) -> None:
+    """Run consumers side by side until SIGTERM/SIGINT, serving /metrics meanwhile, then leave
+    their groups; when one ends on an error the others are stopped too and the error raised."""
+
+    def stop_all() -> None:
+        for consumer in consumers:
+            consumer.request_stop()
+
+    async def run_one(consumer: EventConsumer) -> None:
+        try:
+            await consumer.run()
+        finally:
+            stop_all()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, consumer.request_stop)
+        loop.add_signal_handler(sig, stop_all)
     metrics_port = start_metrics_server(settings.metrics_host, settings.metrics_port)
     try:
-        await consumer.run()
+        # Not a TaskGroup: its cancel would cut the others' last message short.
+        results = await asyncio.gather(*map(run_one, consumers), return_exceptions=True)
     finally:
         if metrics_port is not None:
             stop_metrics_server(metrics_port)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 @dataclass
@@ -50,12 +67,13 @@ class _Worker(Generic[S]):
 
 def worker_main(
     settings_type: type[S],
-    consumer: Callable[[S, Database[Doc]], EventConsumer],
+    consumer: Callable[[S, Database[Doc]], EventConsumer | Sequence[EventConsumer]],
     *,
     topics: Sequence[str] = (),
 ) -> int:
-    """Entry point of a consumer process on the service's MongoDB; exit status 2 on bad
-    configuration (SSG_KAFKA_BOOTSTRAP is required, SSG_MONGODB_URI must name a database).
+    """Entry point of a consumer process (one or several consumers, run side by side) on the
+    service's MongoDB; exit status 2 on bad configuration (SSG_KAFKA_BOOTSTRAP is required,
+    SSG_MONGODB_URI must name a database).
 
     topics are created when missing before the consumer is built (partition count 1, the
     floor: a topic another service owns should already exist with its own count).
@@ -71,6 +89,8 @@ def worker_main(
     async def run(worker: _Worker[S]) -> None:
         if topics:
             await ensure_topics(worker.settings.kafka_bootstrap, topics)
-        await run_consumer(worker.settings, consumer(worker.settings, worker.db))
+        built = consumer(worker.settings, worker.db)
+        consumers = (built,) if isinstance(built, EventConsumer) else tuple(built)
+        await run_consumer(worker.settings, *consumers)
 
     return run_process(build, run)

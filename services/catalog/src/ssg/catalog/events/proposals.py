@@ -2,7 +2,9 @@
 funding opportunities become drafts of their organizations (``ssg.catalog.proposals``).
 
 No processed-events store: the proposal link makes every handler idempotent on its own (a
-redelivery finds a revision already applied and writes nothing)."""
+redelivery finds a revision already applied and writes nothing). A proposal naming an
+organization the read model has not learned yet raises NotKnownYet (through take_proposal), so
+its consumer, a group of its own, retries it for a bounded time before dead-lettering it."""
 
 from __future__ import annotations
 
@@ -25,8 +27,9 @@ from ssg.platform.events.proposals import (
 PROPOSAL_TOPICS = (SOLUTION_PROPOSAL_TOPIC, KNOWLEDGE_PROPOSAL_TOPIC, FUNDING_PROPOSAL_TOPIC)
 
 
-def proposal_handlers(intake: ProposalIntake, handlers: HandlerRegistry) -> HandlerRegistry:
-    """Add the handlers of the three proposal event types to handlers (and return it)."""
+def proposal_handlers(intake: ProposalIntake) -> HandlerRegistry:
+    """The handlers of the three proposal event types."""
+    handlers = HandlerRegistry()
 
     def solution(event: Event[ingress.SolutionProposed]) -> None:
         msg = event.payload.proposal.solution
