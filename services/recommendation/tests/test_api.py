@@ -357,3 +357,34 @@ def test_neighbour_counts_are_cached_until_their_time_is_up(served):
     assert cache.counts([d]) == {}
     assert cache.counts([c]) == {c: {a: 1}}  # fresh and kept
     assert cache.counts([a]) == {a: {b: 4, c: 1}}  # evicted, so read again
+
+
+def test_neighbours_in_index_positions_are_the_stores_cosines(served):
+    from ssg.recommendation.domain.index import ItemIndex
+    from ssg.recommendation.neighbours import NeighbourCache
+    from ssg.recommendation.store.mongo import cosines
+
+    from .world import ITEMS
+
+    tag = uuid.uuid4().hex[:8]
+    source = f"src-{tag}"
+    store = served.store
+    store.co_items.insert_one({"_id": source, "n": {"w1": 3, "h1": 1, f"gone-{tag}": 5}})
+    index = ItemIndex(ITEMS)
+    people = {source: 4, "w1": 9, "h1": 2}
+    by_position = index.aligned(people)
+    cache = NeighbourCache(store, ttl_seconds=30)
+    found = cache.positioned([source], index, people, by_position)
+    positions, values = found[source]
+    expected = cosines(store.neighbour_counts([source]), people)[source]
+    assert {index.items[int(p)].id: v for p, v in zip(positions, values, strict=True)} == {
+        "w1": expected["w1"],
+        "h1": expected["h1"],
+    }
+    # Kept while the index and people are the same objects, made again for new people.
+    assert cache.positioned([source], index, people, by_position)[source][1] is values
+    more = {**people, "w1": 16}
+    again = cache.positioned([source], index, more, index.aligned(more))[source]
+    assert again[1] is not values and again[1][list(again[0]).index(index.position["w1"])] == (
+        3 / (4 * 16) ** 0.5
+    )
