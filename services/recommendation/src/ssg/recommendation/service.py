@@ -37,9 +37,10 @@ from ssg.recommendation.domain.scoring import Filter, Recommender, Signals, Weig
 from ssg.recommendation.domain.suggest import Labelled, SdgSuggester, SdgSuggestion
 from ssg.recommendation.events.publisher import EventFactory
 from ssg.recommendation.funnel import count_step
+from ssg.recommendation.memo import SnapshotMemo
 from ssg.recommendation.neighbours import NeighbourCache
-from ssg.recommendation.snapshot import SnapshotCache
-from ssg.recommendation.store.mongo import MongoStore, cosines
+from ssg.recommendation.snapshot import Snapshot, SnapshotCache
+from ssg.recommendation.store.mongo import MongoStore
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,8 @@ class RecommendationService:
         self.pages = pages
         self.weights = weights or Weights()
         self.clock = clock
+        # MatchNeed results per (need, k, signed in) while the snapshot's objects are current.
+        self.matches: SnapshotMemo[list[SolutionMatch]] = SnapshotMemo()
         self._suggester: tuple[object, SdgSuggester] | None = None
         self._refitting: object | None = None  # the index a background fit is working on
         self._suggester_lock = threading.Lock()
@@ -181,7 +184,9 @@ class RecommendationService:
         organization = subject.organization_id or profile.organization_id
         regions = home_regions(snapshot.organizations.get(organization))
         signals = Signals(
-            neighbours=cosines(self.neighbours.counts(strongest), snapshot.people),
+            neighbour_positions=self.neighbours.positioned(
+                strongest, snapshot.index, snapshot.people, snapshot.people_array
+            ),
             popularity_by_position=snapshot.raw_popularity_array * decay,
             regional={
                 r: snapshot.raw_regional[r] * decay for r in regions if r in snapshot.raw_regional
@@ -282,25 +287,19 @@ class RecommendationService:
             assert description is not None
             spec = description
 
+        signed_in = who is not None and who.authenticated
+
         def run() -> list[SolutionMatch]:
             snapshot = self.cache.current()
-            matcher = Matcher(snapshot.index)
-            found = matcher.match(spec, snapshot.organizations, snapshot.track_record, k)
-            seeker = snapshot.organizations.get(spec.seeker_organization_id)
-            signed_in = who is not None and who.authenticated
-            return [
-                replace(
-                    m,
-                    experts=tuple(
-                        rank_experts(
-                            spec,
-                            seeker,
-                            visible(snapshot.experts.get(m.provider.id, ()), signed_in),
-                        )
-                    ),
-                )
-                for m in found
-            ]
+            basis = (
+                snapshot.index,
+                snapshot.organizations,
+                snapshot.track_record,
+                snapshot.experts,
+            )
+            return self.matches.get(
+                (spec, k, signed_in), basis, lambda: _matches(snapshot, spec, k, signed_in)
+            )
 
         return await run_sync(run)
 
@@ -454,6 +453,23 @@ class RecommendationService:
         v.raise_if_any()
         suggester = await run_sync(self._current_suggester)
         return await run_sync(suggester.suggest, text, limit)
+
+
+def _matches(snapshot: Snapshot, spec: NeedSpec, k: int, signed_in: bool) -> list[SolutionMatch]:
+    """The k best solutions for spec on snapshot, with the experts the caller may see."""
+    found = Matcher(snapshot.index).match(spec, snapshot.organizations, snapshot.track_record, k)
+    seeker = snapshot.organizations.get(spec.seeker_organization_id)
+    return [
+        replace(
+            m,
+            experts=tuple(
+                rank_experts(
+                    spec, seeker, visible(snapshot.experts.get(m.provider.id, ()), signed_in)
+                )
+            ),
+        )
+        for m in found
+    ]
 
 
 def _suggest_corpus(index: Any) -> list[Labelled]:
