@@ -49,6 +49,8 @@ class Snapshot:
     experts: Mapping[str, list[Expert]] = field(default_factory=dict)
     # people in index order (the same object until the index or the signals are reloaded).
     people_array: Vector = field(default_factory=lambda: np.zeros(0))
+    # The items' marker (latest stored_at, wall-clock ns) the index was built at.
+    marker: int = 0
 
 
 class SnapshotCache:
@@ -158,5 +160,6 @@ class SnapshotCache:
             by_region,
             experts,
             people_array,
+            found[1],
         )
         return snapshot, found, started
