@@ -65,13 +65,10 @@ from ssg.platform.events.outbox import next_seq
 from ssg.platform.events.topics import ensure_topics
 from ssg.platform.grpc.client import channel
 from ssg.platform.settings import load_settings
-from ssg.recommendation.bootstrap import build_store
+from ssg.recommendation.bootstrap import backfill_lists, build_store
 from ssg.recommendation.domain.model import Item, ItemKind
 from ssg.recommendation.events.publisher import INTERACTION_TOPIC, MATCH_TOPIC, EventFactory
-from ssg.recommendation.neighbours import NeighbourCache
-from ssg.recommendation.personal import PersonalLists
 from ssg.recommendation.settings import RecommendationSettings
-from ssg.recommendation.snapshot import SnapshotCache
 from ssg.recommendation.store.documents import item_doc, organization_doc
 from ssg.recommendation.store.mongo import InteractionFacts
 from ssg.recommendation.worker import TOPICS as WORKER_TOPICS
@@ -191,12 +188,7 @@ def load(
         # The worker stores a profile's list with each interaction it applies (ADR 0054); the
         # bulk loader bypasses it, so the lists are computed here as after a restore.
         backfill_started = time.monotonic()
-        lists = PersonalLists(
-            store,
-            SnapshotCache(store, float("inf"), background=False),
-            NeighbourCache(store, float("inf"), max_items=items_wanted),
-        )
-        stored = lists.backfill()
+        stored = backfill_lists(store, max_items=items_wanted)
         backfill = time.monotonic() - backfill_started
         note(f"stored the recommendation lists of {stored} profiles in {backfill:.0f} s")
     finally:

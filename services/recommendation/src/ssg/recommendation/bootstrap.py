@@ -86,6 +86,18 @@ def build_lists(
     )
 
 
+def backfill_lists(store: MongoStore, max_items: int = 50_000) -> int:
+    """Store every profile's recommendation list (after a bulk load or a restore, ADR 0054):
+    one snapshot, and each item's neighbours read once (up to max_items kept); the number
+    stored."""
+    lists = PersonalLists(
+        store,
+        SnapshotCache(store, float("inf"), background=False),
+        NeighbourCache(store, float("inf"), max_items=max_items),
+    )
+    return lists.backfill()
+
+
 def bootstrap(settings: RecommendationSettings) -> App:
     """Wire the whole API on MongoDB (SSG_MONGODB_URI)."""
     client = make_client(settings)
