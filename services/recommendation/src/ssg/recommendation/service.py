@@ -262,21 +262,20 @@ class RecommendationService:
         elif description is not None:
             self._check_need(v, description)
         v.raise_if_any()
-        if need_id:
-            # The snapshot holds every stored item; only a need newer than it is read.
-            snapshot = await run_sync(self.cache.current)
-            need = snapshot.index.get(need_id) or await run_sync(self.store.get_item, need_id)
-            if need is None or need.kind is not ItemKind.NEED:
-                raise NotFound(f"need {need_id} is not known")
-            spec = NeedSpec.of(need)
-        else:
-            assert description is not None
-            spec = description
-
         signed_in = who is not None and who.authenticated
 
         def run() -> list[SolutionMatch]:
+            # One hop to the thread pool per call: the need and the matches on one snapshot.
             snapshot = self.cache.current()
+            spec = description
+            if need_id:
+                # The snapshot holds every stored item; only a need newer than it is read.
+                need = snapshot.index.get(need_id) or self.store.get_item(need_id)
+                if need is None or need.kind is not ItemKind.NEED:
+                    raise NotFound(f"need {need_id} is not known")
+                spec = NeedSpec.of(need)
+            assert spec is not None
+            wanted: NeedSpec = spec
             basis = (
                 snapshot.index,
                 snapshot.organizations,
@@ -284,7 +283,7 @@ class RecommendationService:
                 snapshot.experts,
             )
             return self.matches.get(
-                (spec, k, signed_in), basis, lambda: _matches(snapshot, spec, k, signed_in)
+                (wanted, k, signed_in), basis, lambda: _matches(snapshot, wanted, k, signed_in)
             )
 
         return await run_sync(run)
