@@ -357,3 +357,90 @@ def test_neighbour_counts_are_cached_until_their_time_is_up(served):
     assert cache.counts([d]) == {}
     assert cache.counts([c]) == {c: {a: 1}}  # fresh and kept
     assert cache.counts([a]) == {a: {b: 4, c: 1}}  # evicted, so read again
+
+
+def test_neighbours_in_index_positions_are_the_stores_cosines(served):
+    from ssg.recommendation.domain.index import ItemIndex
+    from ssg.recommendation.neighbours import NeighbourCache
+    from ssg.recommendation.store.mongo import cosines
+
+    from .world import ITEMS
+
+    tag = uuid.uuid4().hex[:8]
+    source = f"src-{tag}"
+    store = served.store
+    store.co_items.insert_one({"_id": source, "n": {"w1": 3, "h1": 1, f"gone-{tag}": 5}})
+    index = ItemIndex(ITEMS)
+    people = {source: 4, "w1": 9, "h1": 2}
+    by_position = index.aligned(people)
+    cache = NeighbourCache(store, ttl_seconds=30)
+    found = cache.positioned([source], index, people, by_position)
+    positions, values = found[source]
+    expected = cosines(store.neighbour_counts([source]), people)[source]
+    assert {index.items[int(p)].id: v for p, v in zip(positions, values, strict=True)} == {
+        "w1": expected["w1"],
+        "h1": expected["h1"],
+    }
+    # Kept while the index and people are the same objects, made again for new people.
+    assert cache.positioned([source], index, people, by_position)[source][1] is values
+    more = {**people, "w1": 16}
+    again = cache.positioned([source], index, more, index.aligned(more))[source]
+    assert again[1] is not values and again[1][list(again[0]).index(index.position["w1"])] == (
+        3 / (4 * 16) ** 0.5
+    )
+
+
+async def test_the_workers_stored_list_is_served_while_it_is_current(served, catalog, auth):
+    from datetime import timedelta
+
+    from ssg.recommendation.domain.scoring import Filter
+
+    user = f"s-{uuid.uuid4().hex[:6]}"
+    key = f"user:{user}"
+    store, lists = served.store, served.app.service.lists
+    now = datetime.now(UTC)
+    store.record_interaction(
+        InteractionFacts(user, "", catalog["water1"], InteractionKind.SAVE, now),
+        store.get_item(catalog["water1"]),
+    )
+    assert lists.backfill([key, "user:nobody-yet"]) == 1  # a cold profile gets no list
+    assert store.stored_recommendations("user:nobody-yet") is None
+    stored = store.stored_recommendations(key)
+    assert stored is not None
+    inline, cold = lists.compute(key, "", datetime.now(UTC), 10, Filter())
+    assert not cold
+    assert [s.item.id for s in inline] == [e[0] for e in stored.entries]
+    assert [[r.code for r in s.reasons] for s in inline] == [
+        [r.code for r in e[2]] for e in stored.entries
+    ]
+    assert catalog["water1"] not in {e[0] for e in stored.entries}
+
+    async def first_score(**request) -> float:
+        reply = await served.stub.Recommend(
+            pb.RecommendRequest(user_id=user, **request), metadata=auth(user), timeout=10
+        )
+        assert not reply.cold_start
+        return reply.recommendations[0].score
+
+    # A recognisable score in the stored list tells which path answered.
+    store.recommendations.update_one({"_id": key}, {"$set": {"items.0.score": 0.123}})
+    assert await first_score(page_size=3) == pytest.approx(0.123)
+    assert await first_score(page_size=11) != pytest.approx(0.123)
+    water = pb.ItemFilter(sdgs=[sdg_pb2.SDG_CLEAN_WATER_AND_SANITATION])
+    assert await first_score(page_size=3, filter=water) != pytest.approx(0.123)
+    tolerance = int(settings_tolerance(served) * 1e9)
+    changes = (
+        {"$inc": {"marker": -tolerance - 1}},  # the items changed too long after it
+        {"$set": {"computed_at": now - timedelta(days=1)}},  # too old
+        {"$set": {"items.0.id": f"gone-{user}"}},  # an item no longer in the catalog
+    )
+    for change in changes:
+        store.recommendations.update_one({"_id": key}, change)
+        assert await first_score(page_size=3) != pytest.approx(0.123), change
+        lists.refresh([(key, "")])
+        store.recommendations.update_one({"_id": key}, {"$set": {"items.0.score": 0.123}})
+        assert await first_score(page_size=3) == pytest.approx(0.123)
+
+
+def settings_tolerance(served) -> float:
+    return served.app.settings.stored_list_tolerance_seconds

@@ -199,6 +199,12 @@ async def test_recorded_interactions_change_recommendations(
         assert water[0].id not in [r.item_id for r in after.recommendations]
         assert lag < 30
         print(f"interaction -> recommendation lag {lag:.2f} s")
+        # The worker stored the list in the interaction's transaction, and the API served it.
+        stored = store.stored_recommendations(f"user:{user}")
+        assert stored is not None
+        served_ids = [r.item_id for r in after.recommendations]
+        assert served_ids == [e[0] for e in stored.entries[:2]]
+        assert [r.score for r in after.recommendations] == [e[1] for e in stored.entries[:2]]
 
 
 async def test_two_workers_and_a_restart_keep_exact_counts(settings, mongodb_server, kafka_server):

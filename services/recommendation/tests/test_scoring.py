@@ -117,6 +117,32 @@ def test_co_interaction_lifts_what_others_used_alongside(recommender):
     assert co.ref == "w1" and "Solar water pumps" in co.text
 
 
+def test_neighbours_as_positions_score_and_explain_exactly_as_by_id(recommender):
+    profile = profile_of(
+        ("w1", InteractionKind.SAVE, 1),
+        ("h1", InteractionKind.VIEW, 3),
+        ("e2", InteractionKind.VIEW, 9),
+    )
+    # e1 is lifted by two sources, w1 more than h1; "gone" is not in the index.
+    by_id = {"w1": {"e1": 0.9, "h2": 0.4, "gone": 1.0}, "h1": {"e1": 0.2, "w3": 0.7}, "e2": {}}
+    index = recommender.index
+    positions = Signals(neighbours=by_id).positioned(index)
+    assert [index.items[int(p)].id for p in positions["w1"][0]] == ["e1", "h2"]
+    assert list(positions["w1"][1]) == [0.9, 0.4]
+    as_positions = Signals(neighbour_positions=positions)
+    ranked = recommender.recommend(profile, Signals(neighbours=by_id), NOW, 10)
+    assert recommender.recommend(profile, as_positions, NOW, 10) == ranked
+    for item_id in ("e1", "h2", "w3"):
+        explained = recommender.explain(profile, as_positions, NOW, item_id)
+        assert explained == recommender.explain(profile, Signals(neighbours=by_id), NOW, item_id)
+    co = next(
+        r
+        for r in recommender.explain(profile, as_positions, NOW, "e1").reasons
+        if r.code == "co_interaction"
+    )
+    assert co.ref == "w1"
+
+
 def test_fresher_items_win_when_all_else_is_equal():
     old = item("old", "Seed banks", "community seed banks", (2,), age_days=700)
     new = item("new", "Seed banks", "community seed banks", (2,), age_days=5)

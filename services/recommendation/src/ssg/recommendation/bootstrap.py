@@ -17,6 +17,7 @@ from ssg.platform.paging import page_codec
 from ssg.recommendation.api.servicer import RecommendationServicer
 from ssg.recommendation.events.publisher import EventFactory
 from ssg.recommendation.neighbours import NeighbourCache
+from ssg.recommendation.personal import PersonalLists
 from ssg.recommendation.service import RecommendationService
 from ssg.recommendation.settings import RecommendationSettings
 from ssg.recommendation.snapshot import SnapshotCache
@@ -69,20 +70,49 @@ def build_store(settings: RecommendationSettings, client: MongoClient[Doc]) -> M
     )
 
 
+def build_lists(
+    settings: RecommendationSettings,
+    store: MongoStore,
+    cache: SnapshotCache,
+    neighbours: NeighbourCache,
+) -> PersonalLists:
+    """Stored and computed recommendation lists with the configured tolerances."""
+    return PersonalLists(
+        store,
+        cache,
+        neighbours,
+        tolerance_seconds=settings.stored_list_tolerance_seconds,
+        max_age_seconds=settings.stored_list_max_age_seconds,
+    )
+
+
+def backfill_lists(store: MongoStore, max_items: int = 50_000) -> int:
+    """Store every profile's recommendation list (after a bulk load or a restore, ADR 0054):
+    one snapshot, and each item's neighbours read once (up to max_items kept); the number
+    stored."""
+    lists = PersonalLists(
+        store,
+        SnapshotCache(store, float("inf"), background=False),
+        NeighbourCache(store, float("inf"), max_items=max_items),
+    )
+    return lists.backfill()
+
+
 def bootstrap(settings: RecommendationSettings) -> App:
     """Wire the whole API on MongoDB (SSG_MONGODB_URI)."""
     client = make_client(settings)
     store = build_store(settings, client)
+    cache = SnapshotCache(
+        store, settings.index_refresh_seconds, signals_seconds=settings.signals_refresh_seconds
+    )
+    neighbours = NeighbourCache(store, settings.signals_refresh_seconds)
     service = RecommendationService(
         store,
-        SnapshotCache(
-            store,
-            settings.index_refresh_seconds,
-            signals_seconds=settings.signals_refresh_seconds,
-        ),
+        cache,
         EventFactory(Origin(settings.service, settings.instance, settings.instance_id)),
         instance=settings.instance,
         pages=page_codec(settings),
-        neighbours=NeighbourCache(store, settings.signals_refresh_seconds),
+        neighbours=neighbours,
+        lists=build_lists(settings, store, cache, neighbours),
     )
     return App(settings, service, RecommendationServicer(service), store, client)

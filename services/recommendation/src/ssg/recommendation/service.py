@@ -26,20 +26,20 @@ from ssg.platform.reference.sdg import TARGETS
 from ssg.platform.validation import check_id
 from ssg.recommendation import mapping
 from ssg.recommendation.domain import matches
-from ssg.recommendation.domain.decay import value_at
 from ssg.recommendation.domain.experts import rank_experts, visible
 from ssg.recommendation.domain.matches import Match, MatchStatus
 from ssg.recommendation.domain.matching import Matcher, NeedSpec, SolutionMatch
 from ssg.recommendation.domain.model import ItemKind, Scored
-from ssg.recommendation.domain.profile import Profile, organization_key, user_key
-from ssg.recommendation.domain.regional import home_regions
-from ssg.recommendation.domain.scoring import Filter, Recommender, Signals, Weights
+from ssg.recommendation.domain.profile import organization_key, user_key
+from ssg.recommendation.domain.scoring import Filter, Recommender, Weights
 from ssg.recommendation.domain.suggest import Labelled, SdgSuggester, SdgSuggestion
 from ssg.recommendation.events.publisher import EventFactory
 from ssg.recommendation.funnel import count_step
+from ssg.recommendation.memo import SnapshotMemo
 from ssg.recommendation.neighbours import NeighbourCache
-from ssg.recommendation.snapshot import SnapshotCache
-from ssg.recommendation.store.mongo import MongoStore, cosines
+from ssg.recommendation.personal import PersonalLists
+from ssg.recommendation.snapshot import Snapshot, SnapshotCache
+from ssg.recommendation.store.mongo import MongoStore
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,6 @@ DEFAULT_PAGE = 10
 MAX_TITLE = 300
 MAX_PROBLEM = 10_000
 MAX_SUGGEST_TEXT = 20_000
-# History items whose co-interaction neighbours are read per request.
-NEIGHBOUR_SOURCES = 20
 STAFF = frozenset({Role.OPERATOR})
 
 
@@ -88,6 +86,7 @@ class RecommendationService:
         weights: Weights | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         neighbours: NeighbourCache | None = None,
+        lists: PersonalLists | None = None,
     ) -> None:
         self.store = store
         self.cache = cache
@@ -98,6 +97,11 @@ class RecommendationService:
         self.pages = pages
         self.weights = weights or Weights()
         self.clock = clock
+        self.lists = lists or PersonalLists(
+            store, cache, self.neighbours, self.weights, clock=clock
+        )
+        # MatchNeed results per (need, k, signed in) while the snapshot's objects are current.
+        self.matches: SnapshotMemo[list[SolutionMatch]] = SnapshotMemo()
         self._suggester: tuple[object, SdgSuggester] | None = None
         self._refitting: object | None = None  # the index a background fit is working on
         self._suggester_lock = threading.Lock()
@@ -171,24 +175,6 @@ class RecommendationService:
         if subject.organization_id and subject.organization_id != who.organization_id:
             raise PermissionDenied("you may ask for your own organization's recommendations only")
 
-    def _inputs(self, subject: Subject, now: datetime) -> tuple[Recommender, Profile, Signals]:
-        """Blocking: the snapshot, the profile and the behaviour signals around it."""
-        snapshot = self.cache.current()
-        profile = self.store.read_profile(subject.key, now)
-        strongest = sorted(profile.items, key=lambda i: -profile.items[i])[:NEIGHBOUR_SOURCES]
-        # One decay factor for every item: value_at is linear in the stored sum.
-        decay = value_at(1.0, now, self.store.popularity_half_life)
-        organization = subject.organization_id or profile.organization_id
-        regions = home_regions(snapshot.organizations.get(organization))
-        signals = Signals(
-            neighbours=cosines(self.neighbours.counts(strongest), snapshot.people),
-            popularity_by_position=snapshot.raw_popularity_array * decay,
-            regional={
-                r: snapshot.raw_regional[r] * decay for r in regions if r in snapshot.raw_regional
-            },
-        )
-        return Recommender(snapshot.index, self.weights), profile, signals
-
     async def recommend(
         self,
         who: Identity,
@@ -199,7 +185,8 @@ class RecommendationService:
         regions: Sequence[str],
         kinds: Sequence[int],
     ) -> tuple[list[Scored], bool]:
-        """Ranked items for a person or organization, and whether it was a cold start."""
+        """Ranked items for a person or organization, and whether it was a cold start: the
+        worker's stored list when it serves the request (ADR 0054), else computed here."""
         v = Violations()
         subject = self._subject(who, v, user_id, organization_id)
         k = page_size(v, k)
@@ -207,9 +194,13 @@ class RecommendationService:
         v.raise_if_any()
         self._authorize(who, subject)
         now = self.clock()
-        recommender, profile, signals = await run_sync(self._inputs, subject, now)
-        results = await run_sync(recommender.recommend, profile, signals, now, k, item_filter)
-        return results, profile.cold
+        if item_filter == Filter():
+            stored = await run_sync(self.lists.served, subject.key, k, now)
+            if stored is not None:
+                return stored, False
+        return await run_sync(
+            self.lists.compute, subject.key, subject.organization_id, now, k, item_filter
+        )
 
     def _filter(
         self, v: Violations, sdgs: Sequence[int], regions: Sequence[str], kinds: Sequence[int]
@@ -237,9 +228,9 @@ class RecommendationService:
         v.raise_if_any()
         self._authorize(who, subject)
         now = self.clock()
-        recommender, profile, signals = await run_sync(self._inputs, subject, now)
+        found = await run_sync(self.lists.inputs, subject.key, subject.organization_id, now)
         try:
-            return recommender.explain(profile, signals, now, item_id)
+            return found.recommender.explain(found.profile, found.signals, now, item_id)
         except KeyError:
             raise NotFound(f"item {item_id} is not known") from None
 
@@ -271,36 +262,29 @@ class RecommendationService:
         elif description is not None:
             self._check_need(v, description)
         v.raise_if_any()
-        if need_id:
-            # The snapshot holds every stored item; only a need newer than it is read.
-            snapshot = await run_sync(self.cache.current)
-            need = snapshot.index.get(need_id) or await run_sync(self.store.get_item, need_id)
-            if need is None or need.kind is not ItemKind.NEED:
-                raise NotFound(f"need {need_id} is not known")
-            spec = NeedSpec.of(need)
-        else:
-            assert description is not None
-            spec = description
+        signed_in = who is not None and who.authenticated
 
         def run() -> list[SolutionMatch]:
+            # One hop to the thread pool per call: the need and the matches on one snapshot.
             snapshot = self.cache.current()
-            matcher = Matcher(snapshot.index)
-            found = matcher.match(spec, snapshot.organizations, snapshot.track_record, k)
-            seeker = snapshot.organizations.get(spec.seeker_organization_id)
-            signed_in = who is not None and who.authenticated
-            return [
-                replace(
-                    m,
-                    experts=tuple(
-                        rank_experts(
-                            spec,
-                            seeker,
-                            visible(snapshot.experts.get(m.provider.id, ()), signed_in),
-                        )
-                    ),
-                )
-                for m in found
-            ]
+            spec = description
+            if need_id:
+                # The snapshot holds every stored item; only a need newer than it is read.
+                need = snapshot.index.get(need_id) or self.store.get_item(need_id)
+                if need is None or need.kind is not ItemKind.NEED:
+                    raise NotFound(f"need {need_id} is not known")
+                spec = NeedSpec.of(need)
+            assert spec is not None
+            wanted: NeedSpec = spec
+            basis = (
+                snapshot.index,
+                snapshot.organizations,
+                snapshot.track_record,
+                snapshot.experts,
+            )
+            return self.matches.get(
+                (wanted, k, signed_in), basis, lambda: _matches(snapshot, wanted, k, signed_in)
+            )
 
         return await run_sync(run)
 
@@ -454,6 +438,23 @@ class RecommendationService:
         v.raise_if_any()
         suggester = await run_sync(self._current_suggester)
         return await run_sync(suggester.suggest, text, limit)
+
+
+def _matches(snapshot: Snapshot, spec: NeedSpec, k: int, signed_in: bool) -> list[SolutionMatch]:
+    """The k best solutions for spec on snapshot, with the experts the caller may see."""
+    found = Matcher(snapshot.index).match(spec, snapshot.organizations, snapshot.track_record, k)
+    seeker = snapshot.organizations.get(spec.seeker_organization_id)
+    return [
+        replace(
+            m,
+            experts=tuple(
+                rank_experts(
+                    spec, seeker, visible(snapshot.experts.get(m.provider.id, ()), signed_in)
+                )
+            ),
+        )
+        for m in found
+    ]
 
 
 def _suggest_corpus(index: Any) -> list[Labelled]:

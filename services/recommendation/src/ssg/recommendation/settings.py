@@ -28,3 +28,7 @@ class RecommendationSettings(PlatformSettings):
     proposal_threshold: float = Field(default=0.45, ge=0, le=1)
     # At most this many proposals per posted need or published solution.
     proposals_per_event: int = Field(default=5, ge=1, le=100)
+    # A stored recommendation list (ADR 0054) is served while the items changed at most this
+    # long after it was computed, and while it is at most stored_list_max_age_seconds old.
+    stored_list_tolerance_seconds: float = Field(default=600.0, ge=0)
+    stored_list_max_age_seconds: float = Field(default=3600.0, ge=0)

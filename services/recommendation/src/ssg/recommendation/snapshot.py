@@ -47,6 +47,10 @@ class Snapshot:
     raw_regional: Mapping[str, Vector] = field(default_factory=dict)
     # Experts by the organization they are affiliated with.
     experts: Mapping[str, list[Expert]] = field(default_factory=dict)
+    # people in index order (the same object until the index or the signals are reloaded).
+    people_array: Vector = field(default_factory=lambda: np.zeros(0))
+    # The items' marker (latest stored_at, wall-clock ns) the index was built at.
+    marker: int = 0
 
 
 class SnapshotCache:
@@ -141,10 +145,21 @@ class SnapshotCache:
         self._regional = regional
         if previous is not None and index is previous.index and raw is previous.raw_popularity:
             aligned, by_region = previous.raw_popularity_array, previous.raw_regional
+            people_array = previous.people_array
         else:
             aligned = index.aligned(raw)
             by_region = {r: index.aligned(values) for r, values in regional.items()}
+            people_array = index.aligned(people)
         snapshot = Snapshot(
-            index, raw, aligned, organizations, track_record, people, by_region, experts
+            index,
+            raw,
+            aligned,
+            organizations,
+            track_record,
+            people,
+            by_region,
+            experts,
+            people_array,
+            found[1],
         )
         return snapshot, found, started

@@ -14,11 +14,12 @@ from ssg.platform.events.consumer import EventConsumer, HandlerRegistry, Process
 from ssg.platform.events.envelope import Origin
 from ssg.platform.events.organizations import ORGANIZATION_TOPIC
 from ssg.platform.events.worker import worker_main
-from ssg.recommendation.bootstrap import build_store
+from ssg.recommendation.bootstrap import build_lists, build_store
 from ssg.recommendation.events.catalog import CATALOG_TOPICS, catalog_handlers
 from ssg.recommendation.events.interactions import interaction_handlers
 from ssg.recommendation.events.publisher import INTERACTION_TOPIC, MATCH_TOPIC, EventFactory
 from ssg.recommendation.events.registration import EXPERT_TOPIC, registration_handlers
+from ssg.recommendation.neighbours import NeighbourCache
 from ssg.recommendation.proposals import Proposer
 from ssg.recommendation.settings import RecommendationSettings
 from ssg.recommendation.snapshot import SnapshotCache
@@ -56,7 +57,21 @@ def build_consumer(settings: RecommendationSettings, store: MongoStore) -> Event
         handlers=combined(
             catalog_handlers(store, proposer),
             registration_handlers(store),
-            interaction_handlers(store),
+            interaction_handlers(
+                store,
+                build_lists(
+                    settings,
+                    store,
+                    # Its own snapshot, reloaded in the background: the proposer's reloads in
+                    # line, which would hold interactions up while 20,000 items are re-read.
+                    SnapshotCache(
+                        store,
+                        settings.index_refresh_seconds,
+                        signals_seconds=settings.signals_refresh_seconds,
+                    ),
+                    NeighbourCache(store, settings.signals_refresh_seconds),
+                ),
+            ),
         ),
         processed=ProcessedEvents(store.db, settings.worker_group),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
@@ -78,6 +78,33 @@ class Signals:
     # Decayed use by organizations of each of the profile's regions, in index order
     # (``regions.REGIONS`` names); empty when the profile's region is not known.
     regional: Mapping[str, Vector] = field(default_factory=dict)
+    # The neighbours as (index positions, cosines) per source item: wins over neighbours when
+    # given (the API keeps them in this form, so a request does no per-neighbour Python work).
+    neighbour_positions: Mapping[str, tuple[Positions, Vector]] | None = None
+
+    def on(self, index: ItemIndex) -> Signals:
+        """These signals with the neighbours as positions in index (converted once per call)."""
+        if self.neighbour_positions is not None:
+            return self
+        return replace(self, neighbour_positions=self.positioned(index))
+
+    def positioned(self, index: ItemIndex) -> Mapping[str, tuple[Positions, Vector]]:
+        """The neighbours per source as positions in index and cosines (items not in it left
+        out), in the order of the sources."""
+        if self.neighbour_positions is not None:
+            return self.neighbour_positions
+        found: dict[str, tuple[Positions, Vector]] = {}
+        for source, neighbours in self.neighbours.items():
+            pairs = [
+                (at, cosine)
+                for other, cosine in neighbours.items()
+                if (at := index.position.get(other)) is not None
+            ]
+            found[source] = (
+                np.array([at for at, _ in pairs], dtype=np.int64),
+                np.array([cosine for _, cosine in pairs], dtype=np.float64),
+            )
+        return found
 
 
 @dataclass
@@ -123,6 +150,7 @@ class Recommender:
         index, w = self.index, self.weights
         if not len(index):
             return []
+        signals = signals.on(index)
         comps = self._components(profile, signals, now, with_text=False)
         partial = self._combine(profile, comps)
         allowed = self._allowed(profile, item_filter or Filter())
@@ -148,7 +176,11 @@ class Recommender:
         )
         chosen = [int(pool[o]) for o in order]
         closest = self._closest_histories(profile, chosen)
-        return [self._scored(profile, signals, comps, at, closest.get(at)) for at in chosen]
+        peers = self._co_sources(profile, signals, chosen)
+        return [
+            self._scored(profile, signals, comps, at, closest.get(at), peers.get(at))
+            for at in chosen
+        ]
 
     def _allowed(self, profile: Profile, item_filter: Filter) -> npt.NDArray[np.bool_]:
         """Active, unseen items that pass the filter, as a mask in index order."""
@@ -189,10 +221,12 @@ class Recommender:
         at = self.index.position.get(item_id)
         if at is None:
             raise KeyError(item_id)
+        signals = signals.on(self.index)
         comps = self._components(profile, signals, now, with_text=False)
         if not profile.cold:
             comps.text[at] = self._text(comps.centroid, np.array([at]))[0]
-        return self._scored(profile, signals, comps, at, self._closest_history(profile, at))
+        peer = self._co_sources(profile, signals, [at]).get(at)
+        return self._scored(profile, signals, comps, at, self._closest_history(profile, at), peer)
 
     def similar(self, item_id: str, k: int) -> list[Scored]:
         """The k active items most like item_id by text and SDGs."""
@@ -263,16 +297,10 @@ class Recommender:
         )
         co = zeros.copy()
         total = sum(profile.items.values()) or 1.0
-        for source, neighbours in signals.neighbours.items():
-            share = profile.items.get(source, 0.0) / total
-            found = [
-                (at, cosine)
-                for other, cosine in neighbours.items()
-                if (at := index.position.get(other)) is not None
-            ]
-            if found:
-                at_, cos_ = zip(*found, strict=True)
-                np.add.at(co, np.array(at_), share * np.array(cos_))
+        for source, (at_, cos_) in signals.positioned(index).items():
+            if len(at_):
+                # A source lists each neighbour once, so a fancy-index add is exact.
+                co[at_] += (profile.items.get(source, 0.0) / total) * cos_
         return _Components(
             text,
             sdg,
@@ -338,8 +366,16 @@ class Recommender:
         return w.popular - w.regional, w.regional
 
     def _scored(
-        self, profile: Profile, signals: Signals, c: _Components, at: int, source: Item | None
+        self,
+        profile: Profile,
+        signals: Signals,
+        c: _Components,
+        at: int,
+        source: Item | None,
+        peer: Item | None,
     ) -> Scored:
+        """The item at position at with its reasons; source is the profile item closest in
+        text, peer the one whose co-interaction neighbours lift it most."""
         item, w = self.index.items[at], self.weights
         reasons: list[Reason] = []
 
@@ -376,7 +412,6 @@ class Recommender:
                 )
             place = self._place(c, item)
             add("region", f"about {place}, where your interests lie", w.place * c.place[at], place)
-            peer = self._co_source(profile, signals, item.id)
             add(
                 "co_interaction",
                 f"people who used '{peer.title}' also used it"
@@ -436,13 +471,21 @@ class Recommender:
         best = int(np.argmax(values))
         return self.index.items[positions[best][0]] if values[best] > 0 else None
 
-    def _co_source(self, profile: Profile, signals: Signals, item_id: str) -> Item | None:
-        best, best_value = None, 0.0
-        for source, neighbours in signals.neighbours.items():
-            value = profile.items.get(source, 0.0) * neighbours.get(item_id, 0.0)
-            if value > best_value and (found := self.index.get(source)) is not None:
-                best, best_value = found, value
-        return best
+    def _co_sources(self, profile: Profile, signals: Signals, chosen: list[int]) -> dict[int, Item]:
+        """For each chosen position, the profile item whose co-interaction neighbours lift it
+        most (the first of equals in the neighbours' order); absent when none does."""
+        best: dict[int, tuple[float, Item]] = {}
+        wanted = np.array(chosen, dtype=np.int64)
+        for source, (positions, cosines) in signals.positioned(self.index).items():
+            found = self.index.get(source)
+            if found is None:
+                continue
+            weight = profile.items.get(source, 0.0)
+            for h in np.flatnonzero(np.isin(positions, wanted)):
+                at, value = int(positions[h]), weight * float(cosines[h])
+                if value > best.get(at, (0.0, found))[0]:
+                    best[at] = (value, found)
+        return {at: item for at, (_, item) in best.items()}
 
     def _place(self, c: _Components, item: Item) -> str:
         regions, countries = c.shares[REGION], c.shares[COUNTRY]

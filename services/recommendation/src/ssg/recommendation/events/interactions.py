@@ -12,8 +12,10 @@ from typing import Any
 
 from ssg.contracts.recommendation.v1 import events_pb2 as ev
 from ssg.platform.events.consumer import Event, HandlerRegistry, NonRetryableError
+from ssg.recommendation.domain.profile import organization_key, user_key
 from ssg.recommendation.events.publisher import DOMAIN
 from ssg.recommendation.mapping import interaction_kind_from_proto
+from ssg.recommendation.personal import PersonalLists
 from ssg.recommendation.store.mongo import InteractionFacts, MongoStore
 
 
@@ -32,13 +34,19 @@ def interaction_facts(event: Event[ev.InteractionRecorded]) -> InteractionFacts:
     )
 
 
-def interaction_handlers(store: MongoStore) -> HandlerRegistry:
-    """The InteractionRecorded handler."""
+def interaction_handlers(store: MongoStore, lists: PersonalLists | None = None) -> HandlerRegistry:
+    """The InteractionRecorded handler; with lists, it also stores the changed profiles'
+    recommendation lists in the same transaction (ADR 0054)."""
     handlers = HandlerRegistry()
 
     def apply(event: Event[Any]) -> None:
         facts = interaction_facts(event)
         store.record_interaction(facts, store.get_item(facts.item_id, event.session), event.session)
+        if lists is not None:
+            subjects = [(user_key(facts.user_id), "")]
+            if facts.organization_id:
+                subjects.append((organization_key(facts.organization_id), facts.organization_id))
+            lists.refresh(subjects, event.session)
 
     handlers.add(f"{DOMAIN}.InteractionRecorded", ev.InteractionRecorded, apply)
     return handlers

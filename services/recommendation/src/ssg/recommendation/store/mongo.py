@@ -12,6 +12,8 @@ Collections:
                  as tombstones without personal data)
   matches        proposed partnerships and their lifecycle
   markers        ``items``: the latest stored_at of any item write (the API's reload signal)
+  recommendations  one per profile key: its unfiltered list as the worker last computed it,
+                 with the items' marker it was computed on (ADR 0054)
   outbox, processed_events  (``ssg.platform.events``)
 
 Every write of an event handler goes through the consumer's transaction (``session``), together
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, MongoClient, UpdateOne
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReplaceOne, UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 from pymongo.database import Database
@@ -40,7 +42,14 @@ from ssg.platform.paging import Cursor
 from ssg.recommendation.domain.decay import boosted
 from ssg.recommendation.domain.experts import Expert
 from ssg.recommendation.domain.matches import SUCCESSFUL, Match, MatchStatus
-from ssg.recommendation.domain.model import InteractionKind, Item, ItemKind, Organization
+from ssg.recommendation.domain.model import (
+    InteractionKind,
+    Item,
+    ItemKind,
+    Organization,
+    Reason,
+    Scored,
+)
 from ssg.recommendation.domain.profile import (
     Profile,
     interaction_delta,
@@ -79,6 +88,18 @@ class InteractionFacts:
 
 
 @dataclass(frozen=True)
+class StoredList:
+    """A profile's recommendations as the worker stored them."""
+
+    key: str
+    # The items' marker (stored_at) of the index the list was computed on.
+    marker: int
+    computed_at: datetime
+    # (item id, score, reasons) best first.
+    entries: tuple[tuple[str, float, tuple[Reason, ...]], ...]
+
+
+@dataclass(frozen=True)
 class ItemSignals:
     """What the API keeps in memory of item_stats (stored, boosted sums)."""
 
@@ -110,6 +131,7 @@ class MongoStore:
         self.matches = db["matches"]
         self.experts = db["experts"]
         self.markers = db["markers"]
+        self.recommendations = db["recommendations"]
         self.outbox = Outbox(db)
         self.profile_half_life = profile_half_life
         self.popularity_half_life = popularity_half_life
@@ -339,9 +361,11 @@ class MongoStore:
             for start in range(0, len(rows), chunk):
                 collection.insert_many(rows[start : start + chunk], ordered=False)
 
-    def read_profile(self, key: str, now: datetime) -> Profile:
+    def read_profile(
+        self, key: str, now: datetime, session: ClientSession | None = None
+    ) -> Profile:
         """The profile under key decayed to now (empty when unknown)."""
-        doc = self.profiles.find_one({"_id": key}) or {}
+        doc = self.profiles.find_one({"_id": key}, session=session) or {}
         items = doc.get("items", {})
         return Profile.read(
             key,
@@ -352,6 +376,57 @@ class MongoStore:
             now,
             self.profile_half_life,
             doc.get("organization_id", ""),
+        )
+
+    def profile_keys(self) -> list[str]:
+        """Every stored profile's key."""
+        return [d["_id"] for d in self.profiles.find({}, {"_id": 1})]
+
+    def save_recommendations(
+        self,
+        key: str,
+        scored: Sequence[Scored],
+        marker: int,
+        computed_at: datetime,
+        session: ClientSession | None = None,
+    ) -> None:
+        """Store a profile's list (replacing the one before)."""
+        self.recommendations.replace_one(
+            {"_id": key}, _list_doc(key, scored, marker, computed_at), upsert=True, session=session
+        )
+
+    def save_many_recommendations(
+        self, lists: Sequence[tuple[str, Sequence[Scored]]], marker: int, computed_at: datetime
+    ) -> None:
+        """Store many profiles' lists at once (backfill)."""
+        if lists:
+            self.recommendations.bulk_write(
+                [
+                    ReplaceOne(
+                        {"_id": key}, _list_doc(key, scored, marker, computed_at), upsert=True
+                    )
+                    for key, scored in lists
+                ],
+                ordered=False,
+            )
+
+    def drop_recommendations(self, key: str, session: ClientSession | None = None) -> None:
+        """Forget a profile's stored list (its readers compute one)."""
+        self.recommendations.delete_one({"_id": key}, session=session)
+
+    def stored_recommendations(self, key: str) -> StoredList | None:
+        """A profile's stored list, or None."""
+        doc = self.recommendations.find_one({"_id": key})
+        if doc is None:
+            return None
+        return StoredList(
+            key,
+            int(doc["marker"]),
+            doc["computed_at"],
+            tuple(
+                (e["id"], float(e["score"]), tuple(Reason(*r) for r in e["reasons"]))
+                for e in doc["items"]
+            ),
         )
 
     def raw_popularity(self) -> dict[str, float]:
@@ -483,6 +558,22 @@ def _apply_if_newer(
         {"_id": id}, {"$set": {**doc, "aggregate_version": version}}, upsert=True, session=session
     )
     return True
+
+
+def _list_doc(key: str, scored: Sequence[Scored], marker: int, computed_at: datetime) -> Doc:
+    return {
+        "_id": key,
+        "marker": marker,
+        "computed_at": computed_at,
+        "items": [
+            {
+                "id": s.item.id,
+                "score": s.score,
+                "reasons": [[r.code, r.text, r.weight, r.ref] for r in s.reasons],
+            }
+            for s in scored
+        ],
+    }
 
 
 def cosines(
