@@ -28,7 +28,7 @@ from ssg.recommendation.domain.regional import home_regions
 from ssg.recommendation.domain.scoring import Filter, Recommender, Signals, Weights
 from ssg.recommendation.neighbours import NeighbourCache
 from ssg.recommendation.snapshot import Snapshot, SnapshotCache
-from ssg.recommendation.store.mongo import MongoStore
+from ssg.recommendation.store.mongo import MongoStore, StaleList
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,11 @@ STORED_K = 10
 NEIGHBOUR_SOURCES = 20
 # Profiles computed per bulk write in a backfill.
 BACKFILL_BATCH = 500
+
+
+def organization_of(key: str) -> str:
+    """The organization id of an ``org:`` profile key ("" for a person's)."""
+    return key.removeprefix("org:") if key.startswith("org:") else ""
 
 
 @dataclass(frozen=True)
@@ -162,8 +167,7 @@ class PersonalLists:
             batch: list[tuple[str, list[Scored]]] = []
             marker: int | None = None
             for key in wanted[start : start + BACKFILL_BATCH]:
-                organization_id = key.removeprefix("org:") if key.startswith("org:") else ""
-                found = self.inputs(key, organization_id, now)
+                found = self.inputs(key, organization_of(key), now)
                 if found.profile.cold:
                     continue
                 # The oldest index of the batch: a reload meanwhile must not make one look newer.
@@ -174,3 +178,24 @@ class PersonalLists:
             self.store.save_many_recommendations(batch, marker or 0, now)
             stored += len(batch)
         return stored
+
+    def recompute(self, stale: Sequence[StaleList]) -> int:
+        """Blocking: compute the lists read as stale again on the current snapshot and store
+        each one only if it is still the list read (the interaction path may have stored a
+        newer profile's list meanwhile); one that cannot be computed, or whose profile is now
+        cold, is dropped on the same condition. The number rewritten or dropped."""
+        now = self.clock()
+        results: list[tuple[StaleList, Sequence[Scored] | None]] = []
+        marker: int | None = None
+        for read in stale:
+            try:
+                found = self.inputs(read.key, organization_of(read.key), now)
+                scored = found.recommender.recommend(found.profile, found.signals, now, STORED_K)
+            except Exception:
+                log.exception("recomputing a stored list failed", extra={"key": read.key})
+                results.append((read, None))
+                continue
+            # The oldest index of the batch: a reload meanwhile must not make one look newer.
+            marker = min(found.snapshot.marker, marker or found.snapshot.marker)
+            results.append((read, None if found.profile.cold else scored))
+        return self.store.rewrite_unchanged_recommendations(results, marker or 0, now)

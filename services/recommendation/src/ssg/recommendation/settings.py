@@ -32,3 +32,11 @@ class RecommendationSettings(PlatformSettings):
     # long after it was computed, and while it is at most stored_list_max_age_seconds old.
     stored_list_tolerance_seconds: float = Field(default=600.0, ge=0)
     stored_list_max_age_seconds: float = Field(default=3600.0, ge=0)
+    # The worker's sweep (ADR 0054): every interval (0: never), the replica holding its lease
+    # recomputes the stored lists more than list_sweep_behind_seconds behind the items' marker,
+    # list_sweep_batch at a time with list_sweep_pause_seconds between batches.
+    list_sweep_interval_seconds: float = Field(default=30.0, ge=0)
+    list_sweep_batch: int = Field(default=50, ge=1, le=5000)
+    list_sweep_pause_seconds: float = Field(default=0.2, ge=0)
+    list_sweep_behind_seconds: float = Field(default=300.0, ge=0)
+    list_sweep_lease_seconds: float = Field(default=60.0, gt=0)

@@ -13,7 +13,8 @@ Collections:
   matches        proposed partnerships and their lifecycle
   markers        ``items``: the latest stored_at of any item write (the API's reload signal)
   recommendations  one per profile key: its unfiltered list as the worker last computed it,
-                 with the items' marker it was computed on (ADR 0054)
+                 with the items' marker it was computed on and when the profile last changed
+                 (``active_at``, the sweep's order; ADR 0054)
   outbox, processed_events  (``ssg.platform.events``)
 
 Every write of an event handler goes through the consumer's transaction (``session``), together
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, MongoClient, ReplaceOne, UpdateOne
+from pymongo import ASCENDING, DESCENDING, DeleteOne, MongoClient, ReplaceOne, UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 from pymongo.database import Database
@@ -100,6 +101,15 @@ class StoredList:
 
 
 @dataclass(frozen=True)
+class StaleList:
+    """A stored list behind the items' marker, as the sweep read it (its write's condition)."""
+
+    key: str
+    marker: int
+    computed_at: datetime
+
+
+@dataclass(frozen=True)
 class ItemSignals:
     """What the API keeps in memory of item_stats (stored, boosted sums)."""
 
@@ -150,6 +160,7 @@ class MongoStore:
                 [(side, ASCENDING), ("create_time", DESCENDING), ("_id", DESCENDING)],
                 name=f"{side}_newest",
             )
+        self.recommendations.create_index([("marker", ASCENDING)], name="marker")
         self.outbox.ensure_indexes()
 
     # Read models kept from catalog and registration events.
@@ -410,6 +421,45 @@ class MongoStore:
                 ordered=False,
             )
 
+    def stale_recommendations(self, before_marker: int, limit: int) -> list[StaleList]:
+        """At most limit stored lists computed on an items' marker older than before_marker,
+        those of the most recently active profiles first."""
+        cursor = (
+            self.recommendations.find(
+                {"marker": {"$lt": before_marker}}, {"marker": 1, "computed_at": 1}
+            )
+            .sort([("active_at", DESCENDING), ("_id", ASCENDING)])
+            .limit(limit)
+        )
+        return [StaleList(d["_id"], int(d["marker"]), d["computed_at"]) for d in cursor]
+
+    def count_stale_recommendations(self, before_marker: int) -> int:
+        """How many stored lists were computed on an items' marker older than before_marker."""
+        return self.recommendations.count_documents({"marker": {"$lt": before_marker}})
+
+    def rewrite_unchanged_recommendations(
+        self,
+        lists: Sequence[tuple[StaleList, Sequence[Scored] | None]],
+        marker: int,
+        computed_at: datetime,
+    ) -> int:
+        """Store recomputed lists (None: drop the list) only where the stored list is still the
+        one read (same marker and computed_at), so a list the interaction path wrote meanwhile
+        for a newer profile is kept; active_at is kept too. The number rewritten."""
+        ops: list[UpdateOne | DeleteOne] = []
+        for read, scored in lists:
+            unchanged = {"_id": read.key, "marker": read.marker, "computed_at": read.computed_at}
+            if scored is None:
+                ops.append(DeleteOne(unchanged))
+                continue
+            doc = _list_doc(read.key, scored, marker, computed_at)
+            del doc["_id"], doc["active_at"]
+            ops.append(UpdateOne(unchanged, {"$set": doc}))
+        if not ops:
+            return 0
+        result = self.recommendations.bulk_write(ops, ordered=False)
+        return result.matched_count + result.deleted_count
+
     def drop_recommendations(self, key: str, session: ClientSession | None = None) -> None:
         """Forget a profile's stored list (its readers compute one)."""
         self.recommendations.delete_one({"_id": key}, session=session)
@@ -565,6 +615,8 @@ def _list_doc(key: str, scored: Sequence[Scored], marker: int, computed_at: date
         "_id": key,
         "marker": marker,
         "computed_at": computed_at,
+        # Written by the interaction path and backfill only: the sweep's most-active-first order.
+        "active_at": computed_at,
         "items": [
             {
                 "id": s.item.id,
