@@ -551,6 +551,13 @@ async def test_without_a_wait_an_event_not_known_yet_is_dead_lettered_at_once(
 async def test_consumers_run_side_by_side_and_one_failing_stops_the_others(
     kafka_server, db, topic, unique_name
 ):
+    stopped: list[str] = []
+
+    async def beside(stop: asyncio.Event) -> None:
+        # A periodic task (a sweep) runs until the consumers' stop.
+        await stop.wait()
+        stopped.append("task")
+
     settings = make_settings(kafka_server, metrics_port=free_port())
     healthy = make_consumer(settings, unique_name, topic, db)
     # Nothing listens there: this one fails as it starts.
@@ -561,8 +568,9 @@ async def test_consumers_run_side_by_side_and_one_failing_stops_the_others(
     # The healthy one alone would run until stopped: returning at all means it was stopped.
     async with asyncio.timeout(60):
         with pytest.raises(KafkaConnectionError):
-            await run_consumer(settings, healthy, failing)
+            await run_consumer(settings, healthy, failing, tasks=[beside])
     assert healthy.assignment() == set()
+    assert stopped == ["task"]
     await healthy.stop()  # returns at once: its run() has ended
 
 
