@@ -53,8 +53,10 @@ def test_user_text_only_reaches_opensearch_as_multi_match_text():
         "and",
         'title:"x"',
         "or",
-        "*:*",
     ]
+    # Punctuation alone is not a word to require: only the phrase is left.
+    only = text_query("*:* -")["bool"]["should"]
+    assert [c["multi_match"]["type"] for c in only] == ["phrase"]
 
 
 def test_most_words_must_match_each_in_any_field_and_language():

@@ -201,7 +201,7 @@ def text_query(text: str, broad: bool = False) -> dict[str, Any]:
         }
     }
     if broad:
-        matched: dict[str, Any] = {
+        matched: dict[str, Any] | None = {
             "multi_match": {
                 "query": " ".join(words),
                 "type": "best_fields",
@@ -214,15 +214,24 @@ def text_query(text: str, broad: bool = False) -> dict[str, Any]:
     else:
         # One clause per distinct word, so that the share required counts words, whichever
         # field or language each is found in (a multi_match's own minimum_should_match counts
-        # them per field).
-        distinct = dict.fromkeys(w.lower() for w in words)
-        matched = {
-            "bool": {
-                "should": [_word_query(w) for w in distinct],
-                "minimum_should_match": MOST_WORDS,
+        # them per field). Punctuation alone is no word: it would never match yet count.
+        distinct = [w for w in dict.fromkeys(w.lower() for w in words) if _has_word(w)]
+        matched = (
+            {
+                "bool": {
+                    "should": [_word_query(w) for w in distinct],
+                    "minimum_should_match": MOST_WORDS,
+                }
             }
-        }
-    return {"bool": {"should": [matched, phrase], "minimum_should_match": 1}}
+            if distinct
+            else None
+        )
+    should = [phrase] if matched is None else [matched, phrase]
+    return {"bool": {"should": should, "minimum_should_match": 1}}
+
+
+def _has_word(text: str) -> bool:
+    return any(c.isalnum() for c in text)
 
 
 def broadened(q: SearchQuery, found: int) -> SearchQuery | None:
