@@ -259,8 +259,9 @@ async def relevance(client: AsyncOpenSearch) -> str:
             f"(seed {SEED}: {written} documents indexed through the search service's event "
             "mapping and bulk writer, on osmem). Grades from the demo generator's ground truth: "
             "3 = the sought topic, 1 = another topic of its primary SDG. Both rankings run on "
-            'the same index in the same run; "ours" is the Search API\'s query body, "plain '
-            'BM25" one multi_match over title and body.',
+            'the same index in the same run; "ours" is what the Search API sends (most words '
+            'required, ADR 0013; when that finds nothing, its any-word query), "plain BM25" '
+            "one multi_match over title and body.",
             "",
             "| queries | n | ours | plain BM25 | ratio |",
             "|---|---|---|---|---|",
