@@ -13,8 +13,9 @@ demo set (bench_search.demo_events) repeated under new ids.
    not part of this run: the outbox benchmark measures it. Goal: p95 <= 1 s.
 3. Query overhead: with 20,000 solutions indexed (SSG_BENCH_STORED), the judged query set
    (tests/load/search_queries.json: each query's text and filters, as users send them) goes
-   through gRPC to the API and, in alternating rounds, straight to OpenSearch as the very body
-   the API builds for that request (its own validation and translation). First a survey, one
+   through gRPC to the API and, in alternating rounds, straight to OpenSearch as the very bodies
+   the API sends for that request (its own validation and translation; the any-word body
+   after the first when that found nothing, as the service does). First a survey, one
    call at a time, of what osmem spends per query shape (a blank query; judged requests by the
    share of the index they match); then levels of rising concurrency (SSG_BENCH_CONCURRENCY,
    default 1,4,16) until osmem saturates (a call misses its 60 s deadline, or the level does
@@ -62,7 +63,8 @@ from ssg.platform.settings import load_settings
 from ssg.search.api.convert import search_query
 from ssg.search.domain.documents import EntityType, Upsert, action_for
 from ssg.search.domain.indices import alias_name
-from ssg.search.domain.queries import Ranking, SearchQuery, search_body
+from ssg.search.domain.queries import Ranking, SearchQuery, broadened, search_body
+from ssg.search.domain.results import results
 from ssg.search.events.indexer import create_indexer_app
 from ssg.search.events.topics import ORGANIZATION_TOPIC, SOLUTION_TOPIC
 from ssg.search.settings import SearchSettings
@@ -357,14 +359,18 @@ async def overhead(
     requests = judged_requests()
     codec = page_codec(settings)
     ranking = Ranking()
-    # The API's own translation (validation included): both sides send the same body.
-    bodies = [search_body(search_query(r, codec), ranking) for _, r in requests]
+    # The API's own translation (validation included): both sides send the same bodies.
+    queries = [search_query(r, codec) for _, r in requests]
+    bodies = [search_body(q, ranking) for q in queries]
     index = ",".join(alias_name(settings.index_prefix, t) for t in EntityType)
     hits: dict[int, int] = {}
 
     async def direct(i: int) -> object:
         k = i % len(bodies)
         reply = await client.search(index=index, body=bodies[k])
+        broad = broadened(queries[k], results(reply, queries[k]).total)
+        if broad is not None:
+            reply = await client.search(index=index, body=search_body(broad, ranking))
         hits[k] = int(reply["hits"]["total"]["value"])
         return reply
 

@@ -22,7 +22,7 @@ from ssg.platform.events.consumer import RetryPolicy
 from ssg.platform.events.topics import ensure_topics
 from ssg.search.domain.documents import action_for, provider_ids, with_provider
 from ssg.search.events.topics import SEARCH_EVENTS_TOPIC
-from ssg.search.service import ZERO_RESULTS
+from ssg.search.service import BROADENED, ZERO_RESULTS
 from ssg.search.store.writer import BulkWriter
 from ssg.testing.status import field_violations
 
@@ -153,6 +153,32 @@ async def test_french_and_spanish_stemming_and_misspellings(served):
     assert IDS["f1"] in ids(await search(served, "eau potable"))
 
 
+async def test_most_words_must_match_else_any_word_does(served):
+    # Two of three words: the mobile clinics; the solar pumps have one word only.
+    before = BROADENED._value.get()
+    strict = set(ids(await search(served, "mobile clinics solar")))
+    assert IDS["s5"] in strict
+    assert not strict & {IDS["s1"], IDS["s2"], IDS["s3"]}
+    assert BROADENED._value.get() == before
+    # No item has both words: the query runs again with either, and its pages stay broad.
+    everything = await search(served, "solar clinics", page=paging_pb2.PageRequest(page_size=100))
+    assert {IDS["s1"], IDS["s2"], IDS["s3"], IDS["s5"]} <= set(ids(everything))
+    assert BROADENED._value.get() == before + 1
+    seen: list[str] = []
+    token = ""
+    while True:
+        page = await search(
+            served, "solar clinics", page=paging_pb2.PageRequest(page_size=2, page_token=token)
+        )
+        seen.extend(ids(page))
+        assert page.page.total_size == everything.page.total_size
+        token = page.page.next_page_token
+        if not token:
+            break
+    assert seen == ids(everything)
+    assert BROADENED._value.get() == before + 2  # the first page of each walk, not the others
+
+
 async def test_query_syntax_in_user_text_is_just_text(served):
     for text in ['solar) AND (" OR *:* {', "title:solar^10", "/[a-z/", "\\", "solar~2 -pumps"]:
         response = await search(served, text)
@@ -199,7 +225,7 @@ async def test_pages_walk_every_result_once(served, sort):
     for _ in range(10):
         response = await search(
             served,
-            "solar water",
+            "solar pumps",
             sort=sort,
             page=paging_pb2.PageRequest(page_size=2, page_token=token),
         )
@@ -208,7 +234,7 @@ async def test_pages_walk_every_result_once(served, sort):
         if not token:
             break
     everything = await search(
-        served, "solar water", sort=sort, page=paging_pb2.PageRequest(page_size=100)
+        served, "solar pumps", sort=sort, page=paging_pb2.PageRequest(page_size=100)
     )
     assert len(seen) == len(set(seen))
     assert set(seen) == set(ids(everything))

@@ -6,19 +6,26 @@ import json
 
 import pytest
 
+from ssg.contracts.search.v1 import search_service_pb2 as pb
 from ssg.platform.errors import ValidationError, Violations
+from ssg.platform.paging import PageCodec
+from ssg.search.api.convert import fingerprint, search_query
 from ssg.search.domain import requests as checks
 from ssg.search.domain.documents import EntityType
 from ssg.search.domain.queries import (
     MAX_TIED_IDS,
+    MOST_WORDS,
+    TEXT_FIELDS,
     Cursor,
     Filters,
     Ranking,
     SearchQuery,
     Sort,
+    broadened,
     facet_aggregations,
     next_cursor,
     search_body,
+    text_query,
 )
 from ssg.search.domain.similar import similar_body
 from ssg.search.domain.suggest import suggest_body, suggestions
@@ -34,9 +41,80 @@ RANKING = Ranking(
 
 def test_user_text_only_reaches_opensearch_as_multi_match_text():
     text = 'solar) AND title:"x" OR *:*'
-    body = json.dumps(search_body(SearchQuery(text=text), RANKING))
-    assert "query_string" not in body and "simple_query_string" not in body
-    assert body.count(json.dumps(" ".join(text.split()))) == 2  # best_fields and phrase
+    for broad in (False, True):
+        body = json.dumps(search_body(SearchQuery(text=text, broad=broad), RANKING))
+        assert "query_string" not in body and "simple_query_string" not in body
+        # The phrase (and the broad best_fields) carry the whole text; the strict query each
+        # word, always as a multi_match query's text.
+        assert body.count(json.dumps(" ".join(text.split()))) == (2 if broad else 1)
+    strict = text_query(text)["bool"]["should"][0]["bool"]["should"]
+    assert [c["multi_match"]["query"] for c in strict] == [
+        "solar)",
+        "and",
+        'title:"x"',
+        "or",
+    ]
+    # Punctuation alone is not a word to require: only the phrase is left.
+    only = text_query("*:* -")["bool"]["should"]
+    assert [c["multi_match"]["type"] for c in only] == ["phrase"]
+
+
+def test_most_words_must_match_each_in_any_field_and_language():
+    q = text_query("Solar  pumps for the THE villages")
+    matched, phrase = q["bool"]["should"]
+    assert q["bool"]["minimum_should_match"] == 1
+    words = matched["bool"]["should"]
+    # One clause per distinct word (case folded): a repeated word is not counted twice.
+    assert [w["multi_match"]["query"] for w in words] == [
+        "solar",
+        "pumps",
+        "for",
+        "the",
+        "villages",
+    ]
+    assert matched["bool"]["minimum_should_match"] == MOST_WORDS == "2<75%"
+    for w in words:
+        mm = w["multi_match"]
+        assert mm["fields"] == list(TEXT_FIELDS)  # title, tags, body; folded, en, fr, es
+        assert mm["fuzziness"] == "AUTO" and mm["prefix_length"] == 1
+        assert mm["tie_breaker"] == 1.0
+    assert phrase["multi_match"]["type"] == "phrase"
+    assert phrase["multi_match"]["query"] == "Solar pumps for the THE villages"
+    # Broad: any word of the text, as one best_fields multi_match (no share required).
+    broad = text_query("Solar pumps for the villages", broad=True)["bool"]["should"][0]
+    assert broad["multi_match"]["query"] == "Solar pumps for the villages"
+    assert broad["multi_match"]["type"] == "best_fields"
+    assert "minimum_should_match" not in broad["multi_match"]
+    assert text_query("   ") == {"match_all": {}}
+
+
+def test_a_query_whose_words_found_nothing_together_is_broadened_once():
+    q = SearchQuery(text="pompes solaires", filters=Filters(sdgs=("6",)), size=5)
+    broad = broadened(q, 0)
+    assert broad == SearchQuery(text=q.text, filters=q.filters, size=5, broad=True)
+    assert broadened(q, 1) is None  # found something
+    assert broadened(broad, 0) is None  # already broad
+    assert broadened(SearchQuery(), 0) is None  # blank: every document already
+    later = SearchQuery(text=q.text, cursor=Cursor((1.0, "a")))
+    assert broadened(later, 0) is None  # a later page keeps its first page's mode
+
+
+def test_broad_pages_stay_broad_through_the_page_token():
+    hits = [hit("a", 2.0), hit("b", 1.5), hit("c", 1.0)]
+    cursor = next_cursor(hits, 2, Sort.RELEVANCE, None, broad=True)
+    assert cursor == Cursor((1.5, "b"), ("b",), broad=True)
+    assert cursor.to_json()["b"] is True
+    assert "b" not in Cursor((1.5, "b")).to_json()
+    assert next_cursor(hits, 2, Sort.NEWEST, None, broad=True) == Cursor((1.5, "b"), broad=True)
+    codec = PageCodec(b"k" * 32)
+    request = pb.SearchRequest(query="pompes solaires")
+    request.page.page_token = codec.encode(cursor.to_json(), fingerprint(request))
+    q = search_query(request, codec)
+    assert q.broad and q.cursor == cursor
+    text = json.dumps(search_body(q, RANKING))
+    assert '"minimum_should_match": "2<75%"' not in text
+    request.page.page_token = codec.encode(Cursor((1.5, "b")).to_json(), fingerprint(request))
+    assert not search_query(request, codec).broad
 
 
 def test_ranking_weights_come_from_settings():
@@ -107,6 +185,7 @@ def test_cursor_tokens_are_checked_for_their_sort():
         ({"a": [1]}, Sort.RELEVANCE),
         ({"a": [1, 2]}, Sort.NEWEST),
         ({"a": [1, "a"], "t": [3]}, Sort.NEWEST),
+        ({"a": [1.5, "a"], "b": "yes"}, Sort.RELEVANCE),
         ({}, Sort.RELEVANCE),
     ]
     for bad, sort in cases:

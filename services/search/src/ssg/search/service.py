@@ -9,7 +9,7 @@ from prometheus_client import Counter
 
 from ssg.search.domain import similar, suggest
 from ssg.search.domain.documents import EntityType
-from ssg.search.domain.queries import Ranking, SearchQuery, search_body
+from ssg.search.domain.queries import Ranking, SearchQuery, broadened, search_body
 from ssg.search.domain.results import Hit, Results, hit, results
 from ssg.search.events.activity import ActivityPublisher, performed, user_hash
 from ssg.search.store.search import SearchStore
@@ -19,6 +19,10 @@ ZERO_RESULTS = Counter(
     "First-page searches that found nothing (unmet demand), by the SDG and region filtered on"
     " ('any' when not filtered; one count per pair).",
     ["sdg", "region"],
+)
+BROADENED = Counter(
+    "ssg_search_broadened_total",
+    "First-page searches whose words found nothing together, run again with any word matching.",
 )
 SEARCHES = Counter(
     "ssg_search_queries_total", "Searches answered, by sort order and page.", ["sort", "page"]
@@ -44,6 +48,11 @@ class SearchService:
         """One page of results of q; the query is published as activity (subject hashed)."""
         response = await self.store.search(search_body(q, self.ranking))
         page = results(response, q)
+        broad = broadened(q, page.total)
+        if broad is not None:
+            BROADENED.inc()
+            q = broad
+            page = results(await self.store.search(search_body(q, self.ranking)), q)
         first = q.cursor is None
         SEARCHES.labels(q.sort.value, "first" if first else "next").inc()
         if first and page.total == 0:

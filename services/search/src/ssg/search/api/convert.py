@@ -153,7 +153,8 @@ def search_query(request: pb.SearchRequest, codec: PageCodec) -> SearchQuery:
     except ValueError as exc:  # PageTokenError is a ValueError
         v.add("page.page_token", str(exc))
     v.raise_if_any()
-    return SearchQuery(text=text, filters=filters, sort=sort, size=size, cursor=cursor)
+    broad = cursor is not None and cursor.broad
+    return SearchQuery(text=text, filters=filters, sort=sort, size=size, cursor=cursor, broad=broad)
 
 
 def search_response(

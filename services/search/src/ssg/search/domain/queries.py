@@ -5,6 +5,10 @@ User text only ever reaches OpenSearch as the ``query`` of ``multi_match`` queri
 analyse it as plain words: no operator, quote, wildcard or field name in it has a meaning, so
 no text can make the query fail or reach another field.
 
+Most of a query's words must match (``MOST_WORDS``): one common word ("for", "de") no longer
+matches the whole index. When that finds nothing, the service runs the query again with any
+word matching (``broadened``), and the pages of that answer stay broad (the cursor says so).
+
 Facets are counted with every filter applied except their own (aggregations under a
 ``filter`` of the other facets' clauses), while the hits get all filters as a
 ``post_filter``: a user sees how many results each other value of a facet would give.
@@ -15,7 +19,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ssg.search.domain.documents import EntityType
@@ -37,6 +41,9 @@ TEXT_FIELDS = (
     *(f"body{s}" for s in _LANGS),
 )
 HIGHLIGHT_FIELDS = ("title", "body")
+# How many of a query's words a result must match: all of one or two, then three in four
+# (rounded down: 2 of 3, 3 of 4, 4 of 6). Each word may match in any field and language.
+MOST_WORDS = "2<75%"
 
 # Facet name (as the API reports it) -> document field.
 FACETS: Mapping[str, str] = {
@@ -118,19 +125,25 @@ class Ranking:
 @dataclass(frozen=True)
 class Cursor:
     """Where the next page starts: the last hit's sort values and, for relevance, the ids
-    that tied with it on the score."""
+    that tied with it on the score; broad when the pages are those of the any-word query."""
 
     after: tuple[Any, ...]
     tied: tuple[str, ...] = ()
+    broad: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The cursor as a page token body."""
-        return {"a": list(self.after), "t": list(self.tied)}
+        data: dict[str, Any] = {"a": list(self.after), "t": list(self.tied)}
+        if self.broad:
+            data["b"] = True
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], sort: Sort) -> Cursor:
         """A cursor from a decoded page token; ValueError when it does not fit sort."""
-        after, tied = data.get("a"), data.get("t", [])
+        after, tied, broad = data.get("a"), data.get("t", []), data.get("b", False)
+        if not isinstance(broad, bool):
+            raise ValueError("page_token is malformed")
         if not isinstance(after, list) or len(after) != 2 or not isinstance(after[1], str):
             raise ValueError("page_token is malformed")
         first = after[0]
@@ -141,7 +154,7 @@ class Cursor:
             ok = isinstance(first, int) and not isinstance(first, bool)
         if not ok or not isinstance(tied, list) or not all(isinstance(t, str) for t in tied):
             raise ValueError("page_token is malformed")
-        return cls((first, after[1]), tuple(tied[:MAX_TIED_IDS]))
+        return cls((first, after[1]), tuple(tied[:MAX_TIED_IDS]), broad)
 
 
 @dataclass(frozen=True)
@@ -153,39 +166,81 @@ class SearchQuery:
     sort: Sort = Sort.RELEVANCE
     size: int = 20
     cursor: Cursor | None = None
+    # Any word suffices: the second try of a query whose words found nothing together.
+    broad: bool = False
 
 
-def text_query(text: str) -> dict[str, Any]:
-    """The scoring query for text: words in any language field (typos forgiven), phrases
-    matched in titles and bodies rank higher; everything when text is blank."""
-    words = " ".join(text.split())
-    if not words:
-        return {"match_all": {}}
+def _word_query(word: str) -> dict[str, Any]:
+    """One word in any field and language (typos forgiven); its score sums the fields it is
+    found in."""
     return {
-        "bool": {
-            "should": [
-                {
-                    "multi_match": {
-                        "query": words,
-                        "type": "best_fields",
-                        "fields": list(TEXT_FIELDS),
-                        "fuzziness": "AUTO",
-                        "prefix_length": 1,
-                        "tie_breaker": 0.3,
-                    }
-                },
-                {
-                    "multi_match": {
-                        "query": words,
-                        "type": "phrase",
-                        "fields": ["title^2", "body"],
-                        "boost": 2.0,
-                    }
-                },
-            ],
-            "minimum_should_match": 1,
+        "multi_match": {
+            "query": word,
+            "type": "best_fields",
+            "fields": list(TEXT_FIELDS),
+            "fuzziness": "AUTO",
+            "prefix_length": 1,
+            "tie_breaker": 1.0,
         }
     }
+
+
+def text_query(text: str, broad: bool = False) -> dict[str, Any]:
+    """The scoring query for text: most of its words (any word when broad) in any language
+    field, typos forgiven; phrases matched in titles and bodies rank higher; everything when
+    text is blank."""
+    words = text.split()
+    if not words:
+        return {"match_all": {}}
+    phrase = {
+        "multi_match": {
+            "query": " ".join(words),
+            "type": "phrase",
+            "fields": ["title^2", "body"],
+            "boost": 2.0,
+        }
+    }
+    if broad:
+        matched: dict[str, Any] | None = {
+            "multi_match": {
+                "query": " ".join(words),
+                "type": "best_fields",
+                "fields": list(TEXT_FIELDS),
+                "fuzziness": "AUTO",
+                "prefix_length": 1,
+                "tie_breaker": 0.3,
+            }
+        }
+    else:
+        # One clause per distinct word, so that the share required counts words, whichever
+        # field or language each is found in (a multi_match's own minimum_should_match counts
+        # them per field). Punctuation alone is no word: it would never match yet count.
+        distinct = [w for w in dict.fromkeys(w.lower() for w in words) if _has_word(w)]
+        matched = (
+            {
+                "bool": {
+                    "should": [_word_query(w) for w in distinct],
+                    "minimum_should_match": MOST_WORDS,
+                }
+            }
+            if distinct
+            else None
+        )
+    should = [phrase] if matched is None else [matched, phrase]
+    return {"bool": {"should": should, "minimum_should_match": 1}}
+
+
+def _has_word(text: str) -> bool:
+    return any(c.isalnum() for c in text)
+
+
+def broadened(q: SearchQuery, found: int) -> SearchQuery | None:
+    """What to run instead of q when its words found nothing together: the same first page
+    with any word matching; None when q found something, has no text, or is already broad
+    or a later page (whose cursor decides)."""
+    if found or q.broad or q.cursor is not None or not q.text.split():
+        return None
+    return replace(q, broad=True)
 
 
 def ranked(query: dict[str, Any], filters: Filters, ranking: Ranking) -> dict[str, Any]:
@@ -261,7 +316,7 @@ def facet_aggregations(filters: Filters) -> dict[str, Any]:
 
 def search_body(q: SearchQuery, ranking: Ranking) -> dict[str, Any]:
     """The ``_search`` body of q over the aliases of every entity type."""
-    scoring = text_query(q.text)
+    scoring = text_query(q.text, q.broad)
     if q.sort is Sort.RELEVANCE:
         scoring = ranked(scoring, q.filters, ranking)
     post: list[dict[str, Any]] = list(q.filters.clauses().values())
@@ -291,7 +346,11 @@ def search_body(q: SearchQuery, ranking: Ranking) -> dict[str, Any]:
 
 
 def next_cursor(
-    hits: Sequence[Mapping[str, Any]], size: int, sort: Sort, previous: Cursor | None
+    hits: Sequence[Mapping[str, Any]],
+    size: int,
+    sort: Sort,
+    previous: Cursor | None,
+    broad: bool = False,
 ) -> Cursor | None:
     """Where the page after hits starts (None when hits hold no more than size)."""
     if len(hits) <= size:
@@ -300,8 +359,8 @@ def next_cursor(
     last = page[-1]
     after = (last["sort"][0], last["sort"][1])
     if sort is not Sort.RELEVANCE:
-        return Cursor(after)
+        return Cursor(after, broad=broad)
     tied = [h["_id"] for h in page if h["sort"][0] == after[0]]
     if previous is not None and previous.after[0] == after[0]:
         tied = [*previous.tied, *tied]
-    return Cursor(after, tuple(dict.fromkeys(tied))[-MAX_TIED_IDS:])
+    return Cursor(after, tuple(dict.fromkeys(tied))[-MAX_TIED_IDS:], broad)

@@ -94,5 +94,5 @@ def results(response: Mapping[str, Any], q: SearchQuery) -> Results:
         hits=[hit(h) for h in raw_hits[: q.size]],
         groups=groups,
         facets=facets,
-        cursor=next_cursor(raw_hits, q.size, q.sort, q.cursor),
+        cursor=next_cursor(raw_hits, q.size, q.sort, q.cursor, q.broad),
     )
