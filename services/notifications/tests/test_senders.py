@@ -16,7 +16,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from kombu import Connection
 
-from ssg.notifications.delivery.senders import SendFailed, SmtpConfig, send_email, send_webhook
+from ssg.notifications.delivery.senders import (
+    SendFailed,
+    SmtpConfig,
+    WebhookClient,
+    send_email,
+    send_webhook,
+)
+from ssg.notifications.domain.signing import verify_webhook_signature
+from ssg.notifications.domain.targets import TargetRefused
 from ssg.notifications.domain.tasks import DeliveryTask
 from ssg.notifications.worker import topology
 from ssg.testing import servers
@@ -105,6 +113,65 @@ def test_webhook_server_error_is_retryable_client_error_is_not(sink):
     assert ok.code == 204
     headers = {k.lower(): v for k, v in sink.at("/ok")[0].headers.items()}
     assert headers["x-ssg-delivery-id"] == "d" * 32 and headers["x-ssg-signature"].startswith("v1=")
+
+
+def test_webhook_client_keeps_the_connection_and_signs_each_request():
+    sink = HttpSink(keep_alive=True)
+    client = WebhookClient(timeout=2, allow_loopback=True)
+    try:
+        for _ in range(3):
+            assert client.post(task(sink.url("/ka")), "secret").code == 204
+    finally:
+        client.close()
+        sink.stop()
+    received = sink.at("/ka")
+    assert len(received) == 3 and len({r.peer_port for r in received}) == 1
+    for r in received:
+        headers = {k.lower(): v for k, v in r.headers.items()}
+        stamp = int(headers["x-ssg-timestamp"])
+        assert verify_webhook_signature(
+            "secret", stamp, r.body, headers["x-ssg-signature"], now=stamp
+        )
+
+
+def test_webhook_client_opens_a_connection_per_request_to_an_http10_receiver(sink):
+    client = WebhookClient(timeout=2, allow_loopback=True)
+    try:
+        for _ in range(3):
+            assert client.post(task(sink.url("/one")), "secret").code == 204
+    finally:
+        client.close()
+    assert len({r.peer_port for r in sink.at("/one")}) == 3
+
+
+def test_webhook_client_sends_again_once_when_the_receiver_closed_the_kept_connection():
+    sink = HttpSink(keep_alive=True, drop_after_response=True)
+    client = WebhookClient(timeout=2, allow_loopback=True)
+    try:
+        for _ in range(3):
+            assert client.post(task(sink.url("/drop")), "secret").code == 204
+            time.sleep(0.05)  # the receiver's close has arrived before the next request
+    finally:
+        client.close()
+        sink.stop()
+    received = sink.at("/drop")
+    assert len(received) == 3 and len({r.peer_port for r in received}) == 3
+
+
+def test_webhook_client_checks_a_host_again_after_the_ttl():
+    now = [0.0]
+    client = WebhookClient(timeout=2, allow_loopback=True, resolve_ttl=30, clock=lambda: now[0])
+    assert client.address("localhost", 80) in ("127.0.0.1", "::1")
+    # The setting changes under it: the checked address holds for the TTL, then is refused.
+    client.allow_loopback = False
+    now[0] = 29.0
+    assert client.address("localhost", 80) in ("127.0.0.1", "::1")
+    now[0] = 31.0
+    with pytest.raises(TargetRefused, match="loopback"):
+        client.address("localhost", 80)
+    with pytest.raises(SendFailed) as caught:
+        client.post(task("http://169.254.169.254/latest/meta-data"), "secret")
+    assert not caught.value.retryable
 
 
 def test_email_reaches_a_real_smtp_server():
