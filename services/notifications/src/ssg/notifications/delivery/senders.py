@@ -8,7 +8,6 @@ A sender returns a ``Sent`` or raises ``SendFailed`` saying whether a retry coul
 from __future__ import annotations
 
 import email.policy
-import http.client
 import ipaddress
 import smtplib
 import socket
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 
+from ssg.notifications.delivery import http1
 from ssg.notifications.domain.signing import webhook_signature
 from ssg.notifications.domain.targets import TargetRefused, address_refusal, parse_url
 from ssg.notifications.domain.tasks import DeliveryTask
@@ -141,18 +141,6 @@ def _tls_context() -> ssl.SSLContext:
     return _TLS
 
 
-class _PinnedHTTPS(http.client.HTTPSConnection):
-    """HTTPS to an already checked address, with SNI and certificate checks for the host name."""
-
-    def __init__(self, host: str, address: str, port: int, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout, context=_tls_context())
-        self._address = address
-
-    def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
-
-
 # (scheme, host, port, checked address): connections to one key are interchangeable.
 _Key = tuple[str, str, int, str]
 
@@ -184,7 +172,7 @@ class WebhookClient:
         self.max_idle = max_idle
         self.clock = clock
         self._addresses: dict[tuple[str, int], tuple[float, str]] = {}
-        self._idle: dict[_Key, list[tuple[float, http.client.HTTPConnection]]] = {}
+        self._idle: dict[_Key, list[tuple[float, http1.Connection]]] = {}
         self._idle_count = 0
 
     def address(self, host: str, port: int) -> str:
@@ -212,27 +200,33 @@ class WebhookClient:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            "Host": target.host if target.port in (80, 443) else f"{target.host}:{target.port}",
             "X-SSG-Delivery-Id": task.delivery_id,
             "X-SSG-Event-Type": task.event_type,
             "X-SSG-Attempt": str(task.attempt),
             "X-SSG-Timestamp": str(timestamp),
             "X-SSG-Signature": webhook_signature(secret, timestamp, body),
         }
+        try:
+            # An international name goes into the Host header as its IDNA (ASCII) form.
+            name = target.host if target.host.isascii() else target.host.encode("idna").decode()
+            host = name if target.port in (80, 443) else f"{name}:{target.port}"
+            request = http1.request_bytes(host, target.path, headers, body)
+        except ValueError as exc:
+            raise SendFailed(f"webhook request not sendable: {exc}", retryable=False) from None
         key = (target.scheme, target.host, target.port, address)
         conn = self._take(key)
         try:
             if conn is not None:
                 try:
-                    status = self._exchange(conn, key, target.path, body, headers)
+                    status = self._exchange(conn, key, request)
                 except ConnectionError:
                     # The receiver closed the kept connection before reading this request
                     # (its idle timeout): once more on a new connection.
                     conn = None
             if conn is None:
                 conn = self._connect(key)
-                status = self._exchange(conn, key, target.path, body, headers)
-        except (OSError, http.client.HTTPException) as exc:
+                status = self._exchange(conn, key, request)
+        except (OSError, http1.ProtocolError) as exc:
             raise SendFailed(f"webhook request failed: {type(exc).__name__}: {exc}") from None
         if 200 <= status < 300:
             return Sent(status)
@@ -247,37 +241,22 @@ class WebhookClient:
             for _, conn in conns:
                 conn.close()
 
-    def _connect(self, key: _Key) -> http.client.HTTPConnection:
+    def _connect(self, key: _Key) -> http1.Connection:
         scheme, host, port, address = key
+        # Connect to the checked address, not to whatever the name resolves to next; TLS
+        # still checks the certificate against the host name.
         if scheme == "https":
-            return _PinnedHTTPS(host, address, port, self.timeout)
-        # Connect to the checked address, not to whatever the name resolves to next.
-        return http.client.HTTPConnection(address, port, timeout=self.timeout)
+            return http1.Connection(address, port, self.timeout, _tls_context(), host)
+        return http1.Connection(address, port, self.timeout)
 
-    def _exchange(
-        self,
-        conn: http.client.HTTPConnection,
-        key: _Key,
-        path: str,
-        body: bytes,
-        headers: dict[str, str],
-    ) -> int:
-        """One request and its response; the connection is kept when it can carry another."""
-        try:
-            conn.request("POST", path, body=body, headers=headers)
-            response = conn.getresponse()
-            response.read(64 * 1024)
-        except BaseException:
-            conn.close()
-            raise
-        # Reusable only once the whole response was read and the receiver keeps the connection.
-        if response.isclosed() and not response.will_close and conn.sock is not None:
+    def _exchange(self, conn: http1.Connection, key: _Key, request: bytes) -> int:
+        """One request and its answer; the connection is kept when it can carry another."""
+        status, reusable = conn.exchange(request)
+        if reusable:
             self._give(key, conn)
-        else:
-            conn.close()
-        return response.status
+        return status
 
-    def _take(self, key: _Key) -> http.client.HTTPConnection | None:
+    def _take(self, key: _Key) -> http1.Connection | None:
         conns = self._idle.get(key)
         now = self.clock()
         while conns:
@@ -288,7 +267,7 @@ class WebhookClient:
             conn.close()
         return None
 
-    def _give(self, key: _Key, conn: http.client.HTTPConnection) -> None:
+    def _give(self, key: _Key, conn: http1.Connection) -> None:
         if self._idle_count >= self.max_idle:
             self._prune()
             if self._idle_count >= self.max_idle:
