@@ -70,3 +70,23 @@ def test_a_closed_connection_is_opened_again(outbound: Outbound, amqp_url: str):
     outbound.close()
     outbound.send(outbound.topology.results, {"n": 2})
     assert len(drain(amqp_url, outbound.topology.results)) == 2
+
+
+def test_stop_publishes_what_was_queued_then_ends(amqp_url: str):
+    topology = Topology(f"test.outbound.{uuid.uuid4().hex[:8]}", (100,))
+    publisher = Outbound(amqp_url, topology, timeout=5)
+    runner = eventlet.spawn(publisher.run)
+    try:
+        senders = [eventlet.spawn(publisher.send, topology.results, {"n": n}) for n in range(5)]
+        eventlet.sleep(0)  # the senders have queued their messages
+        publisher.stop()
+        for sender in senders:
+            sender.wait()
+        runner.wait()  # returns: the green thread has ended
+        assert runner.dead
+        assert len(drain(amqp_url, topology.results)) == 5
+    finally:
+        runner.kill()
+        with Connection(amqp_url) as conn:
+            for name in topology.names():
+                conn.default_channel.queue_delete(name)

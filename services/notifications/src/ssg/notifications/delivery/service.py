@@ -90,6 +90,7 @@ class Outbound:
         self.timeout = timeout
         self.attempts = attempts
         self.batch = batch
+        # Messages to publish; None stops the green thread.
         self._queue: LightQueue = LightQueue()
         self._conn: Connection | None = None
         self._channel: Any = None
@@ -112,14 +113,22 @@ class Outbound:
         raise OutboundRefused(f"no confirm from the broker within {self.timeout} s")
 
     def run(self) -> None:
-        """Publish what senders queue, batch by batch, until the green thread is killed."""
+        """Publish what senders queue, batch by batch, until ``stop``."""
         while True:
-            batch = [self._queue.get()]
+            first = self._queue.get()
+            if first is None:
+                self._drop()
+                return
+            batch = [first]
             while len(batch) < self.batch:
                 try:
-                    batch.append(self._queue.get_nowait())
+                    message = self._queue.get_nowait()
                 except Empty:
                     break
+                if message is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                batch.append(message)
             try:
                 self._publish(batch)
             except Exception as exc:
@@ -127,6 +136,10 @@ class Outbound:
                 for message in batch:
                     if not message.done.ready():
                         message.done.send(exc)
+
+    def stop(self) -> None:
+        """Let ``run`` return once it has published what was queued before."""
+        self._queue.put(None)
 
     def close(self) -> None:
         """Close the connection (the green thread opens a new one if it publishes again)."""
@@ -249,9 +262,10 @@ class Delivery(DependencyProvider):
         self.container.spawn_managed_thread(self.outbound.run, identifier="outbound")
 
     def stop(self) -> None:
-        """Close the publisher's and the kept webhook connections (workers have finished)."""
+        """Stop the publisher and close the kept webhook connections (workers have
+        finished)."""
         if self.outbound is not None:
-            self.outbound.close()
+            self.outbound.stop()
         self.webhooks.close()
 
     def get_dependency(self, worker_ctx: object) -> Delivery:
