@@ -90,3 +90,17 @@ def test_stop_publishes_what_was_queued_then_ends(amqp_url: str):
         with Connection(amqp_url) as conn:
             for name in topology.names():
                 conn.default_channel.queue_delete(name)
+
+
+def test_combined_sends_travel_as_lists_and_each_is_confirmed(outbound: Outbound, amqp_url: str):
+    results, dlq = outbound.topology.results, outbound.topology.dlq
+    pool = eventlet.GreenPool(30)
+    senders = [pool.spawn(outbound.send, results, {"n": n}, combine=True) for n in range(30)]
+    senders.append(pool.spawn(outbound.send, dlq, {"n": "alone"}, reason="r"))
+    for sender in senders:
+        sender.wait()
+    bodies = [json.loads(m.body) for m in drain(amqp_url, results)]
+    assert all(isinstance(body, list) for body in bodies)
+    assert sorted(item["n"] for body in bodies for item in body) == list(range(30))
+    (alone,) = drain(amqp_url, dlq)
+    assert json.loads(alone.body) == {"n": "alone"} and alone.headers == {"reason": "r"}

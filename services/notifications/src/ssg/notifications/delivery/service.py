@@ -56,12 +56,15 @@ class OutboundRefused(Exception):
 class _Outgoing:
     """One message on its way, and the event its sender waits on (True once confirmed)."""
 
-    __slots__ = ("done", "headers", "payload", "routing_key")
+    __slots__ = ("combine", "done", "headers", "payload", "routing_key")
 
-    def __init__(self, routing_key: str, payload: bytes, headers: dict[str, str]) -> None:
+    def __init__(
+        self, routing_key: str, payload: bytes, headers: dict[str, str], combine: bool
+    ) -> None:
         self.routing_key = routing_key
         self.payload = payload
         self.headers = headers
+        self.combine = combine
         self.done: Event = Event()
 
 
@@ -73,7 +76,8 @@ class Outbound:
     them (RabbitMQ acknowledges several with one ``multiple`` ack). ``send`` still returns only
     once its own message is confirmed, so a task is acknowledged only after its follow-up
     messages are safe; what changes is that ten green workers share a round trip instead of
-    paying one each.
+    paying one each. Messages sent with ``combine`` (attempt results, whose consumer reads a
+    JSON list as several) that meet in one batch with one routing key travel as one message.
     """
 
     def __init__(
@@ -95,14 +99,17 @@ class Outbound:
         self._conn: Connection | None = None
         self._channel: Any = None
         self._tag = 0
-        self._unconfirmed: dict[int, _Outgoing] = {}
+        self._unconfirmed: dict[int, list[_Outgoing]] = {}
         with Connection(amqp_uri) as conn:
             topology.declare(conn)
 
-    def send(self, routing_key: str, body: dict[str, Any], **headers: str) -> None:
+    def send(
+        self, routing_key: str, body: dict[str, Any], *, combine: bool = False, **headers: str
+    ) -> None:
         """Publish body persistently to routing_key through the default exchange; returns once
-        the broker confirmed it (raises when it refused it or did not answer)."""
-        message = _Outgoing(routing_key, json.dumps(body).encode(), headers)
+        the broker confirmed it (raises when it refused it or did not answer). With combine,
+        it may go in a JSON list with other combined bodies for the same queue (no headers)."""
+        message = _Outgoing(routing_key, json.dumps(body).encode(), headers, combine)
         self._queue.put(message)
         # The green thread settles every message within its own timeouts; this is a backstop.
         outcome = message.done.wait(self.timeout * (self.attempts + 1))
@@ -160,22 +167,20 @@ class Outbound:
 
     def _publish_once(self, batch: list[_Outgoing]) -> None:
         channel = self._ready_channel()
+        # Messages that go together: combined ones per routing key, every other on its own.
+        groups: dict[str, list[_Outgoing]] = {}
         for message in batch:
             if message.done.ready():
                 continue  # confirmed (or refused) before the connection was lost
-            channel.basic_publish(
-                amqp.Message(
-                    message.payload,
-                    content_type="application/json",
-                    content_encoding="utf-8",
-                    delivery_mode=2,
-                    application_headers=message.headers or None,
-                ),
-                exchange=DEFAULT_EXCHANGE.name,
-                routing_key=message.routing_key,
-            )
-            self._tag += 1
-            self._unconfirmed[self._tag] = message
+            if message.combine:
+                groups.setdefault(message.routing_key, []).append(message)
+            else:
+                self._publish_one(channel, message.routing_key, message.payload, message.headers)
+                self._unconfirmed[self._tag] = [message]
+        for routing_key, messages in groups.items():
+            payload = b"[" + b",".join(m.payload for m in messages) + b"]"
+            self._publish_one(channel, routing_key, payload, {})
+            self._unconfirmed[self._tag] = messages
         deadline = time.monotonic() + self.timeout
         assert self._conn is not None
         while self._unconfirmed:
@@ -183,6 +188,22 @@ class Outbound:
             if remaining <= 0:
                 raise OutboundRefused(f"no confirm from the broker within {self.timeout} s")
             self._conn.drain_events(timeout=remaining)
+
+    def _publish_one(
+        self, channel: Any, routing_key: str, payload: bytes, headers: dict[str, str]
+    ) -> None:
+        channel.basic_publish(
+            amqp.Message(
+                payload,
+                content_type="application/json",
+                content_encoding="utf-8",
+                delivery_mode=2,
+                application_headers=headers or None,
+            ),
+            exchange=DEFAULT_EXCHANGE.name,
+            routing_key=routing_key,
+        )
+        self._tag += 1
 
     def _ready_channel(self) -> Any:
         if self._channel is None:
@@ -198,10 +219,9 @@ class Outbound:
 
     def _settled(self, tag: int, multiple: bool) -> list[_Outgoing]:
         if not multiple:
-            message = self._unconfirmed.pop(tag, None)
-            return [message] if message is not None else []
+            return self._unconfirmed.pop(tag, [])
         tags = [t for t in self._unconfirmed if t <= tag]
-        return [self._unconfirmed.pop(t) for t in tags]
+        return [m for t in tags for m in self._unconfirmed.pop(t)]
 
     def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
         for message in self._settled(delivery_tag, multiple):
@@ -346,7 +366,7 @@ class Delivery(DependencyProvider):
         result = AttemptResult(
             task.delivery_id, task.attempt, int(outcome), time.time(), code, error
         )
-        self.outbound.send(self.topology.results, result.to_json())
+        self.outbound.send(self.topology.results, result.to_json(), combine=True)
 
 
 def service_class(settings: NotificationsSettings, topology: Topology) -> type:
