@@ -28,7 +28,7 @@ from ssg.notifications.domain.targets import TargetRefused
 from ssg.notifications.domain.tasks import DeliveryTask
 from ssg.notifications.worker import topology
 from ssg.testing import servers
-from ssg.testing.receivers import HttpSink, SmtpSink
+from ssg.testing.receivers import HttpSink, Received, SmtpSink
 
 from .conftest import DeliveryProcess, delete_queues, delivery_env, make_settings
 
@@ -115,16 +115,23 @@ def test_webhook_server_error_is_retryable_client_error_is_not(sink):
     assert headers["x-ssg-delivery-id"] == "d" * 32 and headers["x-ssg-signature"].startswith("v1=")
 
 
-def test_webhook_client_keeps_the_connection_and_signs_each_request():
-    sink = HttpSink(keep_alive=True)
+def post_three(sink: HttpSink, path: str) -> list[Received]:
+    """Three webhooks through one client; what the receiver got."""
     client = WebhookClient(timeout=2, allow_loopback=True)
     try:
         for _ in range(3):
-            assert client.post(task(sink.url("/ka")), "secret").code == 204
+            assert client.post(task(sink.url(path)), "secret").code == 204
     finally:
         client.close()
+    return sink.at(path)
+
+
+def test_webhook_client_keeps_the_connection_and_signs_each_request():
+    sink = HttpSink(keep_alive=True)
+    try:
+        received = post_three(sink, "/ka")
+    finally:
         sink.stop()
-    received = sink.at("/ka")
     assert len(received) == 3 and len({r.peer_port for r in received}) == 1
     for r in received:
         headers = {k.lower(): v for k, v in r.headers.items()}
@@ -135,26 +142,17 @@ def test_webhook_client_keeps_the_connection_and_signs_each_request():
 
 
 def test_webhook_client_opens_a_connection_per_request_to_an_http10_receiver(sink):
-    client = WebhookClient(timeout=2, allow_loopback=True)
-    try:
-        for _ in range(3):
-            assert client.post(task(sink.url("/one")), "secret").code == 204
-    finally:
-        client.close()
-    assert len({r.peer_port for r in sink.at("/one")}) == 3
+    assert len({r.peer_port for r in post_three(sink, "/one")}) == 3
 
 
 def test_webhook_client_sends_again_once_when_the_receiver_closed_the_kept_connection():
+    # The receiver closes each connection after answering, without saying so: every kept
+    # connection fails, and each webhook goes once more on a new one.
     sink = HttpSink(keep_alive=True, drop_after_response=True)
-    client = WebhookClient(timeout=2, allow_loopback=True)
     try:
-        for _ in range(3):
-            assert client.post(task(sink.url("/drop")), "secret").code == 204
-            time.sleep(0.05)  # the receiver's close has arrived before the next request
+        received = post_three(sink, "/drop")
     finally:
-        client.close()
         sink.stop()
-    received = sink.at("/drop")
     assert len(received) == 3 and len({r.peer_port for r in received}) == 3
 
 
