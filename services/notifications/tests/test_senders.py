@@ -156,6 +156,21 @@ def test_webhook_client_sends_again_once_when_the_receiver_closed_the_kept_conne
     assert len(received) == 3 and len({r.peer_port for r in received}) == 3
 
 
+def test_webhook_client_does_not_reuse_a_connection_idle_longer_than_idle_seconds():
+    now = [0.0]
+    sink = HttpSink(keep_alive=True)
+    client = WebhookClient(timeout=2, allow_loopback=True, idle_seconds=4, clock=lambda: now[0])
+    try:
+        for at in (0.0, 1.0, 6.0):
+            now[0] = at
+            assert client.post(task(sink.url("/idle")), "secret").code == 204
+    finally:
+        client.close()
+        sink.stop()
+    ports = [r.peer_port for r in sink.at("/idle")]
+    assert ports[0] == ports[1] != ports[2]
+
+
 def test_webhook_client_checks_a_host_again_after_the_ttl():
     now = [0.0]
     client = WebhookClient(timeout=2, allow_loopback=True, resolve_ttl=30, clock=lambda: now[0])

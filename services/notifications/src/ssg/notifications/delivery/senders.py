@@ -174,6 +174,7 @@ class WebhookClient:
         self._addresses: dict[tuple[str, int], tuple[float, str]] = {}
         self._idle: dict[_Key, list[tuple[float, http1.Connection]]] = {}
         self._idle_count = 0
+        self._next_prune = 0.0
 
     def address(self, host: str, port: int) -> str:
         """The checked address of host (looked up again after resolve_ttl seconds)."""
@@ -268,7 +269,8 @@ class WebhookClient:
         return None
 
     def _give(self, key: _Key, conn: http1.Connection) -> None:
-        if self._idle_count >= self.max_idle:
+        # Now and then, and when full: close what receivers have most likely closed already.
+        if self._idle_count >= self.max_idle or self.clock() >= self._next_prune:
             self._prune()
             if self._idle_count >= self.max_idle:
                 conn.close()
@@ -279,6 +281,7 @@ class WebhookClient:
     def _prune(self) -> None:
         """Close the connections idle for too long."""
         now = self.clock()
+        self._next_prune = now + self.idle_seconds
         for key in list(self._idle):
             keep = []
             for since, conn in self._idle.pop(key, []):
