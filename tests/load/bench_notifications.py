@@ -19,6 +19,7 @@ start until the receiver counted every request. Goal: >= 0.7x the bare rate (the
 that opens a connection per request, as the issue set it).
 
     uv run python tests/load/bench_notifications.py [--subscriptions 50000] [--tasks 1000]
+        [--only fanout|delivery]
 """
 
 from __future__ import annotations
