@@ -16,11 +16,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from kombu import Connection
 
-from ssg.notifications.delivery.senders import SendFailed, SmtpConfig, send_email, send_webhook
+from ssg.notifications.delivery.senders import (
+    SendFailed,
+    SmtpConfig,
+    WebhookClient,
+    send_email,
+    send_webhook,
+)
+from ssg.notifications.domain.signing import verify_webhook_signature
+from ssg.notifications.domain.targets import TargetRefused
 from ssg.notifications.domain.tasks import DeliveryTask
 from ssg.notifications.worker import topology
 from ssg.testing import servers
-from ssg.testing.receivers import HttpSink, SmtpSink
+from ssg.testing.receivers import HttpSink, Received, SmtpSink
 
 from .conftest import DeliveryProcess, delete_queues, delivery_env, make_settings
 
@@ -105,6 +113,78 @@ def test_webhook_server_error_is_retryable_client_error_is_not(sink):
     assert ok.code == 204
     headers = {k.lower(): v for k, v in sink.at("/ok")[0].headers.items()}
     assert headers["x-ssg-delivery-id"] == "d" * 32 and headers["x-ssg-signature"].startswith("v1=")
+
+
+def post_three(sink: HttpSink, path: str) -> list[Received]:
+    """Three webhooks through one client; what the receiver got."""
+    client = WebhookClient(timeout=2, allow_loopback=True)
+    try:
+        for _ in range(3):
+            assert client.post(task(sink.url(path)), "secret").code == 204
+    finally:
+        client.close()
+    return sink.at(path)
+
+
+def test_webhook_client_keeps_the_connection_and_signs_each_request():
+    sink = HttpSink(keep_alive=True)
+    try:
+        received = post_three(sink, "/ka")
+    finally:
+        sink.stop()
+    assert len(received) == 3 and len({r.peer_port for r in received}) == 1
+    for r in received:
+        headers = {k.lower(): v for k, v in r.headers.items()}
+        stamp = int(headers["x-ssg-timestamp"])
+        assert verify_webhook_signature(
+            "secret", stamp, r.body, headers["x-ssg-signature"], now=stamp
+        )
+
+
+def test_webhook_client_opens_a_connection_per_request_to_an_http10_receiver(sink):
+    assert len({r.peer_port for r in post_three(sink, "/one")}) == 3
+
+
+def test_webhook_client_sends_again_once_when_the_receiver_closed_the_kept_connection():
+    # The receiver closes each connection after answering, without saying so: every kept
+    # connection fails, and each webhook goes once more on a new one.
+    sink = HttpSink(keep_alive=True, drop_after_response=True)
+    try:
+        received = post_three(sink, "/drop")
+    finally:
+        sink.stop()
+    assert len(received) == 3 and len({r.peer_port for r in received}) == 3
+
+
+def test_webhook_client_does_not_reuse_a_connection_idle_longer_than_idle_seconds():
+    now = [0.0]
+    sink = HttpSink(keep_alive=True)
+    client = WebhookClient(timeout=2, allow_loopback=True, idle_seconds=4, clock=lambda: now[0])
+    try:
+        for at in (0.0, 1.0, 6.0):
+            now[0] = at
+            assert client.post(task(sink.url("/idle")), "secret").code == 204
+    finally:
+        client.close()
+        sink.stop()
+    ports = [r.peer_port for r in sink.at("/idle")]
+    assert ports[0] == ports[1] != ports[2]
+
+
+def test_webhook_client_checks_a_host_again_after_the_ttl():
+    now = [0.0]
+    client = WebhookClient(timeout=2, allow_loopback=True, resolve_ttl=30, clock=lambda: now[0])
+    assert client.address("localhost", 80) in ("127.0.0.1", "::1")
+    # The setting changes under it: the checked address holds for the TTL, then is refused.
+    client.allow_loopback = False
+    now[0] = 29.0
+    assert client.address("localhost", 80) in ("127.0.0.1", "::1")
+    now[0] = 31.0
+    with pytest.raises(TargetRefused, match="loopback"):
+        client.address("localhost", 80)
+    with pytest.raises(SendFailed) as caught:
+        client.post(task("http://169.254.169.254/latest/meta-data"), "secret")
+    assert not caught.value.retryable
 
 
 def test_email_reaches_a_real_smtp_server():

@@ -25,6 +25,8 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    # The client's port: requests on one kept-alive connection share it.
+    peer_port: int = 0
 
 
 class SmtpSink:
@@ -80,21 +82,29 @@ def plain_text(message: Message) -> str:
 
 @dataclass
 class HttpSink:
-    """Records webhook requests; a path's plan decides each answer."""
+    """Records webhook requests; a path's plan decides each answer. HTTP/1.0 (a connection per
+    request) unless keep_alive; with keep_alive, drop_after_response closes each connection
+    after answering without announcing it (as a server's idle timeout would)."""
 
     fail_first: dict[str, int] = field(default_factory=dict)
     always_fail: set[str] = field(default_factory=set)
     requests: list[Received] = field(default_factory=list)
     seen: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    keep_alive: bool = False
+    drop_after_response: bool = False
 
     def __post_init__(self) -> None:
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if sink.keep_alive else "HTTP/1.0"
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
-                sink.requests.append(Received(self.path, dict(self.headers.items()), body))
+                sink.requests.append(
+                    Received(self.path, dict(self.headers.items()), body, self.client_address[1])
+                )
                 sink.seen[self.path] += 1
                 failing = self.path in sink.always_fail or sink.seen[
                     self.path
@@ -102,6 +112,8 @@ class HttpSink:
                 self.send_response(500 if failing else 204)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+                if sink.drop_after_response:
+                    self.close_connection = True
 
             def log_message(self, format: str, *args: object) -> None:
                 return

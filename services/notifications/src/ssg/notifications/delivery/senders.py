@@ -8,16 +8,17 @@ A sender returns a ``Sent`` or raises ``SendFailed`` saying whether a retry coul
 from __future__ import annotations
 
 import email.policy
-import http.client
 import ipaddress
 import smtplib
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 
+from ssg.notifications.delivery import http1
 from ssg.notifications.domain.signing import webhook_signature
 from ssg.notifications.domain.targets import TargetRefused, address_refusal, parse_url
 from ssg.notifications.domain.tasks import DeliveryTask
@@ -129,56 +130,177 @@ def resolve_public(host: str, port: int, allow_loopback: bool) -> str:
     return addresses[0]
 
 
-class _PinnedHTTPS(http.client.HTTPSConnection):
-    """HTTPS to an already checked address, with SNI and certificate checks for the host name."""
+_TLS: ssl.SSLContext | None = None
 
-    def __init__(self, host: str, address: str, port: int, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
-        self._address = address
 
-    def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+def _tls_context() -> ssl.SSLContext:
+    # One context for every connection: creating one loads the CA store (milliseconds).
+    global _TLS
+    if _TLS is None:
+        _TLS = ssl.create_default_context()
+    return _TLS
+
+
+# (scheme, host, port, checked address): connections to one key are interchangeable.
+_Key = tuple[str, str, int, str]
+
+
+class WebhookClient:
+    """Sends webhooks, keeping what can be reused between requests: the checked address of
+    each host for ``resolve_ttl`` seconds (connections still go to the checked address, never to
+    a fresh lookup's) and idle keep-alive connections for ``idle_seconds``.
+
+    Safe to share between green threads (or threads): a connection is used by one request at a
+    time, taken out of the idle lists while in use.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        allow_loopback: bool = False,
+        resolve_ttl: float = 30.0,
+        idle_seconds: float = 4.0,
+        max_idle: int = 64,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.timeout = timeout
+        self.allow_loopback = allow_loopback
+        self.resolve_ttl = resolve_ttl
+        # Below the 5 s idle timeout of common servers, so a kept connection is rarely stale.
+        self.idle_seconds = idle_seconds
+        self.max_idle = max_idle
+        self.clock = clock
+        self._addresses: dict[tuple[str, int], tuple[float, str]] = {}
+        self._idle: dict[_Key, list[tuple[float, http1.Connection]]] = {}
+        self._idle_count = 0
+        self._next_prune = 0.0
+
+    def address(self, host: str, port: int) -> str:
+        """The checked address of host (looked up again after resolve_ttl seconds)."""
+        now = self.clock()
+        cached = self._addresses.get((host, port))
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        address = resolve_public(host, port, self.allow_loopback)
+        if len(self._addresses) > 10_000:
+            self._addresses.clear()
+        self._addresses[(host, port)] = (now + self.resolve_ttl, address)
+        return address
+
+    def post(self, task: DeliveryTask, secret: str) -> Sent:
+        """POST the task's JSON body, signed, to the subscription's URL; redirects are not
+        followed."""
+        try:
+            target = parse_url(task.address)
+            address = self.address(target.host, target.port)
+        except TargetRefused as exc:
+            raise SendFailed(f"webhook target refused: {exc}", retryable=False) from None
+        body = task.body.encode()
+        timestamp = int(time.time())
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "X-SSG-Delivery-Id": task.delivery_id,
+            "X-SSG-Event-Type": task.event_type,
+            "X-SSG-Attempt": str(task.attempt),
+            "X-SSG-Timestamp": str(timestamp),
+            "X-SSG-Signature": webhook_signature(secret, timestamp, body),
+        }
+        try:
+            # An international name goes into the Host header as its IDNA (ASCII) form.
+            name = target.host if target.host.isascii() else target.host.encode("idna").decode()
+            host = name if target.port in (80, 443) else f"{name}:{target.port}"
+            request = http1.request_bytes(host, target.path, headers, body)
+        except ValueError as exc:
+            raise SendFailed(f"webhook request not sendable: {exc}", retryable=False) from None
+        key = (target.scheme, target.host, target.port, address)
+        conn = self._take(key)
+        try:
+            if conn is not None:
+                try:
+                    status = self._exchange(conn, key, request)
+                except ConnectionError:
+                    # The receiver closed the kept connection before reading this request
+                    # (its idle timeout): once more on a new connection.
+                    conn = None
+            if conn is None:
+                conn = self._connect(key)
+                status = self._exchange(conn, key, request)
+        except (OSError, http1.ProtocolError) as exc:
+            raise SendFailed(f"webhook request failed: {type(exc).__name__}: {exc}") from None
+        if 200 <= status < 300:
+            return Sent(status)
+        retryable = status >= 500 or status in RETRYABLE_HTTP
+        what = "redirect not followed" if 300 <= status < 400 else "webhook answered"
+        raise SendFailed(f"{what}: HTTP {status}", code=status, retryable=retryable)
+
+    def close(self) -> None:
+        """Close every idle connection."""
+        idle, self._idle, self._idle_count = self._idle, {}, 0
+        for conns in idle.values():
+            for _, conn in conns:
+                conn.close()
+
+    def _connect(self, key: _Key) -> http1.Connection:
+        scheme, host, port, address = key
+        # Connect to the checked address, not to whatever the name resolves to next; TLS
+        # still checks the certificate against the host name.
+        if scheme == "https":
+            return http1.Connection(address, port, self.timeout, _tls_context(), host)
+        return http1.Connection(address, port, self.timeout)
+
+    def _exchange(self, conn: http1.Connection, key: _Key, request: bytes) -> int:
+        """One request and its answer; the connection is kept when it can carry another."""
+        status, reusable = conn.exchange(request)
+        if reusable:
+            self._give(key, conn)
+        return status
+
+    def _take(self, key: _Key) -> http1.Connection | None:
+        conns = self._idle.get(key)
+        now = self.clock()
+        while conns:
+            since, conn = conns.pop()
+            self._idle_count -= 1
+            if now - since < self.idle_seconds:
+                return conn
+            conn.close()
+        return None
+
+    def _give(self, key: _Key, conn: http1.Connection) -> None:
+        # Now and then, and when full: close what receivers have most likely closed already.
+        if self._idle_count >= self.max_idle or self.clock() >= self._next_prune:
+            self._prune()
+            if self._idle_count >= self.max_idle:
+                conn.close()
+                return
+        self._idle.setdefault(key, []).append((self.clock(), conn))
+        self._idle_count += 1
+
+    def _prune(self) -> None:
+        """Close the connections idle for too long."""
+        now = self.clock()
+        self._next_prune = now + self.idle_seconds
+        for key in list(self._idle):
+            keep = []
+            for since, conn in self._idle.pop(key, []):
+                if now - since < self.idle_seconds:
+                    keep.append((since, conn))
+                else:
+                    conn.close()
+                    self._idle_count -= 1
+            if keep:
+                self._idle[key] = keep
 
 
 def send_webhook(
     task: DeliveryTask, secret: str, *, timeout: float, allow_loopback: bool = False
 ) -> Sent:
-    """POST the task's JSON body, signed, to the subscription's URL; redirects are not followed."""
+    """POST the task's JSON body, signed, to the subscription's URL on a connection of its own;
+    redirects are not followed."""
+    client = WebhookClient(timeout=timeout, allow_loopback=allow_loopback)
     try:
-        target = parse_url(task.address)
-        address = resolve_public(target.host, target.port, allow_loopback)
-    except TargetRefused as exc:
-        raise SendFailed(f"webhook target refused: {exc}", retryable=False) from None
-    body = task.body.encode()
-    timestamp = int(time.time())
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-        "Host": target.host if target.port in (80, 443) else f"{target.host}:{target.port}",
-        "X-SSG-Delivery-Id": task.delivery_id,
-        "X-SSG-Event-Type": task.event_type,
-        "X-SSG-Attempt": str(task.attempt),
-        "X-SSG-Timestamp": str(timestamp),
-        "X-SSG-Signature": webhook_signature(secret, timestamp, body),
-    }
-    conn: http.client.HTTPConnection
-    if target.scheme == "https":
-        conn = _PinnedHTTPS(target.host, address, target.port, timeout)
-    else:
-        # Connect to the checked address, not to whatever the name resolves to next.
-        conn = http.client.HTTPConnection(address, target.port, timeout=timeout)
-    try:
-        conn.request("POST", target.path, body=body, headers=headers)
-        response = conn.getresponse()
-        response.read(64 * 1024)
-        status = response.status
-    except (OSError, http.client.HTTPException) as exc:
-        raise SendFailed(f"webhook request failed: {type(exc).__name__}: {exc}") from None
+        return client.post(task, secret)
     finally:
-        conn.close()
-    if 200 <= status < 300:
-        return Sent(status)
-    retryable = status >= 500 or status in RETRYABLE_HTTP
-    what = "redirect not followed" if 300 <= status < 400 else "webhook answered"
-    raise SendFailed(f"{what}: HTTP {status}", code=status, retryable=retryable)
+        client.close()

@@ -1,5 +1,6 @@
-"""The results consumer: every attempt the delivery workers make comes back as a message on the
-results queue; it is recorded on its delivery (the delivery log). A delivery whose last
+"""The results consumer: every attempt the delivery workers make comes back on the results queue
+(a message holds one result, or a JSON list of results the delivery process combined); each is
+recorded on its delivery (the delivery log). A delivery whose last
 attempt failed becomes FAILED and, in the same transaction, a ``DeliveryFailed`` event goes
 to the outbox. Results are idempotent (attempts are keyed by number), so a redelivered
 result writes nothing new."""
@@ -57,14 +58,15 @@ class ResultsRecorder:
         ATTEMPTS_RECORDED.labels(AttemptOutcome(result.outcome).name.lower()).inc()
 
     def on_message(self, body: Any, message: Message) -> None:
-        """kombu callback: record, then ack; a malformed result is logged and dropped."""
-        try:
-            result = AttemptResult.from_json(body)
-        except BadTask as exc:
-            log.error("malformed attempt result dropped", extra={"error": str(exc)})
-            message.ack()
-            return
-        self.record(result)
+        """kombu callback: record each result of the message (one, or a JSON list of them that
+        the delivery process combined), then ack; a malformed result is logged and dropped."""
+        for item in body if isinstance(body, list) else [body]:
+            try:
+                result = AttemptResult.from_json(item)
+            except BadTask as exc:
+                log.error("malformed attempt result dropped", extra={"error": str(exc)})
+                continue
+            self.record(result)
         message.ack()
 
 
