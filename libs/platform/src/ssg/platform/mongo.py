@@ -18,6 +18,12 @@ session applies (mongoengine 0.29 has no session support of its own)::
         uow.add(SOLUTION_TOPIC, envelope)
 
     await run_sync(write_with_events, client, db, publish)
+
+Single-document reads that a Get answers go through a second, native asyncio client instead
+(``make_read_client``, same options; ADR 0009): no thread-pool hop per call, and a burst of
+writes holding the pool's threads cannot queue the reads behind it. The service closes it on
+shutdown (``await client.close()``) and its health check pings through it
+(``ssg.platform.health.read_client_check``).
 """
 
 from __future__ import annotations
@@ -31,7 +37,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
 import mongoengine
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.collection import Collection
 from pymongo.database import Database
 
@@ -70,6 +77,22 @@ def make_client(settings: PlatformSettings) -> MongoClient[Doc]:
     if _executor is None:  # the pool is sized once, by the first client of the process
         _max_workers = settings.mongo_threads
     return MongoClient(settings.mongodb_uri, **client_options(settings))
+
+
+def make_read_client(settings: PlatformSettings) -> AsyncMongoClient[Doc]:
+    """A native asyncio client for ``settings.mongodb_uri`` with the same options as
+    ``make_client``; it connects on its first use, in the loop that uses it."""
+    if not settings.mongodb_uri:
+        raise ConfigError("SSG_MONGODB_URI: required")
+    return AsyncMongoClient(settings.mongodb_uri, **client_options(settings))
+
+
+def default_read_database(client: AsyncMongoClient[Doc]) -> AsyncDatabase[Doc]:
+    """The database named in the read client's URI path; ConfigError if the URI names none."""
+    try:
+        return client.get_default_database()
+    except Exception as exc:  # pymongo raises ConfigurationError without a db in the URI
+        raise ConfigError(f"SSG_MONGODB_URI: must name a database ({exc})") from None
 
 
 def default_database(client: MongoClient[Doc]) -> Database[Doc]:

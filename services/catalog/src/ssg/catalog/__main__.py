@@ -33,15 +33,18 @@ async def run(app: App) -> None:
         tasks.append(
             partial(refresh_forever, catalog_gauges(app.store), settings.store_gauges_seconds)
         )
-    await serve_with_tasks(
-        settings,
-        app.registrations(),
-        app.health_checks(),
-        POLICY,
-        ensure_indexes=app.store.ensure_indexes,
-        tasks=tasks,
-        logger=log,
-    )
+    try:
+        await serve_with_tasks(
+            settings,
+            app.registrations(),
+            app.health_checks(),
+            POLICY,
+            ensure_indexes=app.store.ensure_indexes,
+            tasks=tasks,
+            logger=log,
+        )
+    finally:
+        await app.aclose()
 
 
 def main() -> int:
