@@ -103,9 +103,8 @@ async def test_a_merged_organization_redirects_on_get(service, store):
     store.apply_organization(
         OrganizationRef(ORG, ORG, OrganizationStatus.SUSPENDED, INSTANCE, version=5)
     )
-    assert not (
-        await service.get_solution(MEMBER, draft.id)
-    ).solution.provenance.vouching_organization_verified
+    suspended = (await service.get_solution(MEMBER, draft.id)).solution
+    assert not suspended.provenance.vouching_organization_verified
 
 
 async def test_an_unknown_id_is_not_found(service):
@@ -115,7 +114,7 @@ async def test_an_unknown_id_is_not_found(service):
         await service.get_knowledge(PUBLIC, "nope")
 
 
-async def test_read_record_brings_the_organization_and_reviews_only_when_asked(service, store, clock):
+async def test_read_record_brings_the_organization_and_reviews_when_asked(service, store, clock):
     solution_id = await _reviewed_twice(service, clock)
     pipeline = read_pipeline(SOLUTIONS, solution_id, with_reviews=True)
     assert pipeline[0] == {"$match": {"_id": solution_id}}
