@@ -397,6 +397,7 @@ def _report(
                 f"- Errors of {name}: "
                 + ", ".join(f"{n} {code}" for code, n in codes.most_common())
                 for name, codes in ERROR_CODES.items()
+                if codes
             ),
             f"- Machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end; "
             "the client, the API and MongoDB share it.",

@@ -42,7 +42,7 @@ class App:
     servicer: CatalogServicer
     store: Store
     client: MongoClient[Doc] | None = None
-    # The asyncio client the Get calls read through (ADR 0009).
+    # The asyncio client the Get calls read through (SSG_MONGO_ASYNC_READS, ADR 0009).
     read_client: AsyncMongoClient[Doc] | None = None
 
     def registrations(self) -> list[ServicerRegistration]:
@@ -86,7 +86,10 @@ def bootstrap(settings: CatalogSettings, store: Store | None = None) -> App:
     read_client: AsyncMongoClient[Doc] | None = None
     if store is None:
         client = make_client(settings)
-        read_client = make_read_client(settings)
-        store = MongoStore(client, default_database(client), default_read_database(read_client))
+        reads = None
+        if settings.mongo_async_reads:
+            read_client = make_read_client(settings)
+            reads = default_read_database(read_client)
+        store = MongoStore(client, default_database(client), reads)
     service = build_service(settings, store)
     return App(settings, service, CatalogServicer(service), store, client, read_client)

@@ -45,7 +45,7 @@ class App:
     servicer: RegistrationServicer
     store: Store
     client: MongoClient[Doc] | None = None
-    # The asyncio client GetOrganization reads through (ADR 0009).
+    # The asyncio client GetOrganization reads through (SSG_MONGO_ASYNC_READS, ADR 0009).
     read_client: AsyncMongoClient[Doc] | None = None
 
     def registrations(self) -> list[ServicerRegistration]:
@@ -91,7 +91,10 @@ def bootstrap(settings: RegistrationSettings, store: Store | None = None) -> App
     read_client: AsyncMongoClient[Doc] | None = None
     if store is None:
         client = make_client(settings)
-        read_client = make_read_client(settings)
-        store = MongoStore(client, default_database(client), default_read_database(read_client))
+        reads = None
+        if settings.mongo_async_reads:
+            read_client = make_read_client(settings)
+            reads = default_read_database(read_client)
+        store = MongoStore(client, default_database(client), reads)
     service = build_service(settings, store)
     return App(settings, service, RegistrationServicer(service), store, client, read_client)
