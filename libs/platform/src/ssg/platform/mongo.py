@@ -19,10 +19,11 @@ session applies (mongoengine 0.29 has no session support of its own)::
 
     await run_sync(write_with_events, client, db, publish)
 
-Single-document reads that a Get answers go through a second, native asyncio client instead
-(``make_read_client``, same options; ADR 0009): no thread-pool hop per call, and a burst of
-writes holding the pool's threads cannot queue the reads behind it. The service closes it on
-shutdown (``await client.close()``) and its health check pings through it
+With ``SSG_MONGO_ASYNC_READS`` (off by default; ADR 0009) the single-document reads of the Get
+calls go through a second, native asyncio client instead (``make_read_client``, same options):
+no thread-pool hop per call, and a burst of writes holding the pool's threads cannot queue the
+reads behind it, but on the benchmarks it cost the API more CPU per call. The service closes it
+on shutdown (``await client.close()``) and its health check pings through it
 (``ssg.platform.health.read_client_check``).
 """
 
