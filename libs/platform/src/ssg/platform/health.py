@@ -63,6 +63,18 @@ def read_client_check(client: AsyncMongoClient[Doc], timeout_seconds: float = 1.
     return check
 
 
+def mongodb_checks(
+    settings: PlatformSettings, read_client: AsyncMongoClient[Doc] | None
+) -> dict[str, HealthCheck]:
+    """An API's MongoDB check: through its asyncio read client when it has one, else a ping of
+    its own; none without SSG_MONGODB_URI."""
+    if read_client is not None:
+        return {"mongodb": read_client_check(read_client)}
+    if settings.mongodb_uri:
+        return {"mongodb": mongodb_check(settings.mongodb_uri)}
+    return {}
+
+
 def kafka_check(bootstrap: str, timeout_seconds: float = 1.0) -> HealthCheck:
     """Check that at least one Kafka bootstrap broker accepts a TCP connection."""
     addresses = [_host_port(part.strip(), 9092) for part in bootstrap.split(",") if part.strip()]

@@ -96,6 +96,23 @@ def default_read_database(client: AsyncMongoClient[Doc]) -> AsyncDatabase[Doc]:
         raise ConfigError(f"SSG_MONGODB_URI: must name a database ({exc})") from None
 
 
+def async_reads(
+    settings: PlatformSettings,
+) -> tuple[AsyncMongoClient[Doc] | None, AsyncDatabase[Doc] | None]:
+    """The asyncio read client and its default database when SSG_MONGO_ASYNC_READS is on,
+    else (None, None): Get calls then read through the thread pool."""
+    if not settings.mongo_async_reads:
+        return None, None
+    client = make_read_client(settings)
+    return client, default_read_database(client)
+
+
+async def close_read_client(client: AsyncMongoClient[Doc] | None) -> None:
+    """Close an asyncio read client (in the event loop that used it); None is a no-op."""
+    if client is not None:
+        await client.close()
+
+
 def default_database(client: MongoClient[Doc]) -> Database[Doc]:
     """The database named in the client's URI path; ConfigError if the URI names none."""
     try:

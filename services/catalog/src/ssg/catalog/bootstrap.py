@@ -17,14 +17,8 @@ from ssg.contracts.catalog.v1 import catalog_service_pb2_grpc
 from ssg.platform.events.envelope import Origin
 from ssg.platform.grpc.interceptors import MethodPolicy
 from ssg.platform.grpc.server import ServicerRegistration
-from ssg.platform.health import HealthCheck, mongodb_check, read_client_check
-from ssg.platform.mongo import (
-    Doc,
-    default_database,
-    default_read_database,
-    make_client,
-    make_read_client,
-)
+from ssg.platform.health import HealthCheck, mongodb_checks
+from ssg.platform.mongo import Doc, async_reads, close_read_client, default_database, make_client
 from ssg.platform.paging import page_codec
 
 # Reads are public and the command rules (own organization, own instance, verified
@@ -51,16 +45,11 @@ class App:
 
     def health_checks(self) -> dict[str, HealthCheck]:
         """SERVING only while MongoDB answers (through the read client when there is one)."""
-        if self.read_client is not None:
-            return {"mongodb": read_client_check(self.read_client)}
-        if self.settings.mongodb_uri:
-            return {"mongodb": mongodb_check(self.settings.mongodb_uri)}
-        return {}
+        return mongodb_checks(self.settings, self.read_client)
 
     async def aclose(self) -> None:
         """Release the read client (in the event loop that used it)."""
-        if self.read_client is not None:
-            await self.read_client.close()
+        await close_read_client(self.read_client)
 
     def close(self) -> None:
         """Release the database client."""
@@ -86,10 +75,7 @@ def bootstrap(settings: CatalogSettings, store: Store | None = None) -> App:
     read_client: AsyncMongoClient[Doc] | None = None
     if store is None:
         client = make_client(settings)
-        reads = None
-        if settings.mongo_async_reads:
-            read_client = make_read_client(settings)
-            reads = default_read_database(read_client)
+        read_client, reads = async_reads(settings)
         store = MongoStore(client, default_database(client), reads)
     service = build_service(settings, store)
     return App(settings, service, CatalogServicer(service), store, client, read_client)

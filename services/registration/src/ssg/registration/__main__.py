@@ -38,18 +38,16 @@ async def run(app: App) -> None:
         tasks.append(
             partial(refresh_forever, registration_gauges(app.store), settings.store_gauges_seconds)
         )
-    try:
-        await serve_with_tasks(
-            settings,
-            app.registrations(),
-            app.health_checks(),
-            POLICY,
-            ensure_indexes=app.store.ensure_indexes,
-            tasks=tasks,
-            logger=log,
-        )
-    finally:
-        await app.aclose()
+    await serve_with_tasks(
+        settings,
+        app.registrations(),
+        app.health_checks(),
+        POLICY,
+        ensure_indexes=app.store.ensure_indexes,
+        tasks=tasks,
+        logger=log,
+        on_stop=app.aclose,
+    )
 
 
 def main() -> int:
