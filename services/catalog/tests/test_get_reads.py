@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from ssg.catalog.bootstrap import build_service
 from ssg.catalog.domain.model import OrganizationRef, OrganizationStatus, ReviewOutcome
 from ssg.catalog.service import CatalogService
-from ssg.catalog.settings import CatalogSettings
 from ssg.catalog.store.documents import SOLUTIONS
 from ssg.catalog.store.mongo import MongoStore, read_pipeline
-from ssg.platform.auth.tokens import DEV_SECRET, Role
+from ssg.platform.auth.tokens import Role
 from ssg.platform.errors import NotFound
 
+from . import test_service
 from .test_service import (
     CHECKLIST,
     INSTANCE,
@@ -28,6 +27,10 @@ from .test_service import (
     content,
     who,
 )
+
+# test_service's fixtures, on this module's store.
+clock = test_service.clock
+service = test_service.service
 
 
 @pytest.fixture(params=["asyncio", "threads"])
@@ -44,18 +47,6 @@ def store(request, mongo_client, read_client, fresh_database) -> MongoStore:
         )
     )
     return s
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def service(store: MongoStore, clock: Clock) -> CatalogService:
-    svc = build_service(CatalogSettings(instance=INSTANCE, jwt_secret=DEV_SECRET), store)
-    svc.clock = clock
-    return svc
 
 
 async def _reviewed_twice(service: CatalogService, clock: Clock) -> str:

@@ -90,10 +90,7 @@ def make_read_client(settings: PlatformSettings) -> AsyncMongoClient[Doc]:
 
 def default_read_database(client: AsyncMongoClient[Doc]) -> AsyncDatabase[Doc]:
     """The database named in the read client's URI path; ConfigError if the URI names none."""
-    try:
-        return client.get_default_database()
-    except Exception as exc:  # pymongo raises ConfigurationError without a db in the URI
-        raise ConfigError(f"SSG_MONGODB_URI: must name a database ({exc})") from None
+    return _named(client.get_default_database)
 
 
 def async_reads(
@@ -115,8 +112,12 @@ async def close_read_client(client: AsyncMongoClient[Doc] | None) -> None:
 
 def default_database(client: MongoClient[Doc]) -> Database[Doc]:
     """The database named in the client's URI path; ConfigError if the URI names none."""
+    return _named(client.get_default_database)
+
+
+def _named(get_default_database: Callable[[], T]) -> T:
     try:
-        return client.get_default_database()
+        return get_default_database()
     except Exception as exc:  # pymongo raises ConfigurationError without a db in the URI
         raise ConfigError(f"SSG_MONGODB_URI: must name a database ({exc})") from None
 
