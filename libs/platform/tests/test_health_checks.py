@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -11,8 +12,10 @@ from ssg.platform.health import (
     kafka_check,
     mongodb_check,
     opensearch_check,
+    read_client_check,
 )
-from ssg.platform.settings import PlatformSettings, load_settings
+from ssg.platform.mongo import default_read_database, make_read_client
+from ssg.platform.settings import ConfigError, PlatformSettings, load_settings
 from ssg.testing.servers import free_port, mongodb_uri
 from ssg.testing.tls_proxy import certificate_authority
 
@@ -27,6 +30,43 @@ async def test_mongodb_check_fails_fast_when_nothing_listens():
     with pytest.raises(Exception):  # noqa: B017 - pymongo's own error type is the point
         await check()
     assert time.monotonic() - started < 3
+
+
+def _read_settings(uri: str) -> PlatformSettings:
+    return load_settings(PlatformSettings, service="health", mongodb_uri=uri)
+
+
+async def test_read_client_check_passes_and_the_read_client_has_the_common_options(mongodb_server):
+    uri = mongodb_server.uri("health-reads")
+    client = make_read_client(_read_settings(uri))
+    try:
+        await read_client_check(client)()
+        db = default_read_database(client)
+        assert db.name == "health-reads"
+        await db.things.insert_one({"_id": "t", "at": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)})
+        doc = await db.things.find_one({"_id": "t"})
+        assert doc is not None and doc["at"].tzinfo is not None  # tz_aware, as make_client
+    finally:
+        await client.close()
+
+
+async def test_read_client_check_fails_fast_when_nothing_listens():
+    client = make_read_client(_read_settings(mongodb_uri(free_port(), "health")))
+    try:
+        started = time.monotonic()
+        with pytest.raises(Exception):  # noqa: B017 - pymongo's own error type is the point
+            await read_client_check(client, timeout_seconds=0.3)()
+        assert time.monotonic() - started < 3
+    finally:
+        await client.close()
+
+
+def test_read_client_needs_a_uri_naming_a_database():
+    with pytest.raises(ConfigError, match="SSG_MONGODB_URI"):
+        make_read_client(load_settings(PlatformSettings, service="health", mongodb_uri=""))
+    client = make_read_client(_read_settings(f"mongodb://127.0.0.1:{free_port()}"))
+    with pytest.raises(ConfigError, match="must name a database"):
+        default_read_database(client)
 
 
 async def test_kafka_check_passes_against_the_broker(kafka_server):

@@ -41,10 +41,12 @@ OPS = Identity("ops", frozenset({Role.PUBLIC, Role.OPERATOR}), instance="global"
 REVIEWER = Identity("rev", frozenset({Role.PUBLIC, Role.REVIEWER}), instance="global")
 
 
-@pytest.fixture
-def make(mongo_client, fresh_database):
-    """A factory of services on one fresh database (pass a store to share it: replicas)."""
-    fresh = MongoStore(mongo_client, fresh_database)
+@pytest.fixture(params=["asyncio"])
+def make(request, mongo_client, read_client, fresh_database):
+    """A factory of services on one fresh database (pass a store to share it: replicas); Gets
+    read through the asyncio read client, as served, or ("threads") the sync client."""
+    reads = read_client[fresh_database.name] if request.param == "asyncio" else None
+    fresh = MongoStore(mongo_client, fresh_database, reads)
     fresh.ensure_indexes()
 
     def make(store: MongoStore | None = None) -> tuple[RegistrationService, MongoStore]:
@@ -183,6 +185,7 @@ async def test_two_replicas_sweeping_at_once_emit_one_event_per_organization(mak
     assert (await first.get_organization(OPS, org.id)).organization.reconfirmation_required
 
 
+@pytest.mark.parametrize("make", ["asyncio", "threads"], indirect=True)
 async def test_redirects_follow_chained_merges(make):
     service, _ = make()
     ids = [

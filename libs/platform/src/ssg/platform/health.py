@@ -10,10 +10,14 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from ssg.platform.mongo import run_sync
+from ssg.platform.mongo import Doc, run_sync
 from ssg.platform.settings import PlatformSettings
+
+if TYPE_CHECKING:
+    from pymongo import AsyncMongoClient
 
 HealthCheck = Callable[[], Awaitable[None]]
 """An async dependency check: returns None when healthy, raises when not."""
@@ -45,6 +49,30 @@ def mongodb_check(uri: str, timeout_seconds: float = 1.0) -> HealthCheck:
         await run_sync(ping)
 
     return check
+
+
+def read_client_check(client: AsyncMongoClient[Doc], timeout_seconds: float = 1.0) -> HealthCheck:
+    """Check that MongoDB answers ``ping`` through the service's asyncio read client, so that
+    health also reflects the client the Get calls use (not only the server)."""
+    import pymongo
+
+    async def check() -> None:
+        with pymongo.timeout(timeout_seconds):
+            await client.admin.command("ping")
+
+    return check
+
+
+def mongodb_checks(
+    settings: PlatformSettings, read_client: AsyncMongoClient[Doc] | None
+) -> dict[str, HealthCheck]:
+    """An API's MongoDB check: through its asyncio read client when it has one, else a ping of
+    its own; none without SSG_MONGODB_URI."""
+    if read_client is not None:
+        return {"mongodb": read_client_check(read_client)}
+    if settings.mongodb_uri:
+        return {"mongodb": mongodb_check(settings.mongodb_uri)}
+    return {}
 
 
 def kafka_check(bootstrap: str, timeout_seconds: float = 1.0) -> HealthCheck:

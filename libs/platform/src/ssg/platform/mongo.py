@@ -18,6 +18,13 @@ session applies (mongoengine 0.29 has no session support of its own)::
         uow.add(SOLUTION_TOPIC, envelope)
 
     await run_sync(write_with_events, client, db, publish)
+
+With ``SSG_MONGO_ASYNC_READS`` (off by default; ADR 0009) the single-document reads of the Get
+calls go through a second, native asyncio client instead (``make_read_client``, same options):
+no thread-pool hop per call, and a burst of writes holding the pool's threads cannot queue the
+reads behind it, but on the benchmarks it cost the API more CPU per call. The service closes it
+on shutdown (``await client.close()``) and its health check pings through it
+(``ssg.platform.health.read_client_check``).
 """
 
 from __future__ import annotations
@@ -31,7 +38,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
 import mongoengine
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.collection import Collection
 from pymongo.database import Database
 
@@ -72,10 +80,44 @@ def make_client(settings: PlatformSettings) -> MongoClient[Doc]:
     return MongoClient(settings.mongodb_uri, **client_options(settings))
 
 
+def make_read_client(settings: PlatformSettings) -> AsyncMongoClient[Doc]:
+    """A native asyncio client for ``settings.mongodb_uri`` with the same options as
+    ``make_client``; it connects on its first use, in the loop that uses it."""
+    if not settings.mongodb_uri:
+        raise ConfigError("SSG_MONGODB_URI: required")
+    return AsyncMongoClient(settings.mongodb_uri, **client_options(settings))
+
+
+def default_read_database(client: AsyncMongoClient[Doc]) -> AsyncDatabase[Doc]:
+    """The database named in the read client's URI path; ConfigError if the URI names none."""
+    return _named(client.get_default_database)
+
+
+def async_reads(
+    settings: PlatformSettings,
+) -> tuple[AsyncMongoClient[Doc] | None, AsyncDatabase[Doc] | None]:
+    """The asyncio read client and its default database when SSG_MONGO_ASYNC_READS is on,
+    else (None, None): Get calls then read through the thread pool."""
+    if not settings.mongo_async_reads:
+        return None, None
+    client = make_read_client(settings)
+    return client, default_read_database(client)
+
+
+async def close_read_client(client: AsyncMongoClient[Doc] | None) -> None:
+    """Close an asyncio read client (in the event loop that used it); None is a no-op."""
+    if client is not None:
+        await client.close()
+
+
 def default_database(client: MongoClient[Doc]) -> Database[Doc]:
     """The database named in the client's URI path; ConfigError if the URI names none."""
+    return _named(client.get_default_database)
+
+
+def _named(get_default_database: Callable[[], T]) -> T:
     try:
-        return client.get_default_database()
+        return get_default_database()
     except Exception as exc:  # pymongo raises ConfigurationError without a db in the URI
         raise ConfigError(f"SSG_MONGODB_URI: must name a database ({exc})") from None
 

@@ -45,6 +45,9 @@ class PlatformSettings(BaseSettings):
     mongodb_uri: str = ""
     # Threads that run the synchronous MongoDB driver off the event loop (ssg.platform.mongo).
     mongo_threads: int = Field(default=16, ge=1, le=256)
+    # Get calls read through a native asyncio client instead of that pool (ADR 0009); off by
+    # default: on the benchmarks it cost the API more CPU per call than the pool.
+    mongo_async_reads: bool = False
     kafka_bootstrap: str = ""
     opensearch_url: str = ""
     # A secured cluster: basic-auth credentials and the CA bundle its certificate chains to

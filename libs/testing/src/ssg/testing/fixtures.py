@@ -11,14 +11,14 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
 from pymongo.database import Database
 
 from ssg.contracts.events.v1 import envelope_pb2
@@ -91,6 +91,17 @@ def mongo_client(mongodb_server: MongoServer) -> Iterator[MongoClient[Doc]]:
     )
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+async def read_client(mongodb_server: MongoServer) -> AsyncIterator[AsyncMongoClient[Doc]]:
+    """One asyncio pymongo client on the session's MongoDB (the Get calls' read client), with
+    the services' client options."""
+    client: AsyncMongoClient[Doc] = AsyncMongoClient(
+        mongodb_server.uri("test"), **client_options(PlatformSettings(service="tests"))
+    )
+    yield client
+    await client.close()
 
 
 @pytest.fixture

@@ -86,6 +86,9 @@ async def serving(
         await channel.close()
         await server.stop(0)
         client.drop_database(client.get_default_database().name)
+        aclose = getattr(app, "aclose", None)  # an app with an asyncio read client closes it
+        if aclose is not None:
+            await aclose()
         app.close()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
 
 from ssg.catalog.api.servicer import CatalogServicer
 from ssg.catalog.events.publisher import EventFactory
@@ -17,8 +17,8 @@ from ssg.contracts.catalog.v1 import catalog_service_pb2_grpc
 from ssg.platform.events.envelope import Origin
 from ssg.platform.grpc.interceptors import MethodPolicy
 from ssg.platform.grpc.server import ServicerRegistration
-from ssg.platform.health import HealthCheck, mongodb_check
-from ssg.platform.mongo import Doc, default_database, make_client
+from ssg.platform.health import HealthCheck, mongodb_checks
+from ssg.platform.mongo import Doc, async_reads, close_read_client, default_database, make_client
 from ssg.platform.paging import page_codec
 
 # Reads are public and the command rules (own organization, own instance, verified
@@ -36,16 +36,20 @@ class App:
     servicer: CatalogServicer
     store: Store
     client: MongoClient[Doc] | None = None
+    # The asyncio client the Get calls read through (SSG_MONGO_ASYNC_READS, ADR 0009).
+    read_client: AsyncMongoClient[Doc] | None = None
 
     def registrations(self) -> list[ServicerRegistration]:
         """The (add function, servicer) pairs for the platform server."""
         return [(catalog_service_pb2_grpc.add_CatalogServiceServicer_to_server, self.servicer)]
 
     def health_checks(self) -> dict[str, HealthCheck]:
-        """SERVING only while MongoDB answers."""
-        if not self.settings.mongodb_uri:
-            return {}
-        return {"mongodb": mongodb_check(self.settings.mongodb_uri)}
+        """SERVING only while MongoDB answers (through the read client when there is one)."""
+        return mongodb_checks(self.settings, self.read_client)
+
+    async def aclose(self) -> None:
+        """Release the read client (in the event loop that used it)."""
+        await close_read_client(self.read_client)
 
     def close(self) -> None:
         """Release the database client."""
@@ -68,8 +72,10 @@ def build_service(settings: CatalogSettings, store: Store) -> CatalogService:
 def bootstrap(settings: CatalogSettings, store: Store | None = None) -> App:
     """Wire the whole service; on MongoDB (SSG_MONGODB_URI) unless a store is given."""
     client: MongoClient[Doc] | None = None
+    read_client: AsyncMongoClient[Doc] | None = None
     if store is None:
         client = make_client(settings)
-        store = MongoStore(client, default_database(client))
+        read_client, reads = async_reads(settings)
+        store = MongoStore(client, default_database(client), reads)
     service = build_service(settings, store)
-    return App(settings, service, CatalogServicer(service), store, client)
+    return App(settings, service, CatalogServicer(service), store, client, read_client)

@@ -126,30 +126,63 @@ def _write_one(fd: Any, value: Any) -> Any:
     return value
 
 
-def write(obj: Any, message: Message) -> Message:
-    """Copy obj's dataclass fields into the message fields of the same names; return message."""
-    by_name = message.DESCRIPTOR.fields_by_name
-    for f in dataclasses.fields(obj):
-        fd: Any = by_name.get(f.name)
-        value = getattr(obj, f.name)
-        if fd is None or value is None:
+# How write copies one field: what the message field is, decided once per (class, message).
+_SCALAR, _ENUM, _REPEATED, _REPEATED_ENUM, _TIMESTAMPS, _TARGETS, _MESSAGES = range(7)
+
+
+@cache
+def _plan(cls: type, message_type: Any) -> tuple[tuple[str, int, Any], ...]:
+    """(field name, how, descriptor) of each dataclass field the message has: built once, since
+    looking up descriptors per field and value cost more than the copying itself."""
+    steps: list[tuple[str, int, Any]] = []
+    for f in dataclasses.fields(cls):
+        fd: Any = message_type.fields_by_name.get(f.name)
+        if fd is None:
             continue
         if fd.type == FieldDescriptor.TYPE_MESSAGE:
             name = fd.message_type.full_name
-            target = getattr(message, f.name)
+            how = (
+                _TIMESTAMPS
+                if name == _TIMESTAMP
+                else _TARGETS
+                if name == _SDG_TARGET
+                else _MESSAGES
+            )
+        elif fd.type == FieldDescriptor.TYPE_ENUM:
+            how = _REPEATED_ENUM if fd.is_repeated else _ENUM
+        else:
+            how = _REPEATED if fd.is_repeated else _SCALAR
+        steps.append((f.name, how, fd))
+    return tuple(steps)
+
+
+def write(obj: Any, message: Message) -> Message:
+    """Copy obj's dataclass fields into the message fields of the same names; return message."""
+    cls: Any = type(obj)
+    descriptor: Any = message.DESCRIPTOR  # one object per message type: hashable
+    for name, how, fd in _plan(cls, descriptor):
+        value = getattr(obj, name)
+        if value is None:
+            continue
+        if how == _SCALAR:
+            setattr(message, name, value)
+        elif how == _ENUM:
+            setattr(message, name, _write_one(fd, value))
+        elif how == _REPEATED:
+            getattr(message, name).extend(value)
+        elif how == _REPEATED_ENUM:
+            getattr(message, name).extend(_write_one(fd, v) for v in value)
+        else:
+            target = getattr(message, name)
             items = value if fd.is_repeated else (value,)
             for item in items:
                 sub = target.add() if fd.is_repeated else target
-                if name == _TIMESTAMP:
+                if how == _TIMESTAMPS:
                     sub.FromDatetime(item)
-                elif name == _SDG_TARGET:
+                elif how == _TARGETS:
                     sub.code = item
                 else:
                     write(item, sub)
-        elif fd.is_repeated:
-            getattr(message, f.name).extend(_write_one(fd, v) for v in value)
-        else:
-            setattr(message, f.name, _write_one(fd, value))
     return message
 
 

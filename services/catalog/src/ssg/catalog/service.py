@@ -56,7 +56,7 @@ from ssg.catalog.store.documents import FUNDING, KNOWLEDGE, NEEDS, SOLUTIONS, Ki
 from ssg.catalog.store.ports import Cursor, Query, Store, Transaction, Visibility
 from ssg.contracts.catalog.v1 import events_pb2 as ev
 from ssg.contracts.events.v1 import envelope_pb2
-from ssg.platform.auth.tokens import Identity
+from ssg.platform.auth.tokens import Identity, Role
 from ssg.platform.clock import new_id, utc_now
 from ssg.platform.errors import (
     PermissionDenied,
@@ -325,13 +325,20 @@ class CatalogService:
         shown = await run_sync(lambda: [self._shown(kind, r, lookup) for r in page.items])
         return Page(shown, page.next_page_token)
 
-    async def _get(self, actor: Identity, kind: Kind[T], record_id: str) -> tuple[T, Access]:
+    async def _get(
+        self, actor: Identity, kind: Kind[T], record_id: str, *, with_reviews: bool = False
+    ) -> tuple[T, Access, tuple[Review, ...] | None]:
+        """The record the caller may see, the caller's access to it, and its reviews when
+        with_reviews (None when not read): one read on the event loop (ADR 0009)."""
         require_id(record_id)
+        fetched = await self.store.read_record(kind, record_id, with_reviews=with_reviews)
+        known = dict(fetched.organizations) if fetched is not None else {}
+        mine = actor.organization_id
+        if fetched is not None and mine and Role.MEMBER in actor.roles and mine not in known:
+            known[mine] = await self.store.read_organization(mine)  # whether the caller owns it
 
-        # One trip to the database thread pool: the read and the decision that needs lookups.
-        def decide() -> tuple[T, Access]:
-            record = self.store.get(kind, record_id)
-            lookup = _remembered(self.store.get_organization)
+        def decide(lookup: Lookup) -> tuple[T, Access]:
+            record = fetched.record if fetched is not None else None
             who = self._access(actor, kind, record, lookup) if record else Access(False, False)
             public = (
                 record is not None and str(_any(record).status) in PUBLIC_STATUSES[kind.collection]
@@ -340,7 +347,13 @@ class CatalogService:
             assert record is not None
             return self._shown(kind, record, lookup), who
 
-        return await run_sync(decide)
+        reviews = fetched.reviews if fetched is not None else None
+        try:
+            return (*decide(_prefetched(known)), reviews)
+        except _NotPrefetched:
+            # A merged organization redirects elsewhere: follow it in the thread pool.
+            record, who = await run_sync(decide, _remembered(self.store.get_organization, known))
+            return record, who, reviews
 
     async def _create(
         self,
@@ -627,11 +640,16 @@ class CatalogService:
 
     async def get_solution(self, actor: Identity, solution_id: str) -> SolutionView:
         """One solution the caller may see; its reviews for its staff."""
-        solution, who = await self._get(actor, SOLUTIONS, solution_id)
+        # Reviewers of this instance are staff of its solutions: read the reviews with the
+        # solution then; anyone else finds out from the record first.
+        solution, who, reviews = await self._get(
+            actor, SOLUTIONS, solution_id, with_reviews=is_reviewer(actor, self.instance)
+        )
         if not who.staff:
             return SolutionView(solution)
-        reviews = await run_sync(self.store.reviews_of, solution.id)
-        return SolutionView(solution, tuple(reviews))
+        if reviews is None:
+            reviews = tuple(await self.store.read_reviews(solution.id))
+        return SolutionView(solution, reviews)
 
     async def list_solutions(
         self, actor: Identity, filters: Filters, size: int, token: str
@@ -1089,9 +1107,26 @@ class CatalogService:
         return await self._list(actor, FUNDING, filters, size, token)
 
 
-def _remembered(lookup: Lookup) -> Lookup:
-    """lookup reading each organization once (for one request: access, then shown flag)."""
-    seen: dict[str, OrganizationRef | None] = {}
+class _NotPrefetched(Exception):
+    """A decision needed an organization that was not read with the record."""
+
+
+def _prefetched(known: dict[str, OrganizationRef | None]) -> Lookup:
+    """A lookup over organizations already read; _NotPrefetched for any other."""
+
+    def lookup(org_id: str) -> OrganizationRef | None:
+        try:
+            return known[org_id]
+        except KeyError:
+            raise _NotPrefetched(org_id) from None
+
+    return lookup
+
+
+def _remembered(lookup: Lookup, known: dict[str, OrganizationRef | None] | None = None) -> Lookup:
+    """lookup reading each organization once (for one request: access, then shown flag),
+    starting from the known ones."""
+    seen: dict[str, OrganizationRef | None] = dict(known or {})
 
     def remembered(org_id: str) -> OrganizationRef | None:
         if org_id not in seen:

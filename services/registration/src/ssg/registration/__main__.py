@@ -46,6 +46,7 @@ async def run(app: App) -> None:
         ensure_indexes=app.store.ensure_indexes,
         tasks=tasks,
         logger=log,
+        on_stop=app.aclose,
     )
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
 
 from ssg.contracts.registration.v1 import registration_service_pb2, registration_service_pb2_grpc
 from ssg.platform.events.envelope import Origin
 from ssg.platform.grpc.interceptors import MethodPolicy
 from ssg.platform.grpc.server import ServicerRegistration
-from ssg.platform.health import HealthCheck, mongodb_check
-from ssg.platform.mongo import Doc, default_database, make_client
+from ssg.platform.health import HealthCheck, mongodb_checks
+from ssg.platform.mongo import Doc, async_reads, close_read_client, default_database, make_client
 from ssg.platform.paging import page_codec
 from ssg.registration.api.servicer import RegistrationServicer
 from ssg.registration.events.publisher import EventFactory
@@ -39,6 +39,8 @@ class App:
     servicer: RegistrationServicer
     store: Store
     client: MongoClient[Doc] | None = None
+    # The asyncio client GetOrganization reads through (SSG_MONGO_ASYNC_READS, ADR 0009).
+    read_client: AsyncMongoClient[Doc] | None = None
 
     def registrations(self) -> list[ServicerRegistration]:
         """The (add function, servicer) pairs for the platform server."""
@@ -47,12 +49,12 @@ class App:
         ]
 
     def health_checks(self) -> dict[str, HealthCheck]:
-        """SERVING only while MongoDB answers."""
-        return (
-            {"mongodb": mongodb_check(self.settings.mongodb_uri)}
-            if self.settings.mongodb_uri
-            else {}
-        )
+        """SERVING only while MongoDB answers (through the read client when there is one)."""
+        return mongodb_checks(self.settings, self.read_client)
+
+    async def aclose(self) -> None:
+        """Release the read client (in the event loop that used it)."""
+        await close_read_client(self.read_client)
 
     def close(self) -> None:
         """Release the database client."""
@@ -75,8 +77,10 @@ def build_service(settings: RegistrationSettings, store: Store) -> RegistrationS
 def bootstrap(settings: RegistrationSettings, store: Store | None = None) -> App:
     """Wire the whole service; on MongoDB (SSG_MONGODB_URI) unless a store is given."""
     client: MongoClient[Doc] | None = None
+    read_client: AsyncMongoClient[Doc] | None = None
     if store is None:
         client = make_client(settings)
-        store = MongoStore(client, default_database(client))
+        read_client, reads = async_reads(settings)
+        store = MongoStore(client, default_database(client), reads)
     service = build_service(settings, store)
-    return App(settings, service, RegistrationServicer(service), store, client)
+    return App(settings, service, RegistrationServicer(service), store, client, read_client)

@@ -507,12 +507,12 @@ class RegistrationService:
         """One organization the caller may see, following merge redirects."""
         actor = self._here(actor)
         require_id(org_id)
-        org = await run_sync(self.store.get_organization, org_id)
+        org = await self.store.read_organization(org_id)
         redirected_from = ""
         hops = 0
         while org is not None and org.merged_into and hops < MAX_REDIRECTS:
             redirected_from = org_id
-            org = await run_sync(self.store.get_organization, org.merged_into)
+            org = await self.store.read_organization(org.merged_into)
             hops += 1
         # Every Get would otherwise pay a second read for a record that changes nothing for most
         # callers of a verified organization.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ssg.platform.grpc.interceptors import MethodPolicy
@@ -31,12 +31,14 @@ async def serve_with_tasks(
     ensure_indexes: Callable[[], None] | None = None,
     tasks: Sequence[PeriodicTask] = (),
     logger: logging.Logger = log,
+    on_stop: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """``serve()`` until SIGTERM/SIGINT, with each of tasks running beside it.
 
     ensure_indexes runs first (off the event loop); when MongoDB is down that is logged and
     serving goes on (health stays NOT_SERVING; indexes are created on the next start). The tasks
-    get one stop event, set when the server has drained; each is then awaited to its end.
+    get one stop event, set when the server has drained; each is then awaited to its end, and
+    on_stop last, still in the event loop (to close asyncio clients).
     """
     verifier = verifier_from_settings(settings)
     if ensure_indexes is not None:
@@ -53,6 +55,8 @@ async def serve_with_tasks(
         for task in running:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if on_stop is not None:
+            await on_stop()
 
 
 def api_main(

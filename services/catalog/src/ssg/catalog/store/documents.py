@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import Enum
 from functools import cache
@@ -56,31 +57,49 @@ def to_plain(value: Any) -> Any:
     return value
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
 @cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+def _reader(tp: Any) -> Callable[[Any], Any]:
+    """The converter of a non-None stored value to tp, built once per type: reading a record
+    is on every Get and List, and walking the type hints per value cost more than the read."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        return _reader(next(a for a in typing.get_args(tp) if a is not type(None)))
+    if origin is tuple:
+        item = _reader(typing.get_args(tp)[0])
+        if item is _same:
+            return tuple
+        return lambda value: tuple(None if v is None else item(v) for v in value)
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return _dataclass_reader(tp)
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return tp
+    if tp is int:
+        return int
+    return _same
+
+
+def _dataclass_reader(cls: type) -> Callable[[Any], Any]:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: _reader(hints[f.name]) for f in dataclasses.fields(cls)}
+
+    def read(value: Any) -> Any:
+        kwargs = {}
+        for name, item in value.items():
+            convert = fields.get(name)
+            if convert is not None:
+                kwargs[name] = item if item is None or convert is _same else convert(item)
+        return cls(**kwargs)
+
+    return read
 
 
 def from_plain(tp: Any, value: Any) -> Any:
     """The inverse of to_plain for a value of (annotated) type tp."""
-    if value is None:
-        return None
-    origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        return from_plain(inner[0], value)
-    if origin is tuple:
-        item = typing.get_args(tp)[0]
-        return tuple(from_plain(item, v) for v in value)
-    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        hints = _hints(tp)
-        names = {f.name for f in dataclasses.fields(tp)}
-        return tp(**{k: from_plain(hints[k], v) for k, v in value.items() if k in names})
-    if isinstance(tp, type) and issubclass(tp, Enum):
-        return tp(value)
-    if tp is int:
-        return int(value)
-    return value
+    return None if value is None else _reader(tp)(value)
 
 
 def record_doc(kind: Kind[Any], record: Any) -> Doc:

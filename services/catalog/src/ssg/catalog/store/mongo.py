@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
@@ -37,13 +38,22 @@ from ssg.catalog.store.documents import (
     record_from_doc,
     to_plain,
 )
-from ssg.catalog.store.ports import Cursor, Query, R, Store, T, Transaction, Visibility
+from ssg.catalog.store.ports import (
+    Cursor,
+    Fetched,
+    Query,
+    R,
+    Store,
+    T,
+    Transaction,
+    Visibility,
+)
 from ssg.contracts.events.v1 import envelope_pb2
 from ssg.platform.errors import VersionConflict
 from ssg.platform.events.consumer import apply_if_newer
 from ssg.platform.events.outbox import Outbox, UnitOfWork, atomically
 from ssg.platform.migrations import drop_retired_indexes, run_once
-from ssg.platform.mongo import merged_page
+from ssg.platform.mongo import merged_page, run_sync
 from ssg.platform.proposals import ProposalLink, get_link, insert_link, save_link
 
 EXTERNAL_IDS = "solution_external_ids"
@@ -252,12 +262,63 @@ class MongoTransaction(Transaction):
         save_link(self._db, link, self._s)
 
 
-class MongoStore(Store):
-    """The catalog datastore on a MongoDB replica set (transactions need one)."""
+def read_pipeline(kind: Kind[Any], record_id: str, with_reviews: bool) -> list[Doc]:
+    """The one aggregation a Get reads: the record by ``_id``, its organization from the read
+    model and, for a solution's staff, its reviews, joined by ``_id`` and the reviews' index
+    (three commands before: each costs the API and the database more than the join does)."""
+    pipeline: list[Doc] = [
+        {"$match": {"_id": record_id}},
+        {"$limit": 1},
+        {
+            "$lookup": {
+                "from": "organizations",
+                "localField": kind.org_field,
+                "foreignField": "_id",
+                "as": "_org",
+            }
+        },
+    ]
+    if with_reviews and kind is SOLUTIONS:
+        pipeline.append(
+            {
+                "$lookup": {
+                    "from": "reviews",
+                    "localField": "_id",
+                    "foreignField": "solution_id",
+                    "as": "_reviews",
+                }
+            }
+        )
+    return pipeline
 
-    def __init__(self, client: MongoClient[Doc], db: Database[Doc]) -> None:
+
+def _fetched(kind: Kind[T], doc: Doc) -> Fetched[T]:
+    """A Fetched from the document read_pipeline returns."""
+    orgs = doc.pop("_org")
+    reviews = doc.pop("_reviews", None)
+    org_id = doc.get(kind.org_field, "")
+    return Fetched(
+        record_from_doc(kind, doc),
+        {org_id: _organization(orgs[0]) if orgs else None},
+        None
+        if reviews is None
+        else tuple(_review(r) for r in sorted(reviews, key=lambda r: r["create_time"])),
+    )
+
+
+class MongoStore(Store):
+    """The catalog datastore on a MongoDB replica set (transactions need one).
+
+    ``reads`` is the same database through the asyncio client (``make_read_client``) that the
+    Get calls read from; without it they read through the sync client in the thread pool.
+    """
+
+    def __init__(
+        self, client: MongoClient[Doc], db: Database[Doc], reads: AsyncDatabase[Doc] | None = None
+    ) -> None:
         self.client = client
         self.db = db
+        self.reads = reads
 
     def atomically(self, fn: Callable[[Transaction], R]) -> R:
         return atomically(self.client, self.db, lambda uow: fn(MongoTransaction(uow)))
@@ -342,6 +403,36 @@ class MongoStore(Store):
     def get(self, kind: Kind[T], record_id: str) -> T | None:
         doc = self.db[kind.collection].find_one({"_id": record_id})
         return record_from_doc(kind, doc) if doc else None
+
+    def _read_record_sync(
+        self, kind: Kind[T], record_id: str, with_reviews: bool
+    ) -> Fetched[T] | None:
+        docs = list(
+            self.db[kind.collection].aggregate(read_pipeline(kind, record_id, with_reviews))
+        )
+        return _fetched(kind, docs[0]) if docs else None
+
+    async def read_record(
+        self, kind: Kind[T], record_id: str, *, with_reviews: bool = False
+    ) -> Fetched[T] | None:
+        if self.reads is None:
+            return await run_sync(self._read_record_sync, kind, record_id, with_reviews)
+        pipeline = read_pipeline(kind, record_id, with_reviews)
+        cursor = await self.reads[kind.collection].aggregate(pipeline)
+        docs = await cursor.to_list()
+        return _fetched(kind, docs[0]) if docs else None
+
+    async def read_organization(self, org_id: str) -> OrganizationRef | None:
+        if self.reads is None:
+            return await run_sync(self.get_organization, org_id)
+        doc = await self.reads.organizations.find_one({"_id": org_id})
+        return _organization(doc) if doc else None
+
+    async def read_reviews(self, solution_id: str) -> list[Review]:
+        if self.reads is None:
+            return await run_sync(self.reviews_of, solution_id)
+        cursor = self.reads.reviews.find({"solution_id": solution_id}).sort("create_time", 1)
+        return [_review(doc) for doc in await cursor.to_list()]
 
     def list_records(
         self, kind: Kind[T], query: Query, after: Cursor | None, limit: int

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from ssg.catalog.domain.model import OrganizationRef, Review
 from ssg.catalog.store.documents import Kind
@@ -50,6 +50,17 @@ class Query:
     stale_only: bool = False
     type: str = ""
     support_kind: str = ""
+
+
+@dataclass(frozen=True)
+class Fetched(Generic[R]):
+    """A record read for a Get, with what deciding on it needs from the same read."""
+
+    record: R
+    # The record's organization from the read model, by id (None: not in the read model).
+    organizations: dict[str, OrganizationRef | None]
+    # The solution's reviews, oldest first, when they were asked for (None: not read).
+    reviews: tuple[Review, ...] | None = None
 
 
 class Transaction(ABC):
@@ -124,6 +135,21 @@ class Store(ABC):
     @abstractmethod
     def get(self, kind: Kind[T], record_id: str) -> T | None:
         """The record, or None."""
+
+    @abstractmethod
+    async def read_record(
+        self, kind: Kind[T], record_id: str, *, with_reviews: bool = False
+    ) -> Fetched[T] | None:
+        """The record with its organization (and a solution's reviews when with_reviews), in
+        one read awaited on the event loop (the read of the Get calls); None if not found."""
+
+    @abstractmethod
+    async def read_organization(self, org_id: str) -> OrganizationRef | None:
+        """get_organization awaited on the event loop."""
+
+    @abstractmethod
+    async def read_reviews(self, solution_id: str) -> list[Review]:
+        """reviews_of awaited on the event loop."""
 
     @abstractmethod
     def list_records(

@@ -15,13 +15,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
 
 from ssg.contracts.events.v1 import envelope_pb2
 from ssg.platform.errors import VersionConflict
 from ssg.platform.events.outbox import Outbox, UnitOfWork, atomically
 from ssg.platform.migrations import drop_retired_indexes, run_once
-from ssg.platform.mongo import merged_page
+from ssg.platform.mongo import merged_page, run_sync
 from ssg.platform.proposals import ProposalLink, get_link, insert_link, save_link
 from ssg.registration.domain.authorization import Scope
 from ssg.registration.domain.duplicates import match_keys, website_domain
@@ -508,11 +509,18 @@ class MongoTransaction(Transaction):
 
 
 class MongoStore(Store):
-    """The registration datastore on a MongoDB replica set (transactions need one)."""
+    """The registration datastore on a MongoDB replica set (transactions need one).
 
-    def __init__(self, client: MongoClient[Doc], db: Database[Doc]) -> None:
+    ``reads`` is the same database through the asyncio client (``make_read_client``) that the
+    Get calls read from; without it they read through the sync client in the thread pool.
+    """
+
+    def __init__(
+        self, client: MongoClient[Doc], db: Database[Doc], reads: AsyncDatabase[Doc] | None = None
+    ) -> None:
         self.client = client
         self.db = db
+        self.reads = reads
 
     def atomically(self, fn: Callable[[Transaction], T]) -> T:
         return atomically(self.client, self.db, lambda uow: fn(MongoTransaction(uow)))
@@ -569,6 +577,12 @@ class MongoStore(Store):
 
     def get_organization(self, org_id: str) -> Organization | None:
         doc = self.db.organizations.find_one({"_id": org_id})
+        return organization_from_doc(doc) if doc else None
+
+    async def read_organization(self, org_id: str) -> Organization | None:
+        if self.reads is None:
+            return await run_sync(self.get_organization, org_id)
+        doc = await self.reads.organizations.find_one({"_id": org_id})
         return organization_from_doc(doc) if doc else None
 
     def organizations_by_status(self) -> dict[str, int]:

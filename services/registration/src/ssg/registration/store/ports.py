@@ -171,6 +171,10 @@ class Store(ABC):
         """The organization with this id, or None."""
 
     @abstractmethod
+    async def read_organization(self, org_id: str) -> Organization | None:
+        """get_organization awaited on the event loop (the read GetOrganization makes)."""
+
+    @abstractmethod
     def list_organizations(
         self, query: OrganizationQuery, after: Cursor | None, limit: int
     ) -> list[Organization]:
