@@ -6,6 +6,7 @@ to the dead-letter queue's headers and to the rejected-messages metric.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Mapping
@@ -89,12 +90,24 @@ class Admitted:
 
 def event_id(producer: str, message_id: str) -> str:
     """The event id of a producer's message: the same message id always gives the same id."""
-    return str(uuid.uuid5(ID_NAMESPACE, f"message\x1f{producer}\x1f{message_id}"))
+    digits = _uuid5_hex(f"message\x1f{producer}\x1f{message_id}")
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def aggregate_id(producer: str, routing_key: str, external_id: str) -> str:
     """The aggregate (and Kafka key) of a producer's record: its versions share a partition."""
-    return uuid.uuid5(ID_NAMESPACE, f"record\x1f{producer}\x1f{routing_key}\x1f{external_id}").hex
+    return _uuid5_hex(f"record\x1f{producer}\x1f{routing_key}\x1f{external_id}")
+
+
+def _uuid5_hex(name: str) -> str:
+    # uuid.uuid5(ID_NAMESPACE, name).hex without building UUID objects (twice per message).
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return digest.hex()
+
+
+_NAMESPACE_BYTES = ID_NAMESPACE.bytes
 
 
 class Admission:
@@ -147,7 +160,10 @@ class Admission:
         submission = events_pb2.Submission(
             producer=producer, message_id=message_id, routing_key=external.routing_key
         )
-        submission.received_at.FromDatetime(message.received_at)
+        # Timestamp.FromDatetime goes through a time tuple; the instant is all it needs.
+        received = message.received_at
+        submission.received_at.seconds = int(received.timestamp())
+        submission.received_at.nanos = received.microsecond * 1000
         event = external.event(submission=submission, proposal=body)
         aggregate = aggregate_id(producer, external.routing_key, external_id)
         envelope = build_envelope(
