@@ -75,6 +75,9 @@ class IngressQueues(QueueConsumer):
         self, consumer_cls: Callable[..., KombuConsumer], channel: Any
     ) -> Iterable[KombuConsumer]:
         """One kombu consumer per provider over its queues, without decoding bodies."""
+        # A new channel: forget the lost one's tags before anything is delivered (deliveries
+        # start while the consumers are still being declared, before on_consume_ready).
+        self._windows = {}
         for provider in self._providers:
             consumer = consumer_cls(
                 queues=provider.queues, on_message=partial(self._on_raw_message, provider)
@@ -124,7 +127,6 @@ class IngressQueues(QueueConsumer):
     ) -> None:
         """Consuming (again): report the broker as reachable."""
         self._health().amqp_ready = True
-        self._windows = {}
         log.info("consuming ingress queues")
         super().on_consume_ready(connection, channel, consumers, **kw)
 
