@@ -22,6 +22,7 @@ from google.protobuf.message import DecodeError, Message
 from ssg.contracts.events.v1 import envelope_pb2
 from ssg.contracts.ingress.v1 import events_pb2
 from ssg.ingress.domain.catalogue import CATALOGUE, ExternalType
+from ssg.ingress.domain.json_mapping import parse_dict
 from ssg.ingress.domain.producers import ProducerPolicy
 from ssg.platform.events.envelope import Origin, build_envelope
 from ssg.platform.tracing import accept_trace_id
@@ -191,7 +192,7 @@ def decode_body(external: ExternalType, body: bytes, content_type: str | None) -
         if not isinstance(document, dict):
             raise Rejected(Reason.SCHEMA_MISMATCH, "the JSON body must be an object")
         try:
-            json_format.ParseDict(document, message)
+            parse_dict(document, message)
         except json_format.ParseError as exc:
             raise Rejected(Reason.SCHEMA_MISMATCH, str(exc)[:500]) from None
     elif kind in _PROTOBUF_ALIASES:
