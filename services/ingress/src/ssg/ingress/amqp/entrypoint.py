@@ -19,9 +19,18 @@ from functools import partial
 from typing import Any
 
 import eventlet
+from amqp.exceptions import ConnectionError as AmqpConnectionError
 from kombu import Connection, Queue
 from kombu import Consumer as KombuConsumer
 from kombu.message import Message
+from nameko.constants import (
+    AMQP_SSL_CONFIG_KEY,
+    DEFAULT_HEARTBEAT,
+    DEFAULT_TRANSPORT_OPTIONS,
+    HEARTBEAT_CONFIG_KEY,
+    LOGIN_METHOD_CONFIG_KEY,
+    TRANSPORT_OPTIONS_CONFIG_KEY,
+)
 from nameko.containers import WorkerContext
 from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import Entrypoint
@@ -29,6 +38,7 @@ from nameko.messaging import QueueConsumer
 
 from ssg.ingress.amqp import topology
 from ssg.ingress.amqp.acks import AckWindow
+from ssg.ingress.amqp.transport import ChunkedKombuTransport
 from ssg.ingress.config import ACK_BATCH_KEY, HEALTH_KEY, REQUEUE_DELAY_KEY
 from ssg.ingress.domain.admission import Incoming
 from ssg.ingress.health import Health
@@ -70,6 +80,19 @@ class IngressQueues(QueueConsumer):
         # Delivery tags are per channel; after a reconnection the new channel starts them again
         # and the broker redelivers what the lost one held, so its window is dropped.
         self._windows: dict[Any, AckWindow] = {}
+
+    @property
+    def connection(self) -> Connection:
+        """nameko's consuming connection, over a transport that reads the socket in chunks."""
+        config = self.container.config
+        return Connection(
+            self.amqp_uri,
+            transport=ChunkedKombuTransport,
+            transport_options=config.get(TRANSPORT_OPTIONS_CONFIG_KEY, DEFAULT_TRANSPORT_OPTIONS),
+            heartbeat=config.get(HEARTBEAT_CONFIG_KEY, DEFAULT_HEARTBEAT),
+            ssl=config.get(AMQP_SSL_CONFIG_KEY),
+            login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
+        )
 
     def get_consumers(
         self, consumer_cls: Callable[..., KombuConsumer], channel: Any
@@ -115,7 +138,7 @@ class IngressQueues(QueueConsumer):
     def _ack(self, channel: Any, up_to: int | None) -> None:
         # Only on a live channel: a lost one's deliveries are redelivered by the broker anyway.
         if up_to is not None and channel.connection:
-            with contextlib.suppress(ConnectionError):
+            with contextlib.suppress(AmqpConnectionError, OSError):
                 channel.basic_ack(up_to, multiple=True)
 
     def _health(self) -> Health:
