@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +12,7 @@ import pytest
 
 from ssg.contracts.ingress.v1 import events_pb2, proposals_pb2
 from ssg.ingress.domain.admission import (
+    ID_NAMESPACE,
     Admission,
     Incoming,
     Reason,
@@ -169,3 +172,24 @@ def test_the_policy_refuses_unknown_types_and_empty_names():
 
 def test_every_type_has_its_own_topic():
     assert len(set(topics())) == len(CATALOGUE) == 5
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_ids_are_the_uuid5_of_their_recipe(seed):
+    # The ids are computed without uuid.UUID for speed; they must stay the standard UUIDv5.
+    producer, message_id, external_id = f"p{seed}", f"m-{seed * 7919}", f"x:{seed}.é"
+    assert event_id(producer, message_id) == str(
+        uuid.uuid5(ID_NAMESPACE, f"message\x1f{producer}\x1f{message_id}")
+    )
+    assert (
+        aggregate_id(producer, "expert.profile", external_id)
+        == uuid.uuid5(ID_NAMESPACE, f"record\x1f{producer}\x1fexpert.profile\x1f{external_id}").hex
+    )
+
+
+def test_the_receipt_time_keeps_its_microseconds():
+    at = datetime(2026, 11, 27, 21, 59, 28, 123456, tzinfo=UTC)
+    admitted = admission().admit(replace(message(), received_at=at))
+    event = unpack_payload(admitted.envelope, events_pb2.ExpertProfileProposed)
+    assert event.submission.received_at.ToDatetime(tzinfo=UTC) == at
+    assert admitted.envelope.occurred_at.ToDatetime(tzinfo=UTC) == at

@@ -11,12 +11,20 @@ from amqp.exceptions import PreconditionFailed
 from kombu import Connection, Exchange
 
 from ssg.contracts.ingress.v1 import events_pb2, proposals_pb2
-from ssg.ingress.amqp.topology import EXCHANGE
+from ssg.ingress.amqp.topology import EXCHANGE, queue_name
 from ssg.ingress.domain.admission import aggregate_id, event_id
 from ssg.ingress.domain.catalogue import CATALOGUE
 from ssg.platform.events.envelope import unpack_payload
 
-from .helpers import body_of, dead_letter_of, envelopes_with, publish, wait_for
+from .helpers import (
+    body_of,
+    dead_letter_of,
+    dead_letters,
+    envelopes,
+    envelopes_with,
+    publish,
+    wait_for,
+)
 
 # Generous: the module fixtures run rabbitmqctl (an Erlang VM per call) and start two servers.
 pytestmark = pytest.mark.timeout(300)
@@ -143,6 +151,49 @@ def test_a_bad_message_is_dead_lettered_with_its_reason(bridge, vhost, producers
     assert bridge.process.alive()
     assert bridge.healthy()
     assert bridge.metric("ssg_ingress_messages_rejected_total", reason=reason) >= 1
+
+
+def test_a_burst_of_good_and_bad_messages_is_settled_whole(bridge, vhost, producers, kafka_server):
+    # Acks go out a handled run at a time (ADR 0024): a dead-lettered message in the middle of
+    # a run still lands in the dead-letter queue, every valid one lands once, none stays unacked.
+    producer = producers.everything
+    routing_key = "solution.proposed"
+    good: list[str] = []
+    bad: list[str] = []
+    with Connection(vhost.url(producer), transport_options={"confirm_publish": True}) as conn:
+        publisher = conn.Producer()
+        for i in range(60):
+            message_id = uuid.uuid4().hex
+            valid = i % 7 != 3
+            body = json.dumps(body_of(routing_key)).encode() if valid else b'{"externalId": '
+            publisher.publish(
+                body,
+                exchange=Exchange(EXCHANGE, "topic", durable=True, no_declare=True),
+                routing_key=routing_key,
+                content_type="application/json",
+                content_encoding="binary",
+                user_id=producer,
+                message_id=message_id,
+                delivery_mode=2,
+            )
+            (good if valid else bad).append(message_id)
+    topic = CATALOGUE[routing_key].topic
+    wanted = {event_id(producer, message_id) for message_id in good}
+
+    def landed() -> list[str] | None:
+        ids = [env.event_id for env in envelopes(kafka_server.bootstrap, topic)]
+        return ids if wanted <= set(ids) else None
+
+    ids = wait_for(landed, "every valid message of the burst on Kafka")
+    assert all(ids.count(one) == 1 for one in wanted)
+
+    def dead_lettered() -> list[dict[str, Any]] | None:
+        found = {headers["message_id"]: headers for headers, _ in dead_letters(vhost.url())}
+        return [found[one] for one in bad] if set(bad) <= set(found) else None
+
+    assert {h["x-ssg-reason"] for h in wait_for(dead_lettered, "the dead letters")} == {"malformed"}
+    # Ready plus unacknowledged: the bridge acknowledged the whole burst.
+    wait_for(lambda: vhost.queue_depths().get(queue_name(routing_key)) == 0, "the burst all acked")
 
 
 def test_a_forged_user_id_is_refused_by_the_broker(bridge, vhost, producers):

@@ -72,6 +72,11 @@ def test_a_message_survives_kafka_down_and_a_killed_bridge_and_lands_once(
             )
             assert len(landed) == 1
             wait_for(lambda: ready_in_queue(vhost.url()) == 0, "the queue drained")
+            # Delivered as the bridge started consuming, and acknowledged (not just held).
+            wait_for(
+                lambda: vhost.queue_depths().get(queue_name(ROUTING_KEY)) == 0,
+                "the message acknowledged",
+            )
             assert again.metric("ssg_ingress_messages_accepted_total", producer=producer) == 1
     finally:
         for process in bridges:

@@ -10,6 +10,7 @@ from ssg.ingress.settings import IngressSettings
 SETTINGS_KEY = "INGRESS_SETTINGS"
 HEALTH_KEY = "INGRESS_HEALTH"
 REQUEUE_DELAY_KEY = "INGRESS_REQUEUE_DELAY"
+ACK_BATCH_KEY = "INGRESS_ACK_BATCH"
 
 
 def nameko_config(settings: IngressSettings, health: Health) -> dict[str, Any]:
@@ -21,4 +22,5 @@ def nameko_config(settings: IngressSettings, health: Health) -> dict[str, Any]:
         SETTINGS_KEY: settings,
         HEALTH_KEY: health,
         REQUEUE_DELAY_KEY: settings.requeue_delay_seconds,
+        ACK_BATCH_KEY: settings.amqp_ack_batch,
     }

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from functools import cache
+from typing import TypeVar
+
 from prometheus_client import Counter, Histogram
+
+M = TypeVar("M", Counter, Histogram)
 
 RECEIVED = Counter(
     "ssg_ingress_messages_received_total", "AMQP messages received, by type", ["type"]
@@ -49,3 +54,9 @@ def type_label(routing_key: str, known: bool) -> str:
 def producer_label(producer: str | None, known: bool) -> str:
     """The producer label: a configured producer's name, else ``unknown``."""
     return producer if known and producer else "unknown"
+
+
+@cache
+def labelled(metric: M, *values: str) -> M:
+    """metric's child for these label values, looked up once (labels are bounded, see above)."""
+    return metric.labels(*values)

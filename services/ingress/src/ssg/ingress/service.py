@@ -60,9 +60,11 @@ class IngressBridge:
         """Forward message to Kafka, or dead-letter it; raising puts it back on its queue."""
         known = message.routing_key in CATALOGUE
         type_ = metrics.type_label(message.routing_key, known)
-        metrics.RECEIVED.labels(type_).inc()
+        metrics.labelled(metrics.RECEIVED, type_).inc()
         # One trace id for the logs and the envelope: the producer's when well formed.
-        message = replace(message, trace_id=accept_trace_id(message.trace_id))
+        trace_id = accept_trace_id(message.trace_id)
+        if trace_id != message.trace_id:
+            message = replace(message, trace_id=trace_id)
         with bound_trace_id(message.trace_id or ""):
             return self._forward(message, type_)
 
@@ -94,9 +96,9 @@ class IngressBridge:
                 metrics.REQUEUED.labels(type_, "kafka").inc()
                 log.warning("Kafka unavailable, message goes back", extra={"error": str(exc)})
             raise
-        metrics.KAFKA_SECONDS.labels(type_).observe(seconds)
-        metrics.END_TO_END_SECONDS.labels(type_).observe(_since(message))
-        metrics.ACCEPTED.labels(producer, type_).inc()
+        metrics.labelled(metrics.KAFKA_SECONDS, type_).observe(seconds)
+        metrics.labelled(metrics.END_TO_END_SECONDS, type_).observe(_since(message))
+        metrics.labelled(metrics.ACCEPTED, producer, type_).inc()
         # Counted by the metric; a line per forwarded message only when asked for (DEBUG):
         # rejections, duplicates and outages are the lines an operator needs.
         log.debug(

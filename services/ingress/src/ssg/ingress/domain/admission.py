@@ -6,6 +6,7 @@ to the dead-letter queue's headers and to the rejected-messages metric.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Mapping
@@ -21,6 +22,7 @@ from google.protobuf.message import DecodeError, Message
 from ssg.contracts.events.v1 import envelope_pb2
 from ssg.contracts.ingress.v1 import events_pb2
 from ssg.ingress.domain.catalogue import CATALOGUE, ExternalType
+from ssg.ingress.domain.json_mapping import parse_dict
 from ssg.ingress.domain.producers import ProducerPolicy
 from ssg.platform.events.envelope import Origin, build_envelope
 from ssg.platform.tracing import accept_trace_id
@@ -89,12 +91,24 @@ class Admitted:
 
 def event_id(producer: str, message_id: str) -> str:
     """The event id of a producer's message: the same message id always gives the same id."""
-    return str(uuid.uuid5(ID_NAMESPACE, f"message\x1f{producer}\x1f{message_id}"))
+    digits = _uuid5_hex(f"message\x1f{producer}\x1f{message_id}")
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def aggregate_id(producer: str, routing_key: str, external_id: str) -> str:
     """The aggregate (and Kafka key) of a producer's record: its versions share a partition."""
-    return uuid.uuid5(ID_NAMESPACE, f"record\x1f{producer}\x1f{routing_key}\x1f{external_id}").hex
+    return _uuid5_hex(f"record\x1f{producer}\x1f{routing_key}\x1f{external_id}")
+
+
+def _uuid5_hex(name: str) -> str:
+    # uuid.uuid5(ID_NAMESPACE, name).hex without building UUID objects (twice per message).
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return digest.hex()
+
+
+_NAMESPACE_BYTES = ID_NAMESPACE.bytes
 
 
 class Admission:
@@ -147,7 +161,10 @@ class Admission:
         submission = events_pb2.Submission(
             producer=producer, message_id=message_id, routing_key=external.routing_key
         )
-        submission.received_at.FromDatetime(message.received_at)
+        # Timestamp.FromDatetime goes through a time tuple; the instant is all it needs.
+        received = message.received_at
+        submission.received_at.seconds = int(received.timestamp())
+        submission.received_at.nanos = received.microsecond * 1000
         event = external.event(submission=submission, proposal=body)
         aggregate = aggregate_id(producer, external.routing_key, external_id)
         envelope = build_envelope(
@@ -175,7 +192,7 @@ def decode_body(external: ExternalType, body: bytes, content_type: str | None) -
         if not isinstance(document, dict):
             raise Rejected(Reason.SCHEMA_MISMATCH, "the JSON body must be an object")
         try:
-            json_format.ParseDict(document, message)
+            parse_dict(document, message)
         except json_format.ParseError as exc:
             raise Rejected(Reason.SCHEMA_MISMATCH, str(exc)[:500]) from None
     elif kind in _PROTOBUF_ALIASES:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from google.protobuf.message import Message
 
@@ -26,12 +27,12 @@ class ExternalType:
     # The entity part of the topic, e.g. "solution-proposal".
     entity: str
 
-    @property
+    @cached_property
     def topic(self) -> str:
         """The Kafka topic of this type's events."""
         return topic_name(DOMAIN, self.entity)
 
-    @property
+    @cached_property
     def event_type(self) -> str:
         """The envelope's event type, e.g. ``ingress.SolutionProposed``."""
         return event_type(DOMAIN, self.event())

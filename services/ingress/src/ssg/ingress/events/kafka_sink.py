@@ -107,6 +107,9 @@ class KafkaSink:
         self._wake = Event()
 
     def _ready_producer(self) -> Producer:
+        producer = self._producer
+        if producer is not None and self._topics_ready:
+            return producer  # the common case, without a turn through the semaphore
         with self._lock:
             if not self._topics_ready:
                 try:
