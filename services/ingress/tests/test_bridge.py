@@ -154,7 +154,7 @@ def test_a_bad_message_is_dead_lettered_with_its_reason(bridge, vhost, producers
 
 
 def test_a_burst_of_good_and_bad_messages_is_settled_whole(bridge, vhost, producers, kafka_server):
-    # Acks go out a handled run at a time (ADR 0024): a dead-lettered message in the middle of
+    # Acks go out a handled run at a time (ADR 0025): a dead-lettered message in the middle of
     # a run still lands in the dead-letter queue, every valid one lands once, none stays unacked.
     producer = producers.everything
     routing_key = "solution.proposed"

@@ -25,7 +25,7 @@ class IngressSettings(PlatformSettings):
     # Messages handled at once (also the AMQP prefetch): 16 drained the local broker about 2x
     # faster than 4, with lower tail latency (docs/benchmarks.md).
     max_workers: int = Field(default=16, ge=1, le=256)
-    # Handled deliveries acknowledged together with one `multiple` ack (ADR 0024). They count
+    # Handled deliveries acknowledged together with one `multiple` ack (ADR 0025). They count
     # against the prefetch until acked, so a batch well below max_workers keeps workers busy;
     # 1 acknowledges each message on its own.
     amqp_ack_batch: int = Field(default=4, ge=1, le=256)

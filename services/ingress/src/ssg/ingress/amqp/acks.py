@@ -5,7 +5,7 @@ up to ``tag``. It may therefore only be sent for a contiguous run of delivery ta
 all handled (forwarded, duplicate or dead-lettered): a delivery still in the hands of a worker,
 or one about to be put back, must never be covered by a later message's ack. Deliveries put
 back individually (``basic.reject`` with requeue) are no longer outstanding, so they do not
-block the run. The window only keeps the books; the caller sends the ack (ADR 0024).
+block the run. The window only keeps the books; the caller sends the ack (ADR 0025).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ raw bytes and ``user_id``/``message_id``. Acknowledgement follows the worker's r
 once it returned (forwarded, duplicate or dead-lettered), put back after a pause when it raised
 (Kafka or the dead-letter exchange unavailable), so nothing is lost and an outage does not spin.
 Handled deliveries are acknowledged a run at a time, with one ``multiple`` ack for a contiguous
-run of delivery tags that were all handled (``acks.AckWindow``, ADR 0024).
+run of delivery tags that were all handled (``acks.AckWindow``, ADR 0025).
 """
 
 from __future__ import annotations
