@@ -2,7 +2,7 @@
 background when they may have changed.
 
 Scoring needs every item's vector at once; reading them per request would be far too slow, so
-each process keeps an ``ItemIndex`` and rebuilds it when the items' marker (count, latest
+each process keeps an ``ItemIndex`` and rebuilds it when the items' marker (latest
 write) moved, checked every ``refresh_seconds``. Popularity, distinct people per item,
 organizations, experts and provider track records change slowly and cost a read of whole collections,
 so they are reloaded every ``signals_seconds``. Once a snapshot exists a request never waits for a reload: the first request after
@@ -74,7 +74,7 @@ class SnapshotCache:
         self._clock = clock
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
-        self._marker: tuple[int, int] | None = None
+        self._marker: int | None = None
         self._loaded_at = float("-inf")
         self._reloading = False
 
@@ -110,10 +110,9 @@ class SnapshotCache:
         self._snapshot, self._marker, self._loaded_at = self._load(self._snapshot, self._marker)
         return self._snapshot
 
-    def _load(
-        self, previous: Snapshot | None, marker: tuple[int, int] | None
-    ) -> tuple[Snapshot, tuple[int, int], float]:
+    def _load(self, previous: Snapshot | None, marker: int | None) -> tuple[Snapshot, int, float]:
         started = self._clock()
+        began = time.perf_counter()
         found = self._store.items_marker()
         index = (
             previous.index
@@ -137,6 +136,10 @@ class SnapshotCache:
             track_record = self._store.track_record()
             experts = self._store.experts_by_organization()
             self._signals_at = started
+            log.info(
+                "recommendation signals reloaded",
+                extra={"items": len(raw), "seconds": round(time.perf_counter() - began, 3)},
+            )
         else:
             raw, people = previous.raw_popularity, previous.people
             regional = self._regional
@@ -160,6 +163,6 @@ class SnapshotCache:
             by_region,
             experts,
             people_array,
-            found[1],
+            found,
         )
         return snapshot, found, started
