@@ -40,6 +40,15 @@ class MemoryKafka:
         self.produced.append(admitted)
         return 0.001
 
+    def send_all(self, run: list[Admitted]) -> list[float | Exception]:
+        results: list[float | Exception] = []
+        for admitted in run:
+            try:
+                results.append(self.send(admitted))
+            except (KafkaRefused, KafkaUnavailable) as exc:
+                results.append(exc)
+        return results
+
 
 class MemoryDeadLetters:
     """Records what was dead-lettered; fails while ``down``."""
