@@ -1,9 +1,12 @@
-"""A nameko entrypoint that hands each raw AMQP message of the ingress queues to the service.
+"""A nameko entrypoint that hands runs of raw AMQP messages of the ingress queues to the service.
+
+The deliveries already read (up to ``RUN_MAX``, never waiting for one that has not arrived) go
+to one worker, which settles each message on its own (ADR 0025, amendment).
 
 nameko's own ``Consumer`` decodes bodies by content type before the service sees them (a body
 it cannot decode stops the consumer) and hides the message properties; the bridge needs the
-raw bytes and ``user_id``/``message_id``. Acknowledgement follows the worker's result: acked
-once it returned (forwarded, duplicate or dead-lettered), put back after a pause when it raised
+raw bytes and ``user_id``/``message_id``. Acknowledgement follows each message's result: acked
+once handled (forwarded, duplicate or dead-lettered), put back after a pause when it failed
 (Kafka or the dead-letter exchange unavailable), so nothing is lost and an outage does not spin.
 Handled deliveries are acknowledged a run at a time, with one ``multiple`` ack for a contiguous
 run of delivery tags that were all handled (``acks.AckWindow``, ADR 0025).
@@ -203,7 +206,7 @@ class IngressQueues(QueueConsumer):
 
 
 class IngressEntrypoint(Entrypoint):
-    """Calls the decorated method with an ``Incoming`` for every message of the ingress queues."""
+    """Calls the decorated method with a list of ``Incoming``, a run of the ingress queues' messages."""
 
     queue_consumer = IngressQueues()
 
