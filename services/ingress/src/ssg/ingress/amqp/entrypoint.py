@@ -80,10 +80,17 @@ def _text(value: object) -> str | None:
 RUN_MAX = 8
 
 
+_METHOD_FRAME = 1
+
+
 def _more_arrived(message: Message) -> bool:
-    """True when bytes after message are already in the transport's read buffer."""
+    """True when the next frame after message, already in the read buffer, starts a method."""
     transport = getattr(message.channel.connection, "transport", None)
-    return bool(getattr(transport, "_read_buffer", b""))
+    buffer: bytes = getattr(transport, "_read_buffer", b"")
+    # The buffer starts at a frame boundary once a delivery is read. A heartbeat there would
+    # send the next read on to the socket (py-amqp reads on until a method), leaving the run
+    # waiting for the next delivery or the consume loop's timeout: hand the run over instead.
+    return bool(buffer) and buffer[0] == _METHOD_FRAME
 
 
 class IngressQueues(QueueConsumer):
