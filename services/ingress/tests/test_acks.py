@@ -80,3 +80,11 @@ def test_tags_must_grow_and_be_settled_once():
         acks.put_back(9)
     with pytest.raises(ValueError, match="at least 1"):
         AckWindow(0)
+
+
+def test_a_handled_run_is_acked_with_one_tag_and_never_past_a_delivery_in_flight():
+    acks = window(4, range(1, 10))
+    assert acks.handled_run([2, 3, 4, 5]) is None  # 1 is still in a worker's hands
+    assert acks.handled_run([1]) == 5
+    assert acks.handled_run([6, 7]) is None  # a smaller run waits for the batch ...
+    assert acks.handled_run([8, 9]) == 9  # ... or for nothing left in flight

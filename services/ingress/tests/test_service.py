@@ -13,7 +13,14 @@ from datetime import UTC, datetime
 import pytest
 from nameko.testing.services import worker_factory
 
-from ssg.ingress.domain.admission import Admission, Admitted, Incoming, Reason, Rejected
+from ssg.ingress.domain.admission import (
+    Admission,
+    Admitted,
+    Incoming,
+    Reason,
+    Rejected,
+    event_id,
+)
 from ssg.ingress.domain.catalogue import CATALOGUE
 from ssg.ingress.domain.producers import ProducerPolicy
 from ssg.ingress.events.kafka_sink import KafkaRefused, KafkaUnavailable
@@ -39,6 +46,15 @@ class MemoryKafka:
             raise KafkaRefused("MessageSizeTooLargeError")
         self.produced.append(admitted)
         return 0.001
+
+    def send_all(self, run: list[Admitted]) -> list[float | Exception]:
+        results: list[float | Exception] = []
+        for admitted in run:
+            try:
+                results.append(self.send(admitted))
+            except (KafkaRefused, KafkaUnavailable) as exc:
+                results.append(exc)
+        return results
 
 
 class MemoryDeadLetters:
@@ -119,8 +135,8 @@ def test_a_failed_dead_letter_publish_raises_so_the_message_goes_back():
 
 def test_recent_ids_forget_the_oldest_beyond_capacity():
     recent = RecentIds(2)
-    for event_id in ("a", "b", "c"):
-        recent.add(event_id)
+    for id_ in ("a", "b", "c"):
+        recent.add(id_)
     assert "a" not in recent
     assert "b" in recent and "c" in recent
     assert len(recent) == 2
@@ -203,3 +219,33 @@ def test_the_trace_id_of_a_message_is_kept_and_a_bad_one_replaced():
     service.receive(bad)
     assert kafka.produced[0].envelope.trace_id == "trace-0123456789"
     assert dead.published[0][0].trace_id not in (None, "not a trace id")
+
+
+class FailingOne(MemoryKafka):
+    """Kafka that fails the record of one message id and takes the others."""
+
+    def send(self, admitted: Admitted) -> float:
+        if admitted.envelope.event_id == event_id("pm-system", "m-2"):
+            raise KafkaUnavailable("no report in time")
+        return super().send(admitted)
+
+
+def test_a_run_settles_each_message_on_its_own():
+    service, kafka, dead = bridge(FailingOne())
+    service.receive(incoming("m-3"))
+    run = [incoming("m-1"), incoming("m-2"), incoming("m-3"), incoming("m-4", user_id=None)]
+    outcomes = service.receive_run(run)
+    assert outcomes[0] is Outcome.ACCEPTED
+    assert isinstance(outcomes[1], KafkaUnavailable)  # this one alone goes back
+    assert outcomes[2] is Outcome.DUPLICATE
+    assert outcomes[3] is Outcome.REJECTED
+    assert [a.envelope.event_id for a in kafka.produced] == [
+        event_id("pm-system", m) for m in ("m-3", "m-1")
+    ]
+    assert dead.published[0][1].reason is Reason.MISSING_USER_ID
+    # The failed record's claim was released: its redelivery is produced.
+    kafka.produced.clear()
+    assert service.receive_run([incoming("m-5"), incoming("m-1")]) == [
+        Outcome.ACCEPTED,
+        Outcome.DUPLICATE,
+    ]

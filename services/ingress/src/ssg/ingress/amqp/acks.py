@@ -42,6 +42,12 @@ class AckWindow:
         self._settle(tag, _HANDLED)
         return self._due()
 
+    def handled_run(self, tags: list[int]) -> int | None:
+        """Every tag of a run may be acknowledged; the tag to ack now, if it is time."""
+        for tag in tags:
+            self._settle(tag, _HANDLED)
+        return self._due()
+
     def put_back(self, tag: int) -> int | None:
         """tag was rejected with requeue on its own; the tag to ack now, if it is time."""
         self._settle(tag, _PUT_BACK)

@@ -1,9 +1,12 @@
-"""A nameko entrypoint that hands each raw AMQP message of the ingress queues to the service.
+"""A nameko entrypoint that hands runs of raw AMQP messages of the ingress queues to the service.
+
+The deliveries already read (up to ``RUN_MAX``, never waiting for one that has not arrived) go
+to one worker, which settles each message on its own (ADR 0025, amendment).
 
 nameko's own ``Consumer`` decodes bodies by content type before the service sees them (a body
 it cannot decode stops the consumer) and hides the message properties; the bridge needs the
-raw bytes and ``user_id``/``message_id``. Acknowledgement follows the worker's result: acked
-once it returned (forwarded, duplicate or dead-lettered), put back after a pause when it raised
+raw bytes and ``user_id``/``message_id``. Acknowledgement follows each message's result: acked
+once handled (forwarded, duplicate or dead-lettered), put back after a pause when it failed
 (Kafka or the dead-letter exchange unavailable), so nothing is lost and an outage does not spin.
 Handled deliveries are acknowledged a run at a time, with one ``multiple`` ack for a contiguous
 run of delivery tags that were all handled (``acks.AckWindow``, ADR 0025).
@@ -72,6 +75,24 @@ def _text(value: object) -> str | None:
     return str(value)
 
 
+# Deliveries handed to one worker at most; below the prefetch (the worker count, 16 by
+# default) so that a second run is read while the first one waits for Kafka.
+RUN_MAX = 8
+
+
+_METHOD_FRAME = 1
+
+
+def _more_arrived(message: Message) -> bool:
+    """True when the next frame after message, already in the read buffer, starts a method."""
+    transport = getattr(message.channel.connection, "transport", None)
+    buffer: bytes = getattr(transport, "_read_buffer", b"")
+    # The buffer starts at a frame boundary once a delivery is read. A heartbeat there would
+    # send the next read on to the socket (py-amqp reads on until a method), leaving the run
+    # waiting for the next delivery or the consume loop's timeout: hand the run over instead.
+    return bool(buffer) and buffer[0] == _METHOD_FRAME
+
+
 class IngressQueues(QueueConsumer):
     """nameko's shared queue consumer: raw messages, acks by handled runs, connection reports."""
 
@@ -80,6 +101,9 @@ class IngressQueues(QueueConsumer):
         # Delivery tags are per channel; after a reconnection the new channel starts them again
         # and the broker redelivers what the lost one held, so its window is dropped.
         self._windows: dict[Any, AckWindow] = {}
+        # Deliveries read but not yet given to a worker (a run), and the longest run.
+        self._run: list[tuple[IngressEntrypoint, Message]] = []
+        self._run_max = RUN_MAX
 
     @property
     def connection(self) -> Connection:
@@ -101,6 +125,7 @@ class IngressQueues(QueueConsumer):
         # A new channel: forget the lost one's tags before anything is delivered (deliveries
         # start while the consumers are still being declared, before on_consume_ready).
         self._windows = {}
+        self._run = []  # the lost channel's deliveries come again
         for provider in self._providers:
             consumer = consumer_cls(
                 queues=provider.queues, on_message=partial(self._on_raw_message, provider)
@@ -115,18 +140,46 @@ class IngressQueues(QueueConsumer):
             batch = int(self.container.config.get(ACK_BATCH_KEY, 1))
             window = self._windows[message.channel] = AckWindow(batch)
         window.received(message.delivery_tag)
-        # nameko starts a green thread per message only to start the worker from it, so that a
-        # full worker pool never blocks this loop; while a worker is free, start it from here.
-        if self.container._worker_pool.free():
-            provider.handle_message(message.body, message)
-        else:
-            self.handle_message(provider, message.body, message)
+        self._run.append((provider, message))
+        self._start_run()
+
+    def _start_run(self) -> None:
+        """Hand the collected deliveries to a worker, unless more have already arrived."""
+        run = self._run
+        if not run:
+            return
+        if len(run) < self._run_max and _more_arrived(run[-1][1]):
+            return  # read them first: on_iteration comes back here once they are read
+        self._run = []
+        by_provider: dict[IngressEntrypoint, list[Message]] = {}
+        for provider, message in run:
+            by_provider.setdefault(provider, []).append(message)
+        for provider, messages in by_provider.items():
+            # The prefetch (the worker count) bounds the deliveries, so a worker is free.
+            if self.container._worker_pool.free():
+                provider.handle_messages(messages)
+            else:
+                self.container.spawn_managed_thread(partial(provider.handle_messages, messages))
+
+    def on_iteration(self) -> None:
+        """Before each read: start a run whose deliveries are all read."""
+        self._start_run()
+        super().on_iteration()
 
     def ack_message(self, message: Message) -> None:
         """message was handled: acknowledge its channel's handled run once a batch is ready."""
         window = self._windows.get(message.channel)
         if window is not None:  # else its channel is gone and the broker delivers it again
             self._ack(message.channel, window.handled(message.delivery_tag))
+
+    def ack_messages(self, messages: list[Message]) -> None:
+        """messages (one channel's) were handled: one multiple ack when a batch is ready."""
+        if not messages:
+            return
+        channel = messages[0].channel
+        window = self._windows.get(channel)
+        if window is not None:
+            self._ack(channel, window.handled_run([m.delivery_tag for m in messages]))
 
     def requeue_message(self, message: Message) -> None:
         """Put message back on its own (basic.reject with requeue); it no longer holds the run."""
@@ -160,7 +213,7 @@ class IngressQueues(QueueConsumer):
 
 
 class IngressEntrypoint(Entrypoint):
-    """Calls the decorated method with an ``Incoming`` for every message of the ingress queues."""
+    """Calls the decorated method with a list of ``Incoming``, a run of the ingress queues' messages."""
 
     queue_consumer = IngressQueues()
 
@@ -176,29 +229,42 @@ class IngressEntrypoint(Entrypoint):
         """Stop consuming (the shared consumer waits for pending acks)."""
         self.queue_consumer.unregister_provider(self)
 
-    def handle_message(self, body: bytes, message: Message) -> None:
-        """Spawn a worker for the message (put it back if the container is going away)."""
-        handle_result = partial(self.handle_result, message)
+    def handle_messages(self, messages: list[Message]) -> None:
+        """Spawn one worker for a run of messages (put them back if the container is going away)."""
+        handle_result = partial(self.handle_result, messages)
         try:
             self.container.spawn_worker(
-                self, (incoming(message),), {}, context_data={}, handle_result=handle_result
+                self,
+                ([incoming(m) for m in messages],),
+                {},
+                context_data={},
+                handle_result=handle_result,
             )
         except ContainerBeingKilled:
-            self.queue_consumer.requeue_message(message)
+            for message in messages:
+                self.queue_consumer.requeue_message(message)
 
     def handle_result(
         self,
-        message: Message,
+        messages: list[Message],
         worker_ctx: WorkerContext,
         result: object = None,
         exc_info: object = None,
     ) -> tuple[object, object]:
-        """Ack a handled message; put back, after a pause, one whose handling raised."""
-        if exc_info is None:
-            self.queue_consumer.ack_message(message)
-        else:
+        """Ack the handled messages; put back, after a pause, those whose handling failed."""
+        outcomes = result if exc_info is None and isinstance(result, list) else []
+        if len(outcomes) != len(messages):
+            outcomes = [RuntimeError("the run failed")] * len(messages)
+        failed = [
+            m for m, o in zip(messages, outcomes, strict=True) if isinstance(o, BaseException)
+        ]
+        self.queue_consumer.ack_messages(
+            [m for m, o in zip(messages, outcomes, strict=True) if not isinstance(o, BaseException)]
+        )
+        if failed:
             eventlet.sleep(float(self.container.config.get(REQUEUE_DELAY_KEY, 1.0)))
-            self.queue_consumer.requeue_message(message)
+            for message in failed:
+                self.queue_consumer.requeue_message(message)
         return result, exc_info
 
 

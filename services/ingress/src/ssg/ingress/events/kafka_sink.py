@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from functools import partial
+from typing import Any, NoReturn
 
 import eventlet
 from confluent_kafka import KafkaError as RdKafkaError
@@ -143,36 +144,70 @@ class KafkaSink:
 
     def send(self, admitted: Admitted) -> float:
         """Produce admitted and wait for Kafka's acknowledgement; the seconds it took."""
+        (result,) = self.send_all([admitted])
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def send_all(self, run: list[Admitted]) -> list[float | Exception]:
+        """Produce every record of run, then wait for all their acknowledgements.
+
+        Per record: the seconds until Kafka acknowledged it, or the ``KafkaRefused`` /
+        ``KafkaUnavailable`` it failed with (the others of the run are not affected).
+        """
         started = time.perf_counter()
-        producer = self._ready_producer()
-        delivered: Event = Event()  # sent (error,) by the delivery report
-        self._in_flight += 1
+        try:
+            producer = self._ready_producer()
+        except KafkaUnavailable as exc:
+            return [exc for _ in run]
+        reports: list[Event | object] = []  # an Event sent (error,) by the report, or the error
+        self._in_flight += len(run)
         if not self._wake.ready():
             self._wake.send(None)
         try:
-            try:
-                producer.produce(
-                    admitted.topic,
-                    key=admitted.key,
-                    value=admitted.envelope.SerializeToString(),
-                    headers=[("event_type", admitted.envelope.event_type.encode())],
-                    on_delivery=lambda error, _message: delivered.send((error,)),
-                )
-            except KafkaException as exc:
-                error: object = exc.args[0]
-            except BufferError as exc:  # the producer's local queue is full: back off
-                raise KafkaUnavailable(f"local queue full: {exc}") from exc
-            else:
-                # A little beyond message.timeout.ms, after which the report says it failed.
-                report = delivered.wait(timeout=self._settings.kafka_timeout_seconds + 5)
-                error = report[0] if report is not None else TimeoutError()
+            for admitted in run:
+                delivered: Event = Event()
+                try:
+                    producer.produce(
+                        admitted.topic,
+                        key=admitted.key,
+                        value=admitted.envelope.SerializeToString(),
+                        headers=[("event_type", admitted.envelope.event_type.encode())],
+                        on_delivery=partial(_report, delivered),
+                    )
+                except KafkaException as exc:
+                    reports.append(exc.args[0])
+                except BufferError as exc:  # the producer's local queue is full: back off
+                    reports.append(KafkaUnavailable(f"local queue full: {exc}"))
+                else:
+                    reports.append(delivered)
+            # A little beyond message.timeout.ms, after which the report says it failed.
+            deadline = time.monotonic() + self._settings.kafka_timeout_seconds + 5
+            results: list[float | Exception] = []
+            for report in reports:
+                if isinstance(report, Event):
+                    got = report.wait(timeout=max(deadline - time.monotonic(), 0.0))
+                    error = got[0] if got is not None else TimeoutError()
+                else:
+                    error = report
+                if error is None:
+                    results.append(time.perf_counter() - started)
+                elif isinstance(error, KafkaUnavailable):
+                    results.append(error)
+                else:
+                    results.append(self._failure(error))
         finally:
-            self._in_flight -= 1
-        if error is not None:
-            self._raise_for(error)
-        return time.perf_counter() - started
+            self._in_flight -= len(run)
+        return results
 
-    def _raise_for(self, error: object) -> None:
+    def _failure(self, error: object) -> Exception:
+        try:
+            self._raise_for(error)
+        except (KafkaRefused, KafkaUnavailable) as exc:
+            return exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _raise_for(self, error: object) -> NoReturn:
         if isinstance(error, RdKafkaError) and error.code() in _REFUSALS:
             raise KafkaRefused(error.str())
         # A broker that lost its topics (a restarted local one) gets them again next time.
@@ -188,6 +223,10 @@ class KafkaSink:
             if not self._wake.ready():
                 self._wake.send(None)
             producer.flush(min(5.0, self._settings.kafka_timeout_seconds))
+
+
+def _report(delivered: Event, error: object, _message: object) -> None:
+    delivered.send((error,))
 
 
 class Kafka(DependencyProvider):
