@@ -2,7 +2,7 @@
 bench_recommendation_perf (20,000 items, USERS people, lists backfilled) on a local SecantusDB,
 then one item changes and one sweep round (the worker's lists and caches, as the worker builds
 them) recomputes every list behind the new marker, paced and unpaced. Not part of run_all:
-``flock /work/wt/bench.lock uv run --frozen python tests/load/measure_list_sweep.py``.
+``uv run --frozen python tests/load/measure_list_sweep.py``.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ k 10) and MatchNeed (k 10) at concurrency 16 for --seconds; per phase p50/p99 an
 100 ms counted per second of the phase, so periodic stalls show. --python runs alternate with
 another interpreter (e.g. main's checkout, ``/work/main/.venv/bin/python``) for an A/B on one
 world. Not part of run_all:
-``flock /work/wt/bench.lock uv run --frozen python tests/load/measure_recommendation_tail.py``.
+``uv run --frozen python tests/load/measure_recommendation_tail.py``.
 """
 
 from __future__ import annotations
