@@ -484,15 +484,23 @@ async def test_nothing_is_lost_when_processes_mongodb_and_rabbitmq_fail_under_lo
         assert found == published
 
         # Exactly one e-mail and one webhook call per published solution, no more.
-        await eventually(
-            lambda: (
-                set(webhook_items(stack.http, hook)) >= published
-                and set(emailed_items(stack.smtp, inbox, published)) >= published
-            ),
-            "a notification of every published solution on both channels",
-            within=180.0,
-            interval=1.0,
-        )
+        try:
+            await eventually(
+                lambda: (
+                    set(webhook_items(stack.http, hook)) >= published
+                    and set(emailed_items(stack.smtp, inbox, published)) >= published
+                ),
+                "a notification of every published solution on both channels",
+                within=180.0,
+                interval=1.0,
+            )
+        except AssertionError as exc:
+            # Name what is missing on each channel, so that a failure says where to look.
+            no_hook = sorted(published - set(webhook_items(stack.http, hook)))
+            no_mail = sorted(published - set(emailed_items(stack.smtp, inbox, published)))
+            raise AssertionError(
+                f"{exc}: no webhook for {no_hook}; no e-mail for {no_mail}"
+            ) from None
         webhooks = webhook_items(stack.http, hook)
         emails = emailed_items(stack.smtp, inbox, published)
         assert set(webhooks) == published
