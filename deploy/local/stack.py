@@ -48,7 +48,7 @@ from ssg.testing.servers import (
     ensure_rabbitmq,
     osmem_binary,
     port_open,
-    secantus_binary,
+    secantus_command,
     tansu_binary,
     wait_until,
 )
@@ -137,15 +137,11 @@ def server_commands(stack: Stack, services: list[ServiceEntry]) -> dict[str, lis
             "--storage-engine",
             "memory://tansu/",
         ],
-        "mongodb": [
-            secantus_binary(),
-            "--host",
-            host,
-            "--port",
-            str(ports["mongodb"]),
-            "--storage-path",
-            str(stack.run_dir / "mongodb"),
-        ],
+        # Durable commits: the fault test kills MongoDB, and an acknowledged write must survive
+        # that as it would on a replica set (ADR 0061).
+        "mongodb": secantus_command(
+            host, ports["mongodb"], str(stack.run_dir / "mongodb"), durable_commits=True
+        ),
         "opensearch": [
             osmem_binary(),
             "-addr",
