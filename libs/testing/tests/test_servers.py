@@ -6,6 +6,7 @@ import json
 import threading
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pymongo
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -135,3 +136,36 @@ def fifty_more(acknowledged: list[int]) -> None:
     """Wait until 50 more commits than now were acknowledged."""
     wanted = len(acknowledged) + 50
     wait_until(lambda: len(acknowledged) >= wanted, 30.0, "50 more acknowledged commits")
+
+
+def test_a_change_stream_resumes_across_a_sigkill_with_durable_commits(tmp_path: Path) -> None:
+    # The outbox relays resume from a stored token after the database restarts; without durable
+    # commits the stand-in's resumed stream yielded nothing here, not even later inserts.
+    port, storage = free_port(), str(tmp_path / "store")
+    server = start_mongodb(tmp_path, port, storage, durable_commits=True)
+    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
+        mongodb_uri(port, "resume"), serverSelectionTimeoutMS=10_000
+    )
+    rows = client["resume"]["rows"]
+    try:
+        rows.insert_one({"_id": 0})
+        with rows.watch() as stream:
+            rows.insert_many([{"_id": n} for n in range(1, 6)])
+            assert [_key(stream.next()) for _ in range(2)] == [1, 2]
+            token = stream.resume_token
+        server.kill()
+        server = start_mongodb(tmp_path, port, storage, durable_commits=True)
+        rows.insert_many([{"_id": n} for n in range(6, 8)])
+        seen: list[object] = []
+        with rows.watch(resume_after=token, max_await_time_ms=200) as resumed:
+            while (change := resumed.try_next()) is not None:
+                seen.append(_key(change))
+    finally:
+        client.close()
+        server.stop()
+    assert seen == [3, 4, 5, 6, 7]
+
+
+def _key(change: dict[str, Any]) -> object:
+    """The _id of the document a change is about."""
+    return change["documentKey"]["_id"]
