@@ -120,8 +120,9 @@ def outbox_events(db: Database[Doc]) -> list[tuple[str, envelope_pb2.Envelope]]:
 
 @pytest.fixture
 def own_mongodb(server_workdir: Path) -> Iterator[servers.ServerProcess]:
-    """A MongoDB-protocol server of the test's own, which the test may stop or kill."""
-    proc = servers.start_mongodb(server_workdir)
+    """A MongoDB-protocol server of the test's own, which the test may stop or kill (its
+    acknowledged commits survive that)."""
+    proc = servers.start_mongodb(server_workdir, durable_commits=True)
     try:
         yield proc
     finally:
