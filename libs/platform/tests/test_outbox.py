@@ -402,3 +402,24 @@ def test_a_read_in_the_unit_sees_what_it_inserted_after_a_flush(listened):
         return db.entities.find_one({"_id": "ent-5"}, session=uow.session)["n"]
 
     assert write_with_events(client, db, unit) == 5
+
+
+def test_a_unit_retried_after_a_transient_error_writes_once(listened):
+    client, db, _ = listened
+    runs = {"n": 0}
+
+    def unit(uow: UnitOfWork) -> None:
+        runs["n"] += 1
+        # The retry's first statement is the bulk write, in a session that has spoken before.
+        uow.insert("entities", {"_id": "ent-6"})
+        uow.insert("audit", {"_id": "ent-6-audit"})
+        uow.flush()
+        if runs["n"] == 1:
+            error = pymongo.errors.OperationFailure("simulated write conflict", 112)
+            error._add_error_label("TransientTransactionError")
+            raise error
+
+    write_with_events(client, db, unit)
+    assert runs["n"] == 2
+    assert db.entities.count_documents({"_id": "ent-6"}) == 1
+    assert db.audit.count_documents({"_id": "ent-6-audit"}) == 1

@@ -409,7 +409,10 @@ def write_with_events(
         uow.flush()
         return result
 
-    with client.start_session() as session:
+    # Not causally consistent: a unit needs no more than the primary's latest snapshot, which a
+    # transaction reads anyway, and a causal session adds afterClusterTime to the first
+    # statement of a retried transaction, which SecantusDB refuses on bulkWrite.
+    with client.start_session(causal_consistency=False) as session:
         return session.with_transaction(unit, write_concern=WriteConcern("majority"))
 
 
