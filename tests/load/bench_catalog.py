@@ -329,6 +329,8 @@ class Imports:
     bare_seconds: float = 0.0
     bare_db_cpu: float = 0.0
     batch_ratios: list[float] = field(default_factory=list)
+    api_batches: list[float] = field(default_factory=list)  # rows/s of each batch
+    bare_batches: list[float] = field(default_factory=list)
 
     @property
     def api_rate(self) -> float:
@@ -418,8 +420,10 @@ async def _import(
                 used = bench_grpc._cpu_seconds(mongo_pid) - cpu
                 if name == "api":
                     out.api_db_cpu += used
+                    out.api_batches.append(rates[name])
                 else:
                     out.bare_db_cpu += used
+                    out.bare_batches.append(rates[name])
             if len(rates) == 2 and rates["bare"]:
                 out.batch_ratios.append(rates["api"] / rates["bare"])
     finally:
@@ -490,7 +494,11 @@ def _report(phases: list[Phase], stored: int, load_seconds: float, imports: Impo
             f"(median of paired batches {statistics.median(imports.batch_ratios):.2f}x); MongoDB "
             f"CPU per imported row {imports.api_db_cpu / imports.api_rows * 1e6:,.0f} us "
             f"against {imports.bare_db_cpu / imports.bare_rows * 1e6:,.0f} us per document "
-            "alone."
+            "alone. Batch by batch (rows/s): import "
+            + ", ".join(f"{r:,.0f}" for r in imports.api_batches)
+            + "; datastore alone "
+            + ", ".join(f"{r:,.0f}" for r in imports.bare_batches)
+            + "."
         )
     return "\n".join(
         [
