@@ -14,17 +14,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any
 
-from bson import Binary
 from pymongo import MongoClient
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 from pymongo.write_concern import WriteConcern
 
 from ssg.contracts.events.v1 import envelope_pb2
-from ssg.platform.events.outbox import OUTBOX_COLLECTION, next_seq
+from ssg.platform.events.outbox import OUTBOX_COLLECTION, row_document
 
 Doc = dict[str, Any]
 Write = tuple[str, Doc]  # (collection, document)
@@ -32,22 +30,8 @@ THREADS = 16  # as many as a service's MongoDB thread pool (SSG_MONGO_THREADS' d
 
 
 def outbox_row(topic: str, envelope: envelope_pb2.Envelope) -> Write:
-    """The outbox row the platform's Outbox.add writes for one event."""
-    return (
-        OUTBOX_COLLECTION,
-        {
-            "_id": envelope.event_id,
-            "topic": topic,
-            "key": envelope.aggregate_id,
-            "value": Binary(envelope.SerializeToString()),
-            "aggregate_version": envelope.aggregate_version,
-            "event_type": envelope.event_type,
-            "trace_id": envelope.trace_id,
-            "seq": next_seq(),
-            "created_at": datetime.now(UTC),
-            "sent_at": None,
-        },
-    )
+    """The outbox row the platform's unit of work writes for one event."""
+    return (OUTBOX_COLLECTION, row_document(topic, envelope))
 
 
 class TransactionWriter:

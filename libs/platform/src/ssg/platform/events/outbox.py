@@ -173,7 +173,7 @@ class Outbox:
             # Outside a transaction the event could commit without its state change, or the
             # reverse: exactly what the outbox exists to prevent.
             raise RuntimeError("Outbox.add must run inside the caller's transaction")
-        docs = [_row_document(topic, envelope) for topic, envelope in events]
+        docs = [row_document(topic, envelope) for topic, envelope in events]
         _insert_run(self.collection, docs, session)
         return [doc["_id"] for doc in docs]
 
@@ -265,7 +265,7 @@ def _unsent_filter(after_seq: int | None) -> Doc:
     return {"sent_at": None, "seq": {"$gt": after_seq}}
 
 
-def _row_document(topic: str, envelope: envelope_pb2.Envelope) -> Doc:
+def row_document(topic: str, envelope: envelope_pb2.Envelope) -> Doc:
     """The outbox row for one event; refuses incomplete or oversized envelopes."""
     if not envelope.event_id or not envelope.aggregate_id:
         raise ValueError("envelope needs event_id and aggregate_id")
@@ -347,7 +347,7 @@ class UnitOfWork:
         """Record several events, in order (refused at once when too large or incomplete)."""
         if not self.session.in_transaction:
             raise RuntimeError("Outbox.add must run inside the caller's transaction")
-        docs = [_row_document(topic, envelope) for topic, envelope in events]
+        docs = [row_document(topic, envelope) for topic, envelope in events]
         self._waiting += [(self.outbox.collection.name, doc) for doc in docs]
         return [doc["_id"] for doc in docs]
 
