@@ -394,7 +394,8 @@ def write_with_events(
     *,
     outbox_collection: str = OUTBOX_COLLECTION,
 ) -> T:
-    """Run fn's state writes and outbox inserts in one transaction and return fn's result.
+    """Run fn's state writes and outbox inserts in one transaction and return fn's result; the
+    unit's waiting inserts and events (``UnitOfWork.insert``, ``add``) are flushed after fn.
 
     pymongo's ``with_transaction`` retries the whole of fn on TransientTransactionError (e.g. a
     write conflict) and the commit on UnknownTransactionCommitResult, for up to 120 s; so fn
