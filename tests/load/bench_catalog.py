@@ -20,6 +20,15 @@ report says so.
 
     uv run python tests/load/bench_catalog.py [--stored 20000]   # prints a markdown section
     uv run python tests/load/bench_catalog.py --calls GetSolution  # only the phases named
+    uv run python tests/load/bench_catalog.py --stored 0 --datastore-only
+        # only the datastore alone: insert_many of the import's solution documents
+
+Beside the import, batch for batch in alternating order, the datastore alone (datastore_ceiling):
+one insert_many of the same number of published solution documents, built beforehand by the
+service's own document function, into the same ``solutions`` collection (same indexes, same stored
+solutions) through pymongo from this process: no service, no gRPC, no transaction, no external ids
+and no outbox rows, i.e. less than an import must write. It says what share of the goal the
+stand-in itself allows.
 """
 
 from __future__ import annotations
@@ -36,7 +45,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -44,6 +53,7 @@ from typing import Any, cast
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_grpc  # the Foundation benchmark: its bare server, Side, rounds and process helpers
+import datastore_ceiling
 import grpc
 
 from ssg.catalog import demo
@@ -59,7 +69,8 @@ from ssg.catalog.domain.model import (
     Source,
 )
 from ssg.catalog.settings import CatalogSettings
-from ssg.catalog.store.documents import SOLUTIONS
+from ssg.catalog.store.documents import SOLUTIONS, Doc, record_doc
+from ssg.catalog.store.mongo import MongoStore
 from ssg.catalog.store.ports import Transaction
 from ssg.cli.seed import wait_serving
 from ssg.cli.seed_catalog import CATALOG_HEALTH
@@ -181,7 +192,8 @@ def _server_env(settings: CatalogSettings, port: int) -> dict[str, str]:
     }
 
 
-CALLS = ("GetSolution", "ListSolutions", "PublishSolution", "ImportSolutions")
+DATASTORE = "datastore"  # the --calls name of the datastore-alone import
+CALLS = ("GetSolution", "ListSolutions", "PublishSolution", "ImportSolutions", DATASTORE)
 
 
 async def run(stored: int = STORED, only: tuple[str, ...] = CALLS) -> str:
@@ -213,15 +225,13 @@ async def run(stored: int = STORED, only: tuple[str, ...] = CALLS) -> str:
             dict(os.environ),
         )
         started.append(bare)
-        phases, import_rate, import_rows = await _measure(
-            api, bare, published, approved, settings, only
-        )
+        phases, imports = await _measure(api, bare, published, approved, settings, mongo.pid, only)
     finally:
         for side in started:
             bench_grpc._stop(side)
         mongo.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    return _report(phases, stored, load_seconds, import_rate, import_rows)
+    return _report(phases, stored, load_seconds, imports)
 
 
 Call = Callable[[], Coroutine[Any, Any, object]]
@@ -239,8 +249,9 @@ async def _measure(
     published: list[str],
     approved: list[str],
     settings: CatalogSettings,
+    mongo_pid: int,
     only: tuple[str, ...] = CALLS,
-) -> tuple[list[Phase], float, int]:
+) -> tuple[list[Phase], Imports]:
     issuer = DevTokenIssuer()
     reviewer = issuer.issue("bench-reviewer", [Role.REVIEWER], instance=INSTANCE)
     operator = issuer.issue("bench-operator", [Role.OPERATOR], instance=INSTANCE)
@@ -296,14 +307,68 @@ async def _measure(
                     else:
                         await bench_grpc._round(echo, beside, ROUND_SECONDS, True)
             phases.append((side, beside))
-        import_rate, import_rows = (
-            await _import(stub, operator) if "ImportSolutions" in only else (0.0, 0)
-        )
-    return phases, import_rate, import_rows
+        imports = Imports()
+        if "ImportSolutions" in only or DATASTORE in only:
+            imports = await _import(
+                stub if "ImportSolutions" in only else None,
+                operator,
+                settings if DATASTORE in only else None,
+                mongo_pid,
+            )
+    return phases, imports
 
 
-async def _import(stub: pb_grpc.CatalogServiceAsyncStub, operator: str) -> tuple[float, int]:
-    """Solutions per second through ImportSolutions (new rows, published, batches of 500)."""
+@dataclass
+class Imports:
+    """Rows written and seconds taken, batch by batch, by the import and the datastore alone."""
+
+    api_rows: int = 0
+    api_seconds: float = 0.0
+    api_db_cpu: float = 0.0
+    bare_rows: int = 0
+    bare_seconds: float = 0.0
+    bare_db_cpu: float = 0.0
+    batch_ratios: list[float] = field(default_factory=list)
+    api_batches: list[float] = field(default_factory=list)  # rows/s of each batch
+    bare_batches: list[float] = field(default_factory=list)
+
+    @property
+    def api_rate(self) -> float:
+        """Solutions per second through ImportSolutions."""
+        return self.api_rows / self.api_seconds if self.api_seconds else 0.0
+
+    @property
+    def bare_rate(self) -> float:
+        """Documents per second of the datastore alone."""
+        return self.bare_rows / self.bare_seconds if self.bare_seconds else 0.0
+
+
+def _bare_batches(settings: CatalogSettings, count: int) -> tuple[MongoStore, list[list[Doc]]]:
+    """The store and count published solution documents in batches of IMPORT_BATCH, built as
+    the import builds them (created, published), ready for insert_many."""
+    app = bootstrap(settings)
+    store = cast("MongoStore", app.store)
+    data = demo.generate(solutions=1500, knowledge=0, needs=0, funding=0)
+    now = datetime.now(UTC)
+    docs = []
+    for external, owner, content in _contents(data, _organizations(data), count, "bare"):
+        s = rules.create(
+            uuid.uuid4().hex, owner, content, "bench", INSTANCE, now,
+            source=Source.IMPORT, external_id=external,
+        )  # fmt: skip
+        docs.append(record_doc(SOLUTIONS, rules.publish_imported(s, "bench", now)))
+    return store, [docs[i : i + IMPORT_BATCH] for i in range(0, len(docs), IMPORT_BATCH)]
+
+
+async def _import(
+    stub: pb_grpc.CatalogServiceAsyncStub | None,
+    operator: str,
+    settings: CatalogSettings | None,
+    mongo_pid: int,
+) -> Imports:
+    """Solutions per second through ImportSolutions (new rows, published, batches of 500) and,
+    batch for batch in alternating order, of the datastore alone (insert_many of as many
+    solution documents); either side may be left out (None)."""
     data = demo.generate(solutions=1500, knowledge=0, needs=0, funding=0)
     ids = _organizations(data)
     rows = [
@@ -314,26 +379,60 @@ async def _import(stub: pb_grpc.CatalogServiceAsyncStub, operator: str) -> tuple
         for n in range(IMPORT_ROWS)
     ]
     metadata = [("authorization", f"Bearer {operator}")]
-    began = time.perf_counter()
-    created = 0
-    for i in range(0, len(rows), IMPORT_BATCH):
-        try:
-            reply = await stub.ImportSolutions(
-                pb.ImportSolutionsRequest(rows=rows[i : i + IMPORT_BATCH], publish=True),
-                metadata=metadata,
-                timeout=300,
-            )
-        except grpc.aio.AioRpcError as exc:
-            # Reported, not raised: the phases measured before keep their numbers.
-            ERROR_CODES["ImportSolutions"][f"{exc.code().name} ({exc.details()})"] += 1
-            break
-        created += reply.created_count
-    return created / (time.perf_counter() - began), created
+    out = Imports()
+    store, bare = (None, []) if settings is None else _bare_batches(settings, IMPORT_ROWS)
+
+    async def api_batch(i: int) -> float:
+        assert stub is not None
+        began = time.perf_counter()
+        reply = await stub.ImportSolutions(
+            pb.ImportSolutionsRequest(rows=rows[i : i + IMPORT_BATCH], publish=True),
+            metadata=metadata,
+            timeout=300,
+        )
+        out.api_rows += reply.created_count
+        out.api_seconds += time.perf_counter() - began
+        return reply.created_count / (time.perf_counter() - began)
+
+    async def bare_batch(i: int) -> float:
+        assert store is not None
+        began = time.perf_counter()
+        written = await asyncio.to_thread(
+            datastore_ceiling.insert_many, store.db, SOLUTIONS.collection, bare[i // IMPORT_BATCH]
+        )
+        out.bare_rows += written
+        out.bare_seconds += time.perf_counter() - began
+        return written / (time.perf_counter() - began)
+
+    try:
+        for n, i in enumerate(range(0, len(rows), IMPORT_BATCH)):
+            rates: dict[str, float] = {}
+            sides = [("api", api_batch)] if stub is not None else []
+            sides += [("bare", bare_batch)] if store is not None else []
+            for name, side in sides if n % 2 == 0 else sides[::-1]:
+                cpu = bench_grpc._cpu_seconds(mongo_pid)
+                try:
+                    rates[name] = await side(i)
+                except grpc.aio.AioRpcError as exc:
+                    # Reported, not raised: the phases measured before keep their numbers.
+                    ERROR_CODES["ImportSolutions"][f"{exc.code().name} ({exc.details()})"] += 1
+                    return out
+                used = bench_grpc._cpu_seconds(mongo_pid) - cpu
+                if name == "api":
+                    out.api_db_cpu += used
+                    out.api_batches.append(rates[name])
+                else:
+                    out.bare_db_cpu += used
+                    out.bare_batches.append(rates[name])
+            if len(rates) == 2 and rates["bare"]:
+                out.batch_ratios.append(rates["api"] / rates["bare"])
+    finally:
+        if store is not None:
+            store.client.close()
+    return out
 
 
-def _report(
-    phases: list[Phase], stored: int, load_seconds: float, import_rate: float, import_rows: int
-) -> str:
+def _report(phases: list[Phase], stored: int, load_seconds: float, imports: Imports) -> str:
     def ratio(side: bench_grpc.Side, bare: bench_grpc.Side) -> float:
         return side.rps / bare.rps if bare.rps else 0.0
 
@@ -350,6 +449,7 @@ def _report(
                 f"| {s.requests:,} | {s.errors} |"
             )
     by = {side.name.split(" ")[0]: (side, bare) for side, bare in phases}
+    import_rate, import_rows = imports.api_rate, imports.api_rows
     import_met = "met" if import_rate >= IMPORT_GOAL else "NOT met"
     findings: list[str] = []
     if "GetSolution" in by:
@@ -373,6 +473,32 @@ def _report(
             f"- ImportSolutions: **{import_rate:,.0f} solutions/s** ({import_rows:,} new "
             f"published rows, batches of {IMPORT_BATCH}; goal >= {IMPORT_GOAL:,.0f}/s: "
             f"{import_met})."
+        )
+    if imports.bare_rows:
+        allows = "allows" if imports.bare_rate >= IMPORT_GOAL else "does NOT allow"
+        findings.append(
+            f"- The datastore alone (insert_many of {IMPORT_BATCH} published solution documents, "
+            f"no transaction, same collection and indexes): **{imports.bare_rate:,.0f} "
+            f"documents/s** ({imports.bare_rows:,} documents, MongoDB CPU "
+            f"{imports.bare_db_cpu / imports.bare_rows * 1e6:,.0f} us each): the stand-in "
+            f"{allows} the goal of {IMPORT_GOAL:,.0f}/s here"
+            + (
+                f" ({imports.bare_rate / IMPORT_GOAL:.2f} of it)."
+                if imports.bare_rate < IMPORT_GOAL
+                else "."
+            )
+        )
+    if imports.api_rows and imports.bare_rows:
+        findings.append(
+            f"- ImportSolutions / the datastore alone: **{import_rate / imports.bare_rate:.2f}x** "
+            f"(median of paired batches {statistics.median(imports.batch_ratios):.2f}x); MongoDB "
+            f"CPU per imported row {imports.api_db_cpu / imports.api_rows * 1e6:,.0f} us "
+            f"against {imports.bare_db_cpu / imports.bare_rows * 1e6:,.0f} us per document "
+            "alone. Batch by batch (rows/s): import "
+            + ", ".join(f"{r:,.0f}" for r in imports.api_batches)
+            + "; datastore alone "
+            + ", ".join(f"{r:,.0f}" for r in imports.bare_batches)
+            + "."
         )
     return "\n".join(
         [
@@ -410,9 +536,18 @@ def main() -> None:
     """Print the benchmark's markdown section."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--stored", type=int, default=STORED, help="solutions to store")
-    parser.add_argument("--calls", default=",".join(CALLS), help="phases to run, comma separated")
+    parser.add_argument(
+        "--calls",
+        default=",".join(CALLS),
+        help=f"phases to run, comma separated ({DATASTORE}: the datastore-alone import)",
+    )
+    parser.add_argument(
+        "--datastore-only",
+        action="store_true",
+        help=f"only the datastore-alone import (--calls {DATASTORE})",
+    )
     args = parser.parse_args()
-    only = tuple(c.strip() for c in args.calls.split(","))
+    only = (DATASTORE,) if args.datastore_only else tuple(c.strip() for c in args.calls.split(","))
     if set(only) - set(CALLS):
         parser.error(f"unknown calls: {', '.join(sorted(set(only) - set(CALLS)))}")
     print(asyncio.run(run(args.stored, only)))

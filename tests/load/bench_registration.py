@@ -21,6 +21,15 @@ errors are counted by status code. A phase starts no new round after PHASE_SECON
         # also samples the API and MongoDB processes during each GetOrganization phase
     uv run python tests/load/bench_registration.py --calls GetOrganization
         # only the phases named (comma separated)
+    uv run python tests/load/bench_registration.py --sizes 1000 --datastore-only
+        # only the datastore alone beside the bare Echo (no RegisterOrganization calls)
+
+The RegisterOrganization phase has a third side, the datastore alone (datastore_ceiling): one
+MongoDB transaction inserting an organization document and its OrganizationRegistered outbox row,
+built beforehand by the service's own document functions, into the same database (same indexes,
+same stored organizations) through pymongo from this process, on a pool of as many threads as the
+API's MongoDB pool; no service, no gRPC. Its rounds rotate with the API's and the bare Echo's, so
+the report can say what share of the goal the stand-in itself allows.
 """
 
 from __future__ import annotations
@@ -47,7 +56,9 @@ from types import FrameType
 from typing import Any, cast
 
 import bench_grpc  # the Foundation benchmark: its bare server and process helpers
+import datastore_ceiling
 import grpc
+from datastore_ceiling import TransactionWriter, Write, outbox_row
 
 from ssg.cli.seed import REGISTRATION_HEALTH, wait_serving
 from ssg.contracts.diagnostics.v1 import diagnostics_pb2 as diag_pb
@@ -65,6 +76,7 @@ from ssg.registration.domain import organizations as org_rules
 from ssg.registration.domain.model import OrganizationProfile
 from ssg.registration.domain.validation import OrganizationDraft, validate_organization
 from ssg.registration.settings import RegistrationSettings
+from ssg.registration.store.mongo import MongoStore, organization_doc
 from ssg.registration.store.ports import Transaction
 from ssg.testing import servers
 
@@ -87,7 +99,10 @@ INSTANCE = "global"
 LOADER = Identity("bench-loader", frozenset({Role.MEMBER}))
 REVIEWER = Identity("bench-reviewer", frozenset({Role.REVIEWER}), instance=INSTANCE)
 GET, LIST, REGISTER = "GetOrganization", "ListOrganizations", "RegisterOrganization"
+DATASTORE = "datastore"  # the --calls name of the datastore-alone side
+DATASTORE_SIDE = "datastore alone (org + outbox row, 1 transaction)"
 BARE = "bare grpc.aio Echo"
+DATASTORE_BATCH = 500  # units built ahead of the rounds, outside the timing
 
 Call = Callable[[], Coroutine[Any, Any, object]]
 
@@ -276,26 +291,67 @@ async def _round(
 
 
 async def _phase(
-    name: str, call: Call, bare_call: Call, stored: int, procs: Processes
-) -> tuple[Phase, Phase]:
-    """Measure one call type in alternating rounds with the bare Echo; return both sides."""
-    api, bare = Phase(name, stored), Phase(BARE, stored)
-    await _round(call, ROUND_SECONDS, WARMUP_CALLS, procs, None)
-    await _round(bare_call, ROUND_SECONDS, WARMUP_CALLS, procs, None)
-    api.quiet_wait += await _quiet(procs)
+    sides: Sequence[tuple[str, Call]], bare_call: Call, stored: int, procs: Processes
+) -> list[Phase]:
+    """Measure the sides (call types, or the datastore alone) in rotating rounds with the bare
+    Echo; return one Phase per side, the bare Echo's last."""
+    calls = [*(fn for _, fn in sides), bare_call]
+    phases = [*(Phase(name, stored) for name, _ in sides), Phase(BARE, stored)]
+    for fn in calls:
+        await _round(fn, ROUND_SECONDS, WARMUP_CALLS, procs, None)
+    phases[0].quiet_wait += await _quiet(procs)
     began = time.monotonic()
     for index in range(ROUNDS):
         if index and time.monotonic() - began > PHASE_SECONDS:
             break
-        # Alternate which side goes first, so neither always follows the other.
-        order = (
-            ((call, api), (bare_call, bare)) if index % 2 == 0 else ((bare_call, bare), (call, api))
-        )
-        for fn, side in order:
+        # Rotate which side goes first, so none always follows another.
+        shift = index % len(calls)
+        for fn, side in [*zip(calls, phases, strict=True)][shift:] + [
+            *zip(calls, phases, strict=True)
+        ][:shift]:
             await _round(fn, ROUND_SECONDS, ROUND_CALLS, procs, side)
-            api.quiet_wait += await _quiet(procs)
-    api.wall = bare.wall = time.monotonic() - began
-    return api, bare
+            phases[0].quiet_wait += await _quiet(procs)
+    for side in phases:
+        side.wall = time.monotonic() - began
+    return phases
+
+
+class DatastoreAlone:
+    """The minimum RegisterOrganization writes, with nothing in front of the datastore: one
+    transaction inserting the organization's document and its OrganizationRegistered outbox
+    row, built beforehand (outside the timing) by the service's own functions."""
+
+    def __init__(self, settings: RegistrationSettings) -> None:
+        self.app = bootstrap(settings)
+        store = cast("MongoStore", self.app.store)
+        self.writer = TransactionWriter(store.client, store.db)
+        self.units: list[list[Write]] = []
+        self.made = 0
+
+    def prepare(self, count: int = DATASTORE_BATCH) -> None:
+        """Build count more units (organization document + outbox row)."""
+        now = datetime.now(UTC)
+        for draft in _organizations(10_000_000 + self.made, count):
+            org = org_rules.register(
+                uuid.uuid4().hex, validate_organization(draft), INSTANCE, LOADER, now
+            ).organization
+            event = self.app.service.events.organization(ev.OrganizationRegistered, org)
+            self.units.append(
+                [("organizations", organization_doc(org)), outbox_row(event.topic, event.envelope)]
+            )
+        self.made += count
+
+    async def register(self) -> object:
+        """One unit written in one transaction."""
+        if not self.units:
+            self.prepare()  # only if a round outran the units built before the phase
+        await self.writer.write_async(self.units.pop())
+        return None
+
+    def close(self) -> None:
+        """Release the threads and the client."""
+        self.writer.close()
+        self.app.close()
 
 
 @dataclass
@@ -389,15 +445,16 @@ class Loading:
 async def run(
     sizes: Sequence[int] = SIZES,
     profile: Path | None = None,
-    only: Sequence[str] = (GET, LIST, REGISTER),
+    only: Sequence[str] = (GET, LIST, REGISTER, DATASTORE),
 ) -> str:
     """Run the benchmark and return a markdown section with the results."""
     began = time.monotonic()
     workdir = servers.scratch_dir("ssg-bench-registration-")
     mongo = _start_mongodb(workdir, profile)
     started: list[bench_grpc.Side] = []
-    phases: list[Phase] = []
+    groups: list[list[Phase]] = []
     loads: list[Loading] = []
+    datastore: DatastoreAlone | None = None
     try:
         settings = load_settings(
             RegistrationSettings,
@@ -438,31 +495,41 @@ async def run(
             )
             await wait_serving(api.address, REGISTRATION_HEALTH)
             await bench_grpc._wait_ready(calls.echo, bare, within=30)
+            if DATASTORE in only:
+                datastore = DatastoreAlone(settings)
             for size in sorted(sizes):
                 t0 = time.monotonic()
                 ids += await asyncio.to_thread(load, settings, len(ids), size - len(ids))
                 loads.append(Loading(len(ids), time.monotonic() - t0))
-                for name, call in (
-                    (GET, calls.get),
-                    (LIST, calls.list),
-                    (REGISTER, calls.register),
-                ):
-                    if name not in only:
-                        continue
+                phases: list[list[tuple[str, Call]]] = [
+                    [(name, call)]
+                    for name, call in ((GET, calls.get), (LIST, calls.list))
+                    if name in only
+                ]
+                # Register and the datastore alone share their rounds, so they meet the same load.
+                writes = [(REGISTER, calls.register)] if REGISTER in only else []
+                if datastore is not None:
+                    datastore.prepare()
+                    writes.append((DATASTORE_SIDE, datastore.register))
+                phases += [writes] if writes else []
+                for sides in phases:
                     sampled = procs
-                    if samplers and name == GET:
+                    sampling = bool(samplers) and sides[0][0] == GET
+                    if sampling:
                         for pid in samplers:
                             os.kill(pid, signal.SIGUSR1)  # sample this phase only
                         sampled = replace(procs, idle_cpu=await _idle_cpu(procs))
-                    phases += await _phase(name, call, calls.bare, size, sampled)
-                    for pid in samplers if name == GET else ():
+                    groups.append(await _phase(sides, calls.bare, size, sampled))
+                    for pid in samplers if sampling else ():
                         os.kill(pid, signal.SIGUSR2)
     finally:
+        if datastore is not None:
+            datastore.close()
         for side in started:
             bench_grpc._stop(side)
         mongo.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    report = _report(phases, loads, time.monotonic() - began)
+    report = _report(groups, loads, time.monotonic() - began)
     if profile:
         report += "\n" + _profile_report(profile)
     return report
@@ -475,40 +542,66 @@ def _ratio(api: Phase, bare: Phase) -> float:
     return api.rps / bare.rps if bare.rps else 0.0
 
 
-def _report(phases: list[Phase], loads: list[Loading], total: float) -> str:
-    """The markdown section: one row per call and size, the goals at the largest size."""
-    pairs = list(zip(phases[::2], phases[1::2], strict=True))
+def _paired(side: Phase, base: Phase) -> float:
+    """Median over rounds of side's req/s over base's in the same rotation."""
+    ratios = [a / b for a, b in zip(side.round_rps, base.round_rps, strict=False) if b]
+    return statistics.median(ratios) if ratios else float("nan")
+
+
+def _report(groups: list[list[Phase]], loads: list[Loading], total: float) -> str:
+    """The markdown section: one row per side and size, the goals at the largest size."""
     rows = []
-    for api, bare in pairs:
-        for side in (api, bare):
-            vs = f"{_ratio(api, bare):.3f}x" if side is api else ""
+    for group in groups:
+        bare = group[-1]
+        for side in group:
+            vs = f"{_ratio(side, bare):.3f}x" if side is not bare else ""
+            api_cpu = side.us_per_request(side.api_cpu) if side.call in (GET, LIST, REGISTER) else float("nan")  # fmt: skip
+            name = "&nbsp;&nbsp;bare Echo" if side is bare else side.call
             rows.append(
-                f"| {side.stored:,} | {side.call if side is api else '&nbsp;&nbsp;bare Echo'} "
+                f"| {side.stored:,} | {name} "
                 f"| {side.rps:,.1f} | {side.percentile(50):,.1f} | {side.percentile(99):,.1f} "
-                f"| {side.us_per_request(side.api_cpu) if side is api else float('nan'):,.0f} "
-                f"| {side.us_per_request(side.db_cpu):,.0f} | {vs} | {side.requests:,} "
-                f"| {side.rounds} | {side.error_text()} |"
+                f"| {api_cpu:,.0f} | {side.us_per_request(side.db_cpu):,.0f} | {vs} "
+                f"| {side.requests:,} | {side.rounds} | {side.error_text()} |"
             )
-    by = {(a.call, a.stored): (a, b) for a, b in pairs}
-    largest = max(p.stored for p in phases)
-    smallest = min(p.stored for p in phases)
+    by = {(side.call, side.stored): (side, group[-1]) for group in groups for side in group[:-1]}
+    every = [p for group in groups for p in group]
+    largest = max(p.stored for p in every)
+    smallest = min(p.stored for p in every)
 
     def verdict(call: str, goal: float) -> str:
         if (call, largest) not in by:
             return f"- {call}: not measured in this run"
         api, bare = by[(call, largest)]
         met = "met" if _ratio(api, bare) >= goal else "NOT met"
-        paired = statistics.median(
-            a / b for a, b in zip(api.round_rps, bare.round_rps, strict=False) if b
-        )
         return (
             f"- {call} / bare at {largest:,}: **{_ratio(api, bare):.3f}x** (goal >= {goal}x: "
-            f"{met}; median of paired rounds {paired:.3f}x)"
+            f"{met}; median of paired rounds {_paired(api, bare):.3f}x)"
         )
+
+    def ceiling() -> list[str]:
+        if (DATASTORE_SIDE, largest) not in by:
+            return []
+        alone, bare = by[(DATASTORE_SIDE, largest)]
+        allows = "allows" if _ratio(alone, bare) >= REGISTER_GOAL else "does NOT allow"
+        lines = [
+            f"- The datastore alone at {largest:,}: {alone.rps:,.1f} transactions/s = "
+            f"**{_ratio(alone, bare):.3f}x** of the bare Echo (median of paired rounds "
+            f"{_paired(alone, bare):.3f}x): the stand-in {allows} RegisterOrganization's goal "
+            f"of {REGISTER_GOAL}x here, with nothing in front of it."
+        ]
+        if (REGISTER, largest) in by:
+            ours = by[(REGISTER, largest)][0]
+            lines.append(
+                f"- RegisterOrganization / the datastore alone at {largest:,}: "
+                f"**{_ratio(ours, alone):.2f}x** (median of rounds {_paired(ours, alone):.2f}x); "
+                f"MongoDB CPU per call {ours.us_per_request(ours.db_cpu):,.0f} us against "
+                f"{alone.us_per_request(alone.db_cpu):,.0f} us for the minimum."
+            )
+        return lines
 
     scaling = []
     if smallest != largest:
-        for call in sorted({a.call for a, _ in pairs}):
+        for call in sorted({c for c, _ in by}):
             small, big = by[(call, smallest)][0], by[(call, largest)][0]
             scaling.append(f"{call} {small.rps / big.rps if big.rps else float('inf'):.1f}x slower")
     load_text = "; ".join(f"to {ld.stored:,} in {ld.seconds:.0f} s" for ld in loads)
@@ -533,7 +626,11 @@ def _report(phases: list[Phase], loads: list[Loading], total: float) -> str:
             f"{LIST_PAGE_SIZE} of one type; RegisterOrganization a new organization "
             "(validation, duplicate search, one transaction writing organization, audit entry, "
             "admin, idempotency record and outbox event; its phase adds organizations, so the "
-            "next size tops up from there).",
+            "next size tops up from there). Beside it, in the same rotation of rounds, the "
+            "datastore alone: one transaction inserting an organization document and its outbox "
+            "row through pymongo from the client process (documents built before the round, "
+            f"{datastore_ceiling.THREADS} threads like the API's MongoDB pool, same database and "
+            "indexes), no service and no gRPC in front.",
             "",
             "| stored | call | req/s | p50 ms | p99 ms | API CPU us/req | MongoDB CPU us/req "
             "| vs bare | requests | rounds | errors |",
@@ -542,6 +639,7 @@ def _report(phases: list[Phase], loads: list[Loading], total: float) -> str:
             "",
             verdict(GET, GET_GOAL),
             verdict(REGISTER, REGISTER_GOAL),
+            *ceiling(),
             *(
                 [f"- From {smallest:,} to {largest:,} stored: " + "; ".join(scaling) + "."]
                 if scaling
@@ -555,7 +653,7 @@ def _report(phases: list[Phase], loads: list[Loading], total: float) -> str:
                     f"the API's MongoDB thread pool past the {DEADLINE_SECONDS:g} s client "
                     "deadline."
                 ]
-                if any(p.errors for p in phases)
+                if any(p.errors for p in every)
                 else []
             ),
             "- Every query is served by an index (ADR 0007), but SecantusDB reads the whole "
@@ -687,7 +785,14 @@ def main() -> None:
     )
     parser.add_argument("--profile", type=Path, help="sample the servers' stacks into this dir")
     parser.add_argument(
-        "--calls", default=f"{GET},{LIST},{REGISTER}", help="phases to run, comma separated"
+        "--calls",
+        default=f"{GET},{LIST},{REGISTER},{DATASTORE}",
+        help=f"phases to run, comma separated ({DATASTORE}: the datastore alone)",
+    )
+    parser.add_argument(
+        "--datastore-only",
+        action="store_true",
+        help=f"only the datastore alone beside the bare Echo (--calls {DATASTORE})",
     )
     parser.add_argument("--sampled", type=Path, help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args()
@@ -695,8 +800,8 @@ def main() -> None:
         _serve_sampled(args.sampled, rest[1:] if rest[:1] == ["--"] else rest)
         return
     sizes = [int(s) for s in args.sizes.split(",")]
-    only = [c.strip() for c in args.calls.split(",")]
-    unknown = set(only) - {GET, LIST, REGISTER}
+    only = [DATASTORE] if args.datastore_only else [c.strip() for c in args.calls.split(",")]
+    unknown = set(only) - {GET, LIST, REGISTER, DATASTORE}
     if unknown:
         parser.error(f"unknown calls: {', '.join(sorted(unknown))}")
     print(asyncio.run(run(sizes, args.profile, only)))

@@ -314,3 +314,112 @@ def test_add_many_writes_every_event_in_order_in_the_transaction(mongo):
     assert [r["_id"] for r in rows] == [e.event_id for e in envs]
     assert [r["aggregate_version"] for r in rows] == [1, 2, 3]
     assert parse_envelope(rows[2]["value"]).event_id == envs[2].event_id
+
+
+class Commands(pymongo.monitoring.CommandListener):
+    """The names of the commands a client sends (the test's own client only)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def started(self, event: pymongo.monitoring.CommandStartedEvent) -> None:
+        self.names.append(event.command_name)
+
+    def succeeded(self, event: pymongo.monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: pymongo.monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+@pytest.fixture
+def listened(mongodb_server, unique_name):
+    commands = Commands()
+    client: pymongo.MongoClient = pymongo.MongoClient(
+        mongodb_server.uri(unique_name), event_listeners=[commands]
+    )
+    db = client.get_default_database()
+    Outbox(db).ensure_indexes()
+    client.admin.command("ping")  # the topology knows the server (and its wire version)
+    commands.names.clear()
+    yield client, db, commands
+    client.drop_database(db.name)
+    client.close()
+
+
+def entity_with_audit_and_event(name: str, env):
+    def unit(uow: UnitOfWork) -> None:
+        uow.insert("entities", {"_id": name, "n": 1})
+        uow.insert("audit", {"_id": f"{name}-audit", "entity": name})
+        uow.add(TOPIC, env)
+
+    return unit
+
+
+def test_inserts_and_events_of_a_unit_go_out_in_one_command(listened):
+    client, db, commands = listened
+    env = event("ent-1", 1)
+    write_with_events(client, db, entity_with_audit_and_event("ent-1", env))
+    assert commands.names == ["bulkWrite", "commitTransaction"]
+    assert db.entities.find_one({"_id": "ent-1"})["n"] == 1
+    assert db.audit.find_one({"_id": "ent-1-audit"})["entity"] == "ent-1"
+    assert db.outbox.find_one({"_id": env.event_id})["key"] == "ent-1"
+
+
+def test_a_taken_key_among_the_waiting_inserts_writes_nothing_and_raises_duplicate_key(listened):
+    client, db, _ = listened
+    db.audit.insert_one({"_id": "ent-2-audit"})
+    env = event("ent-2", 1)
+    with pytest.raises(DuplicateKeyError):
+        write_with_events(client, db, entity_with_audit_and_event("ent-2", env))
+    assert db.entities.find_one({"_id": "ent-2"}) is None
+    assert db.outbox.find_one({"_id": env.event_id}) is None
+
+
+def test_without_the_bulk_write_command_each_collection_gets_one_insert(listened, monkeypatch):
+    client, db, commands = listened
+    # A server older than MongoDB 8.0 (no bulkWrite command).
+    monkeypatch.setattr("ssg.platform.events.outbox.CLIENT_BULK_WRITE_WIRE_VERSION", 10_000)
+    env = event("ent-3", 1)
+    write_with_events(client, db, entity_with_audit_and_event("ent-3", env))
+    assert commands.names == ["insert", "insert", "insert", "commitTransaction"]
+    assert db.entities.count_documents({"_id": "ent-3"}) == 1
+    assert db.outbox.count_documents({"_id": env.event_id}) == 1
+    db.audit.delete_many({})
+    db.audit.insert_one({"_id": "ent-4-audit"})
+    with pytest.raises(DuplicateKeyError):
+        write_with_events(client, db, entity_with_audit_and_event("ent-4", event("ent-4", 1)))
+    assert db.entities.find_one({"_id": "ent-4"}) is None
+
+
+def test_a_read_in_the_unit_sees_what_it_inserted_after_a_flush(listened):
+    client, db, _ = listened
+
+    def unit(uow: UnitOfWork) -> int:
+        uow.insert("entities", {"_id": "ent-5", "n": 5})
+        uow.insert("audit", {"_id": "ent-5-audit"})
+        uow.flush()
+        return db.entities.find_one({"_id": "ent-5"}, session=uow.session)["n"]
+
+    assert write_with_events(client, db, unit) == 5
+
+
+def test_a_unit_retried_after_a_transient_error_writes_once(listened):
+    client, db, _ = listened
+    runs = {"n": 0}
+
+    def unit(uow: UnitOfWork) -> None:
+        runs["n"] += 1
+        # The retry's first statement is the bulk write, in a session that has spoken before.
+        uow.insert("entities", {"_id": "ent-6"})
+        uow.insert("audit", {"_id": "ent-6-audit"})
+        uow.flush()
+        if runs["n"] == 1:
+            error = pymongo.errors.OperationFailure("simulated write conflict", 112)
+            error._add_error_label("TransientTransactionError")
+            raise error
+
+    write_with_events(client, db, unit)
+    assert runs["n"] == 2
+    assert db.entities.count_documents({"_id": "ent-6"}) == 1
+    assert db.audit.count_documents({"_id": "ent-6-audit"}) == 1

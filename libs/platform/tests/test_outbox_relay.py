@@ -173,7 +173,8 @@ def stream_checkpointed(db) -> bool:
 
 
 class Writer(threading.Thread):
-    """Writes events in the background (transactions of one version of every aggregate)."""
+    """Writes events in the background (one per transaction, a version of every aggregate in
+    turn)."""
 
     def __init__(self, client, db, aggregates: list[str], versions: range) -> None:
         super().__init__(daemon=True)
@@ -184,8 +185,10 @@ class Writer(threading.Thread):
     def run(self) -> None:
         try:
             for version in self.versions:
+                # One event per transaction: a transaction's rows go out in one insert, so
+                # bigger ones would finish writing before the relay's scan, the seam under test.
                 self.envs += write_events(
-                    self.client, self.db, self.aggregates, range(version, version + 1)
+                    self.client, self.db, self.aggregates, range(version, version + 1), per_txn=1
                 )
         except BaseException as exc:  # surfaced by finish()
             self.error = exc

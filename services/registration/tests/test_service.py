@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pymongo
 import pytest
 
 from ssg.contracts.registration.v1 import events_pb2
@@ -109,6 +110,62 @@ async def test_replayed_request_returns_the_first_result(make):
     assert len(events(store)) == 1
     with pytest.raises(AlreadyExists):
         await service.register_organization(ALICE, "r1", draft("Another Forum"))
+
+
+class Commands(pymongo.monitoring.CommandListener):
+    """The names and collections of the commands a client sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def started(self, event: pymongo.monitoring.CommandStartedEvent) -> None:
+        target = event.command.get(event.command_name)
+        self.sent.append(f"{event.command_name} {target if isinstance(target, str) else ''}")
+
+    def succeeded(self, event: pymongo.monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: pymongo.monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_a_registration_is_two_reads_and_one_write_command(make, mongodb_server):
+    _, shared = make()
+    commands = Commands()
+    client: pymongo.MongoClient = pymongo.MongoClient(
+        mongodb_server.uri(shared.db.name), tz_aware=True, event_listeners=[commands]
+    )
+    try:
+        client.admin.command("ping")  # the topology knows the server's wire version
+        service, store = make(MongoStore(client, client[shared.db.name]))
+        commands.sent.clear()
+        await service.register_organization(
+            ALICE, "r1", draft(website="https://andes-water.example.org")
+        )
+        # The duplicate search (name keys, website domain), then organization, audit entry,
+        # first admin, event and idempotency record in one bulkWrite; no lookup of the new
+        # request id (its record's unique _id refuses a used one).
+        assert commands.sent == [
+            "find organizations",
+            "find organizations",
+            "bulkWrite ",
+            "commitTransaction ",
+        ]
+        org_id = store.db.requests.find_one({"_id": "organization:alice:r1"})["entity_id"]
+        assert store.db.organizations.count_documents({"_id": org_id}) == 1
+        assert store.db.audit.count_documents({"org_id": org_id}) == 1
+        assert store.db.members.count_documents({"org_id": org_id, "user_id": "alice"}) == 1
+        assert len(events(store)) == 1
+        # A retry of the same request: the first run's write is refused, the second replays.
+        commands.sent.clear()
+        again = await service.register_organization(
+            ALICE, "r1", draft(website="https://andes-water.example.org")
+        )
+        assert again.organization.id == org_id
+        assert "find requests" in commands.sent
+        assert len(events(store)) == 1
+    finally:
+        client.close()
 
 
 async def test_update_with_mask_checks_version_and_skips_no_ops(make):

@@ -219,9 +219,15 @@ class RegistrationService:
         v.raise_if_any()
         key = f"organization:{actor.subject}:{request_id}" if request_id else ""
         fingerprint = _fingerprint(asdict(profile))
+        runs = 0
 
         def unit(tx: Transaction) -> Registered:
-            if key:
+            nonlocal runs
+            runs += 1
+            # A request id is new but for retries, so the first run does not look it up: the
+            # unique _id of the idempotency record written below refuses a used one, and the
+            # store runs the unit again (DuplicateKeyError), which then finds the first request.
+            if key and runs > 1:
                 earlier = tx.get_request(key)
                 if earlier is not None:
                     first = self._replay(earlier, fingerprint, "organization", tx.get_organization)

@@ -9,7 +9,6 @@ predicate the service layer passes in (the domain does no I/O).
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from enum import StrEnum
@@ -42,6 +41,11 @@ from ssg.platform.errors import ValidationError, Violations
 from ssg.platform.reference.geography import is_country
 from ssg.platform.reference.sdg import goal_of_target
 from ssg.platform.validation import check_id, check_unique, is_id, is_language
+
+# The control characters (Unicode category Cc: U+0000-U+001F, U+007F-U+009F), as one regular
+# expression: a category lookup per character was a third of an import's validation.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL_IN_LINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # \t \n \r allowed
 
 E = TypeVar("E", bound=StrEnum)
 Knows = Callable[[str], bool]
@@ -93,8 +97,7 @@ def text(
     cleaned = value.strip()
     if minimum and len(cleaned) < minimum:
         v.add(path, "is required" if not cleaned else f"must be at least {minimum} characters")
-    allowed = {"\n", "\r", "\t"} if multiline else set()
-    if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in cleaned):
+    if (_CONTROL_IN_LINES if multiline else _CONTROL).search(cleaned):
         v.add(path, "must not contain control characters")
     return cleaned
 

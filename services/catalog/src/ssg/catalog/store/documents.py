@@ -49,12 +49,64 @@ KINDS: tuple[Kind[Any], ...] = (SOLUTIONS, KNOWLEDGE, NEEDS, FUNDING)
 def to_plain(value: Any) -> Any:
     """A dataclass tree as dicts, lists and scalars (enums by value, datetimes kept)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return _writer(type(value))(value)
+    return _any_plain(value)
+
+
+def _any_plain(value: Any) -> Any:
+    """to_plain of a value whose type the hints do not tell."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _writer(type(value))(value)
     if isinstance(value, tuple | list):
-        return [to_plain(v) for v in value]
+        return [_any_plain(v) for v in value]
     if isinstance(value, Enum):
         return value.value
     return value
+
+
+def _scalar(value: Any) -> Any:
+    # A str-typed field may hold a StrEnum member (e.g. Source.MANUAL): stored by value.
+    return value.value if isinstance(value, Enum) else value
+
+
+@cache
+def _writer(cls: type) -> Callable[[Any], Doc]:
+    """The converter of a cls instance to its document, built once per type from its hints:
+    every imported or saved record is written, and walking dataclasses.fields and isinstance
+    checks per value cost more than the rest of building the document."""
+    hints = typing.get_type_hints(cls)
+    fields = [(f.name, _plain_of(hints[f.name])) for f in dataclasses.fields(cls)]
+
+    def write(value: Any) -> Doc:
+        return {name: convert(getattr(value, name)) for name, convert in fields}
+
+    return write
+
+
+def _plain_of(tp: Any) -> Callable[[Any], Any]:
+    """The to_plain of a value annotated tp."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) != 1:
+            return _any_plain
+        inner = _plain_of(args[0])
+        return lambda value: None if value is None else inner(value)
+    if origin is tuple:
+        parts = typing.get_args(tp)
+        if len(parts) != 2 or parts[1] is not Ellipsis:
+            return _any_plain
+        item = _plain_of(parts[0])
+        if item is _scalar:
+            return lambda value: [_scalar(v) for v in value]
+        return lambda value: [item(v) for v in value]
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        nested = _writer(tp)
+        # A subclass instance (or a stray type) still converts by what it is.
+        return lambda value: nested(value) if type(value) is tp else _any_plain(value)
+    if tp in (str, int, bool, float, datetime) or (isinstance(tp, type) and issubclass(tp, Enum)):
+        return _scalar
+    return _any_plain
 
 
 def _same(value: Any) -> Any:

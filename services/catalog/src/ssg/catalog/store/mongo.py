@@ -187,7 +187,10 @@ def _get_organizations(
     return {doc["_id"]: _organization(doc) for doc in cursor}
 
 
-# Indexes of earlier releases that the page-key indexes replace (dropped when present).
+# Indexes of earlier releases (dropped when present): those the page-key indexes replace, and
+# the unique external id of solutions, which solution_external_ids' _id already guarantees
+# (written in the same transaction) and which no query reads (ADR 0014).
+RETIRED_SOLUTION_INDEXES = ("external_id_unique",)
 RETIRED_INDEXES = (
     "ix.updated_-1__id_-1",
     "ix.status_1_ix.updated_-1",
@@ -337,14 +340,8 @@ class MongoStore(Store):
                     [(field, ASCENDING), ("ix.status", ASCENDING), ("ix.page", DESCENDING)]
                 )
         solutions = self.db[SOLUTIONS.collection]
-        # Idempotent imports: one solution per external id (documents without one hold null
-        # and are left out of the unique index by the partial filter).
-        solutions.create_index(
-            [("ix.ext", ASCENDING)],
-            unique=True,
-            partialFilterExpression={"ix.ext": {"$type": "string"}},
-            name="external_id_unique",
-        )
+        # Idempotent imports: one solution per external id, kept by solution_external_ids.
+        drop_retired_indexes(solutions, RETIRED_SOLUTION_INDEXES)
         run_once(self.db, "solution_external_ids", self._backfill_external_ids)
         run_once(self.db, "needs.ix.regions", self._backfill_need_regions)
         run_once(self.db, "ix.page", self._backfill_page_keys)

@@ -398,19 +398,27 @@ RETIRED_EXPERT_INDEXES = ("visibility_1_name_key_1__id_1", "owner_1")
 
 
 class MongoTransaction(Transaction):
-    """Store operations bound to one pymongo session inside a transaction."""
+    """Store operations bound to one pymongo session inside a transaction.
+
+    New documents wait in the unit of work and go out with its events in one command (see
+    UnitOfWork); every other operation goes through ``_db``, which writes them first, so a
+    unit reads and updates what it inserted."""
 
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
-        self._db = uow.db
         self._s = uow.session
+
+    @property
+    def _db(self) -> Database[Doc]:
+        self._uow.flush()
+        return self._uow.db
 
     def get_organization(self, org_id: str) -> Organization | None:
         doc = self._db.organizations.find_one({"_id": org_id}, session=self._s)
         return organization_from_doc(doc) if doc else None
 
     def insert_organization(self, org: Organization) -> None:
-        self._db.organizations.insert_one(organization_doc(org), session=self._s)
+        self._uow.insert("organizations", organization_doc(org))
 
     def save_organization(self, org: Organization, expected_version: int) -> None:
         # $set rather than a replacement keeps fields the domain does not own (lock_rev).
@@ -451,7 +459,7 @@ class MongoTransaction(Transaction):
         return list(found.values())
 
     def add_audit(self, entry: AuditEntry) -> None:
-        self._db.audit.insert_one(_audit_doc(entry), session=self._s)
+        self._uow.insert("audit", _audit_doc(entry))
 
     def get_member(self, org_id: str, user_id: str) -> Member | None:
         doc = self._db.members.find_one({"org_id": org_id, "user_id": user_id}, session=self._s)
@@ -464,7 +472,7 @@ class MongoTransaction(Transaction):
         return [_member(doc) for doc in cursor]
 
     def insert_member(self, member: Member) -> None:
-        self._db.members.insert_one(_member_doc(member), session=self._s)
+        self._uow.insert("members", _member_doc(member))
 
     def delete_member(self, org_id: str, user_id: str) -> None:
         self._db.members.delete_one({"org_id": org_id, "user_id": user_id}, session=self._s)
@@ -474,7 +482,7 @@ class MongoTransaction(Transaction):
         return expert_from_doc(doc) if doc else None
 
     def insert_expert(self, expert: Expert) -> None:
-        self._db.experts.insert_one(expert_doc(expert), session=self._s)
+        self._uow.insert("experts", expert_doc(expert))
 
     def save_expert(self, expert: Expert, expected_version: int) -> None:
         result = self._db.experts.replace_one(
@@ -493,7 +501,7 @@ class MongoTransaction(Transaction):
         return _request(doc) if doc else None
 
     def insert_request(self, record: RequestRecord) -> None:
-        self._db.requests.insert_one(_request_doc(record), session=self._s)
+        self._uow.insert("requests", _request_doc(record))
 
     def get_proposal_link(self, key: str) -> ProposalLink | None:
         return get_link(self._db, key, self._s)

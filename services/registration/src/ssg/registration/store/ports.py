@@ -136,7 +136,8 @@ class Transaction(ABC):
 
     @abstractmethod
     def insert_request(self, record: RequestRecord) -> None:
-        """Remember an idempotent command's result."""
+        """Remember an idempotent command's result; a key already stored fails the unit with a
+        unique-key error, after which ``Store.atomically`` runs the unit again."""
 
     @abstractmethod
     def get_proposal_link(self, key: str) -> ProposalLink | None:
