@@ -324,7 +324,7 @@ class UnitOfWork:
     Waiting inserts go out together: with one bulkWrite command across collections where the
     server has it (MongoDB 8.0+), else one insert command per run of one collection. Each
     command in a transaction costs a round trip and the server's per-statement work (on
-    SecantusDB five documents in one bulkWrite cost about what two inserts do, ADR 0014). ``write_with_events`` flushes before the commit;
+    SecantusDB five documents in one bulkWrite cost about what two inserts do, ADR 0015). ``write_with_events`` flushes before the commit;
     code that reads, in the same unit, what it inserted through ``insert`` calls ``flush``
     first (the stores do it before every read)."""
 

@@ -189,7 +189,7 @@ def _get_organizations(
 
 # Indexes of earlier releases (dropped when present): those the page-key indexes replace, and
 # the unique external id of solutions, which solution_external_ids' _id already guarantees
-# (written in the same transaction) and which no query reads (ADR 0014).
+# (written in the same transaction) and which no query reads (ADR 0015).
 RETIRED_SOLUTION_INDEXES = ("external_id_unique",)
 RETIRED_INDEXES = (
     "ix.updated_-1__id_-1",
