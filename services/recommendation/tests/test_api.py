@@ -416,6 +416,7 @@ async def test_the_workers_stored_list_is_served_while_it_is_current(served, cat
     assert catalog["water1"] not in {e[0] for e in stored.entries}
 
     async def first_score(**request) -> float:
+        await served.settle()
         reply = await served.stub.Recommend(
             pb.RecommendRequest(user_id=user, **request), metadata=auth(user), timeout=10
         )
@@ -444,3 +445,39 @@ async def test_the_workers_stored_list_is_served_while_it_is_current(served, cat
 
 def settings_tolerance(served) -> float:
     return served.app.settings.stored_list_tolerance_seconds
+
+
+async def test_a_list_changed_in_the_store_is_served_from_memory(
+    served, catalog, auth, monkeypatch
+):
+    user = f"m-{uuid.uuid4().hex[:6]}"
+    key = f"user:{user}"
+    store, lists, held = served.store, served.app.service.lists, served.app.held
+    assert held is not None
+    store.record_interaction(
+        InteractionFacts(user, "", catalog["water1"], InteractionKind.SAVE, datetime.now(UTC)),
+        store.get_item(catalog["water1"]),
+    )
+    lists.refresh([(key, "")])
+    store.recommendations.update_one({"_id": key}, {"$set": {"items.0.score": 0.456}})
+    await served.settle()
+    known, copy = held.lookup(key, served.app.settings.stored_lists_max_lag_seconds)
+    assert known and copy is not None and copy.entries[0][1] == pytest.approx(0.456)
+
+    def no_read(key: str) -> None:
+        raise AssertionError(f"the stored list of {key} was read from MongoDB")
+
+    # A current copy answers without any read of the collection.
+    monkeypatch.setattr(store, "stored_recommendations", no_read)
+    reply = await served.stub.Recommend(
+        pb.RecommendRequest(user_id=user, page_size=3), metadata=auth(user), timeout=10
+    )
+    assert not reply.cold_start and reply.recommendations[0].score == pytest.approx(0.456)
+    # A dropped list (the worker could not compute it) is computed, not served from memory.
+    store.drop_recommendations(key)
+    await served.settle()
+    assert held.lookup(key, 10) == (True, None)
+    reply = await served.stub.Recommend(
+        pb.RecommendRequest(user_id=user, page_size=3), metadata=auth(user), timeout=10
+    )
+    assert not reply.cold_start and reply.recommendations[0].score != pytest.approx(0.456)

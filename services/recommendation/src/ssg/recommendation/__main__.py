@@ -18,6 +18,8 @@ log = logging.getLogger("ssg.recommendation")
 
 async def run(app: App) -> None:
     """Serve until SIGTERM/SIGINT."""
+    if app.held is not None:
+        app.held.start()  # load the stored lists beside the server's start
     await serve_with_tasks(
         app.settings,
         app.registrations(),

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import sys
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -469,17 +470,7 @@ class MongoStore:
     def stored_recommendations(self, key: str) -> StoredList | None:
         """A profile's stored list, or None."""
         doc = self.recommendations.find_one({"_id": key})
-        if doc is None:
-            return None
-        return StoredList(
-            key,
-            int(doc["marker"]),
-            doc["computed_at"],
-            tuple(
-                (e["id"], float(e["score"]), tuple(Reason(*r) for r in e["reasons"]))
-                for e in doc["items"]
-            ),
-        )
+        return stored_list_from_doc(doc) if doc is not None else None
 
     def raw_popularity(self) -> dict[str, float]:
         """Stored (boosted) popularity sums per item."""
@@ -628,6 +619,27 @@ def _list_doc(key: str, scored: Sequence[Scored], marker: int, computed_at: date
             for s in scored
         ],
     }
+
+
+def stored_list_from_doc(doc: Mapping[str, Any]) -> StoredList:
+    """A stored list from its document. Item ids, reason codes and texts repeat across many
+    lists, so they are interned: an API process holds every list in memory (ADR 0055)."""
+    return StoredList(
+        doc["_id"],
+        int(doc["marker"]),
+        doc["computed_at"],
+        tuple(
+            (
+                sys.intern(e["id"]),
+                float(e["score"]),
+                tuple(
+                    Reason(sys.intern(code), sys.intern(text), float(weight), sys.intern(ref))
+                    for code, text, weight, ref in e["reasons"]
+                ),
+            )
+            for e in doc["items"]
+        ),
+    )
 
 
 def cosines(
