@@ -5,7 +5,8 @@ Collections:
   organizations  provider/seeker facts kept from registration events (same)
   profiles       one per person (``user:<id>``) and organization (``org:<id>``): decayed sums of
                  feature and item weights (``domain.decay``), the strongest interaction per item
-  item_stats     per item: decayed popularity, interactions, distinct people
+  item_stats     per item: decayed popularity, interactions, distinct people, and
+                 ``changed_at`` (the ``next_seq`` of its last change: the API reads only those)
   co_items       per item ``a``: ``n.<b>`` = how many people used both a and b (both directions
                  stored), so all neighbours of an item are one read by _id
   experts        expert profiles kept from registration expert events (hidden and erased ones
@@ -162,6 +163,7 @@ class MongoStore:
                 name=f"{side}_newest",
             )
         self.recommendations.create_index([("marker", ASCENDING)], name="marker")
+        self.item_stats.create_index([("changed_at", ASCENDING)], name="changed_at")
         self.outbox.ensure_indexes()
 
     # Read models kept from catalog and registration events.
@@ -299,7 +301,10 @@ class MongoStore:
             for region in home_regions(org):
                 stats[f"regions.{region}"] = popularity
         self.item_stats.update_one(
-            {"_id": facts.item_id}, {"$inc": stats}, upsert=True, session=session
+            {"_id": facts.item_id},
+            {"$inc": stats, "$max": {"changed_at": next_seq()}},
+            upsert=True,
+            session=session,
         )
         if first_use and history:
             earlier = sorted(history, key=lambda i: -history[i])[: self.co_history]
@@ -357,12 +362,14 @@ class MongoStore:
             }
             for key, p in profiles.items()
         ]
+        loaded_at = next_seq()
         stat_docs = [
             {
                 "_id": i,
                 "popularity": s["popularity"],
                 "interactions": int(s["interactions"]),
                 "people": int(s["people"]),
+                "changed_at": loaded_at,
             }
             for i, s in stats.items()
         ]
@@ -476,11 +483,13 @@ class MongoStore:
         """Stored (boosted) popularity sums per item."""
         return self.item_signals().popularity
 
-    def item_signals(self) -> ItemSignals:
+    def item_signals(self, changed_since: int | None = None) -> ItemSignals:
         """Stored (boosted) popularity sums, distinct people and popularity among organizations
-        of each region, per item, in one read."""
+        of each region, per item, in one read: of every item, or of those whose stats changed
+        at or after changed_since (a ``next_seq`` value, wall-clock ns)."""
+        query: Doc = {} if changed_since is None else {"changed_at": {"$gte": changed_since}}
         found = ItemSignals({}, {}, defaultdict(dict))
-        for d in self.item_stats.find({}, {"popularity": 1, "people": 1, "regions": 1}):
+        for d in self.item_stats.find(query, {"popularity": 1, "people": 1, "regions": 1}):
             found.popularity[d["_id"]] = d.get("popularity", 0.0)
             found.people[d["_id"]] = int(d.get("people", 0))
             for region, value in d.get("regions", {}).items():
