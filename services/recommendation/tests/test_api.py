@@ -481,3 +481,31 @@ async def test_a_list_changed_in_the_store_is_served_from_memory(
         pb.RecommendRequest(user_id=user, page_size=3), metadata=auth(user), timeout=10
     )
     assert not reply.cold_start and reply.recommendations[0].score != pytest.approx(0.456)
+
+
+async def test_a_held_list_is_answered_without_blocking_once_a_snapshot_exists(served, catalog):
+    from ssg.recommendation.personal import PersonalLists
+    from ssg.recommendation.snapshot import SnapshotCache
+
+    user = f"h-{uuid.uuid4().hex[:6]}"
+    key = f"user:{user}"
+    store = served.store
+    store.record_interaction(
+        InteractionFacts(user, "", catalog["health1"], InteractionKind.SAVE, datetime.now(UTC)),
+        store.get_item(catalog["health1"]),
+    )
+    served.app.service.lists.refresh([(key, "")])
+    await served.settle()
+    # The API's own settings reload in line (refresh 0), so a cache that reloads in the
+    # background, as in production, is built here on the same store and held lists.
+    lists = PersonalLists(
+        store, SnapshotCache(store, 60.0), served.app.service.neighbours, held=served.app.held
+    )
+    now = datetime.now(UTC)
+    assert lists.held_list(key, 3, now) is None  # no snapshot yet: it would load in line
+    lists.cache.current()
+    held = lists.held_list(key, 3, now)
+    assert held is not None
+    assert [s.item.id for s in held] == [s.item.id for s in lists.served(key, 3, now) or []]
+    assert lists.held_list(key, 11, now) is None  # more than a stored list holds
+    assert lists.held_list("user:nobody", 3, now) is None  # no list: computed

@@ -158,7 +158,26 @@ class PersonalLists:
             stored = self.store.stored_recommendations(key)
         if stored is None:
             return None
-        snapshot = self.cache.current()
+        return self._usable(stored, self.cache.current(), k, now)
+
+    def held_list(self, key: str, k: int, now: datetime) -> list[Scored] | None:
+        """Non-blocking (for the event loop): the first k of the profile's list when the copy in
+        memory and the snapshot serve it without any I/O; None when ``served`` must decide."""
+        if self.held is None or k > STORED_K:
+            return None
+        snapshot = self.cache.ready()
+        if snapshot is None:
+            return None
+        known, stored = self.held.lookup(key, self.held_lag_seconds)
+        if not known or stored is None:
+            return None
+        return self._usable(stored, snapshot, k, now)
+
+    def _usable(
+        self, stored: StoredList, snapshot: Snapshot, k: int, now: datetime
+    ) -> list[Scored] | None:
+        """The first k of stored when it is current enough on snapshot and each of them is
+        still in the index and active; None when the list must be computed."""
         if snapshot.marker - stored.marker > self.tolerance_ns:
             return None
         if (now - stored.computed_at).total_seconds() > self.max_age_seconds:

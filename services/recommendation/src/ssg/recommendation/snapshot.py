@@ -102,6 +102,14 @@ class SnapshotCache:
                 return snapshot
             return self._reload()
 
+    def ready(self) -> Snapshot | None:
+        """Non-blocking: the snapshot when ``current()`` would answer without loading in line
+        (a due reload then starts in the background); None when it would load."""
+        with self._lock:
+            if self._snapshot is None or not self._background or self._refresh <= 0:
+                return None
+        return self.current()
+
     def _reload_in_background(self) -> None:
         try:
             with self._lock:
