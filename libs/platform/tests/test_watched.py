@@ -7,7 +7,8 @@ answered from."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -109,62 +110,65 @@ def test_a_dropped_collection_is_loaded_again(collection) -> None:
         held.close()
 
 
-def test_a_server_restart_resumes_the_stream_and_the_copy_is_not_trusted_meanwhile(
-    own_mongodb, server_workdir
-) -> None:
+@contextmanager
+def followed_on_own_server(
+    own_mongodb, server_workdir, **options: Any
+) -> Iterator[tuple[Collection[dict[str, Any]], WatchedCollection[int], Callable[[str], None]]]:
+    """A collection on the test's own server holding {a: 1}, followed; and restart(storage),
+    which stops that server and starts one on the same port with storage under the workdir."""
     port = own_mongodb.port
     client = client_on(port)
-    restarted = None
+    started: list[servers.ServerProcess] = []
+
+    def restart(storage: str) -> None:
+        own_mongodb.stop()
+        started.append(
+            servers.start_mongodb(server_workdir, port=port, storage=str(server_workdir / storage))
+        )
+
     try:
         collection = client.watched.lists
         collection.insert_one({"_id": "a", "v": 1})
-        held = watched(collection)
+        held = watched(collection, **options)
         try:
-            own_mongodb.stop()
-            # Nothing new can be seen while the server is away: the copy stops answering.
-            wait_until(lambda: held.lookup("a", LAG) == (False, None), "the copy distrusted", 10)
-            restarted = servers.start_mongodb(
-                server_workdir, port=port, storage=str(server_workdir / f"mongo-{port}")
-            )
-            collection.update_one({"_id": "a"}, {"$set": {"v": 2}})
-            collection.insert_one({"_id": "b", "v": 3})
-            wait_until(lambda: held.lookup("b", LAG) == (True, 3), "a change after the restart")
-            assert held.lookup("a", LAG) == (True, 2)
-            # Resumed from its token (by the driver or by the thread), not loaded again.
-            assert held.loads == 1
+            yield collection, held, restart
         finally:
             held.close()
     finally:
         client.close()
-        if restarted is not None:
-            restarted.stop()
+        for server in started:
+            server.stop()
+
+
+def test_a_server_restart_resumes_the_stream_and_the_copy_is_not_trusted_meanwhile(
+    own_mongodb, server_workdir
+) -> None:
+    with followed_on_own_server(own_mongodb, server_workdir) as (collection, held, restart):
+        own_mongodb.stop()
+        # Nothing new can be seen while the server is away: the copy stops answering.
+        wait_until(lambda: held.lookup("a", LAG) == (False, None), "the copy distrusted", 10)
+        restart(f"mongo-{own_mongodb.port}")  # the same storage again
+        collection.update_one({"_id": "a"}, {"$set": {"v": 2}})
+        collection.insert_one({"_id": "b", "v": 3})
+        wait_until(lambda: held.lookup("b", LAG) == (True, 3), "a change after the restart")
+        assert held.lookup("a", LAG) == (True, 2)
+        # Resumed from its token (by the driver or by the thread), not loaded again.
+        assert held.loads == 1
 
 
 def test_a_server_that_lost_the_streams_history_is_caught_by_the_periodic_load(
     own_mongodb, server_workdir
 ) -> None:
-    port = own_mongodb.port
-    client = client_on(port)
-    replaced = None
-    try:
-        collection = client.watched.lists
-        collection.insert_one({"_id": "a", "v": 1})
-        held = watched(collection, reload_seconds=3.0)
-        try:
-            collection.insert_one({"_id": "b", "v": 2})
-            assert held.wait_current(10)
-            own_mongodb.stop()
-            # Restored elsewhere: same address, other storage, none of the stream's history.
-            replaced = servers.start_mongodb(
-                server_workdir, port=port, storage=str(server_workdir / f"other-{port}")
-            )
-            collection.insert_one({"_id": "c", "v": 3})
-            wait_until(lambda: held.lookup("c", LAG) == (True, 3), "the restored collection")
-            assert held.lookup("a", LAG) == (True, None)  # not in the restored collection
-            assert held.loads >= 2
-        finally:
-            held.close()
-    finally:
-        client.close()
-        if replaced is not None:
-            replaced.stop()
+    with followed_on_own_server(own_mongodb, server_workdir, reload_seconds=3.0) as (
+        collection,
+        held,
+        restart,
+    ):
+        collection.insert_one({"_id": "b", "v": 2})
+        assert held.wait_current(10)
+        # Restored elsewhere: same address, other storage, none of the stream's history.
+        restart(f"other-{own_mongodb.port}")
+        collection.insert_one({"_id": "c", "v": 3})
+        wait_until(lambda: held.lookup("c", LAG) == (True, 3), "the restored collection")
+        assert held.lookup("a", LAG) == (True, None)  # not in the restored collection
+        assert held.loads >= 2

@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 from prometheus_client import Counter, Gauge
-from pymongo.change_stream import CollectionChangeStream
+from pymongo.change_stream import ChangeStream, CollectionChangeStream
 from pymongo.collection import Collection
 from pymongo.errors import OperationFailure, PyMongoError
 
@@ -272,12 +272,17 @@ class WatchedCollection(Generic[T]):
             return None
 
     def _close_stream(self) -> None:
-        if self._stream is not None:
-            try:
-                self._stream.close()
-            except PyMongoError:
-                log.debug("closing the change stream failed", exc_info=True)
-            self._stream = None
+        close_quietly(self._stream)
+        self._stream = None
+
+
+def close_quietly(stream: ChangeStream[Any] | None) -> None:
+    """Close a change stream (if any) whose server may be gone: a failure is only logged."""
+    if stream is not None:
+        try:
+            stream.close()
+        except PyMongoError:
+            log.debug("closing the change stream failed", exc_info=True)
 
 
 class _Reload(PyMongoError):
