@@ -411,7 +411,7 @@ async def test_the_workers_stored_list_is_served_while_it_is_current(served, cat
     assert not cold
     assert [s.item.id for s in inline] == [e[0] for e in stored.entries]
     assert [[r.code for r in s.reasons] for s in inline] == [
-        [r.code for r in e[2]] for e in stored.entries
+        [r.code for r in stored.reasons(n)] for n in range(len(stored.entries))
     ]
     assert catalog["water1"] not in {e[0] for e in stored.entries}
 

@@ -184,11 +184,11 @@ class PersonalLists:
             return None
         index = snapshot.index
         results: list[Scored] = []
-        for item_id, score, reasons in stored.entries[:k]:
+        for n, (item_id, score, _) in enumerate(stored.entries[:k]):
             at = index.position.get(item_id)
             if at is None or not index.active[at]:
                 return None
-            results.append(Scored(index.items[at], score, reasons))
+            results.append(Scored(index.items[at], score, stored.reasons(n)))
         return results
 
     def backfill(self, keys: Sequence[str] | None = None) -> int:

@@ -90,6 +90,10 @@ class InteractionFacts:
     at: datetime
 
 
+# A reason as stored: code, text, weight, ref.
+RawReason = tuple[str, str, float, str]
+
+
 @dataclass(frozen=True)
 class StoredList:
     """A profile's recommendations as the worker stored them."""
@@ -98,8 +102,13 @@ class StoredList:
     # The items' marker (stored_at) of the index the list was computed on.
     marker: int
     computed_at: datetime
-    # (item id, score, reasons) best first.
-    entries: tuple[tuple[str, float, tuple[Reason, ...]], ...]
+    # (item id, score, reasons as (code, text, weight, ref)) best first: plain tuples of str
+    # and float, which the garbage collector stops tracking, as an API holds many lists.
+    entries: tuple[tuple[str, float, tuple[RawReason, ...]], ...]
+
+    def reasons(self, n: int) -> tuple[Reason, ...]:
+        """The reasons of the n-th entry."""
+        return tuple(Reason(*r) for r in self.entries[n][2])
 
 
 @dataclass(frozen=True)
@@ -632,7 +641,8 @@ def _list_doc(key: str, scored: Sequence[Scored], marker: int, computed_at: date
 
 def stored_list_from_doc(doc: Mapping[str, Any]) -> StoredList:
     """A stored list from its document. Item ids, reason codes and texts repeat across many
-    lists, so they are interned: an API process holds every list in memory (ADR 0055)."""
+    lists, so they are interned, and reasons stay plain tuples (untracked by the garbage
+    collector once seen): an API process holds every list in memory (ADR 0055)."""
     return StoredList(
         doc["_id"],
         int(doc["marker"]),
@@ -642,7 +652,7 @@ def stored_list_from_doc(doc: Mapping[str, Any]) -> StoredList:
                 sys.intern(e["id"]),
                 float(e["score"]),
                 tuple(
-                    Reason(sys.intern(code), sys.intern(text), float(weight), sys.intern(ref))
+                    (sys.intern(code), sys.intern(text), float(weight), sys.intern(ref))
                     for code, text, weight, ref in e["reasons"]
                 ),
             )
