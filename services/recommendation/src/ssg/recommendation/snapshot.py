@@ -93,22 +93,43 @@ class SnapshotCache:
         """The snapshot; the first call loads it (blocking: call via run_sync)."""
         with self._lock:
             snapshot = self._snapshot
-            due = self._clock() - self._loaded_at >= self._refresh
-            if snapshot is not None and (not due or self._reloading):
-                return snapshot
-            if snapshot is not None and self._refresh > 0 and self._background:
-                self._reloading = True
-                threading.Thread(target=self._reload_in_background, daemon=True).start()
-                return snapshot
-            return self._reload()
+            if snapshot is None or self._refresh <= 0 or not self._background:
+                if snapshot is not None and self._clock() - self._loaded_at < self._refresh:
+                    return snapshot
+                return self._reload()
+            start = self._due()
+        if start:
+            self._start_reload()
+        return snapshot
 
     def ready(self) -> Snapshot | None:
         """Non-blocking: the snapshot when ``current()`` would answer without loading in line
-        (a due reload then starts in the background); None when it would load."""
-        with self._lock:
-            if self._snapshot is None or not self._background or self._refresh <= 0:
+        (a due reload then starts in the background); None when it would load, or while
+        another thread holds the lock (the caller then takes the blocking path)."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            snapshot = self._snapshot
+            if snapshot is None or self._refresh <= 0 or not self._background:
                 return None
-        return self.current()
+            start = self._due()
+        finally:
+            self._lock.release()
+        if start:
+            self._start_reload()
+        return snapshot
+
+    def _due(self) -> bool:
+        """Whether a background reload is to start now (the caller holds the lock)."""
+        if self._reloading or self._clock() - self._loaded_at < self._refresh:
+            return False
+        self._reloading = True
+        return True
+
+    def _start_reload(self) -> None:
+        # Started outside the lock: a thread's start waits for it to run, which under load
+        # held every other caller (the event loop's too) for milliseconds.
+        threading.Thread(target=self._reload_in_background, daemon=True).start()
 
     def _reload_in_background(self) -> None:
         try:
