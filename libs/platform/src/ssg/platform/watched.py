@@ -153,8 +153,8 @@ class WatchedCollection(Generic[T]):
                     self._follow()
                 except _Reload as why:
                     log.info(
-                        "watched collection changed as a whole; loading it again",
-                        extra={"collection": self._name, "change": str(why)},
+                        "watched collection to be loaded again",
+                        extra={"collection": self._name, "reason": str(why)},
                     )
                     self._close_stream()
                     self._token = None
