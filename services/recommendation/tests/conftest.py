@@ -41,6 +41,12 @@ class Served:
     def store(self) -> MongoStore:
         return self.app.store
 
+    async def settle(self) -> None:
+        """Wait until the API's in-memory stored lists hold every change written so far."""
+        held = self.app.held
+        if held is not None:
+            assert await asyncio.to_thread(held.wait_current, 10), "stored lists not current"
+
 
 def token_metadata(
     subject: str, *roles: Role, org: str = "", instance: str = INSTANCE

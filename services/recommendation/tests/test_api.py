@@ -411,11 +411,12 @@ async def test_the_workers_stored_list_is_served_while_it_is_current(served, cat
     assert not cold
     assert [s.item.id for s in inline] == [e[0] for e in stored.entries]
     assert [[r.code for r in s.reasons] for s in inline] == [
-        [r.code for r in e[2]] for e in stored.entries
+        [r.code for r in stored.reasons(n)] for n in range(len(stored.entries))
     ]
     assert catalog["water1"] not in {e[0] for e in stored.entries}
 
     async def first_score(**request) -> float:
+        await served.settle()
         reply = await served.stub.Recommend(
             pb.RecommendRequest(user_id=user, **request), metadata=auth(user), timeout=10
         )
@@ -444,3 +445,67 @@ async def test_the_workers_stored_list_is_served_while_it_is_current(served, cat
 
 def settings_tolerance(served) -> float:
     return served.app.settings.stored_list_tolerance_seconds
+
+
+async def test_a_list_changed_in_the_store_is_served_from_memory(
+    served, catalog, auth, monkeypatch
+):
+    user = f"m-{uuid.uuid4().hex[:6]}"
+    key = f"user:{user}"
+    store, lists, held = served.store, served.app.service.lists, served.app.held
+    assert held is not None
+    store.record_interaction(
+        InteractionFacts(user, "", catalog["water1"], InteractionKind.SAVE, datetime.now(UTC)),
+        store.get_item(catalog["water1"]),
+    )
+    lists.refresh([(key, "")])
+    store.recommendations.update_one({"_id": key}, {"$set": {"items.0.score": 0.456}})
+    await served.settle()
+    known, copy = held.lookup(key, served.app.settings.stored_lists_max_lag_seconds)
+    assert known and copy is not None and copy.entries[0][1] == pytest.approx(0.456)
+
+    def no_read(key: str) -> None:
+        raise AssertionError(f"the stored list of {key} was read from MongoDB")
+
+    # A current copy answers without any read of the collection.
+    monkeypatch.setattr(store, "stored_recommendations", no_read)
+    reply = await served.stub.Recommend(
+        pb.RecommendRequest(user_id=user, page_size=3), metadata=auth(user), timeout=10
+    )
+    assert not reply.cold_start and reply.recommendations[0].score == pytest.approx(0.456)
+    # A dropped list (the worker could not compute it) is computed, not served from memory.
+    store.drop_recommendations(key)
+    await served.settle()
+    assert held.lookup(key, 10) == (True, None)
+    reply = await served.stub.Recommend(
+        pb.RecommendRequest(user_id=user, page_size=3), metadata=auth(user), timeout=10
+    )
+    assert not reply.cold_start and reply.recommendations[0].score != pytest.approx(0.456)
+
+
+async def test_a_held_list_is_answered_without_blocking_once_a_snapshot_exists(served, catalog):
+    from ssg.recommendation.personal import PersonalLists
+    from ssg.recommendation.snapshot import SnapshotCache
+
+    user = f"h-{uuid.uuid4().hex[:6]}"
+    key = f"user:{user}"
+    store = served.store
+    store.record_interaction(
+        InteractionFacts(user, "", catalog["health1"], InteractionKind.SAVE, datetime.now(UTC)),
+        store.get_item(catalog["health1"]),
+    )
+    served.app.service.lists.refresh([(key, "")])
+    await served.settle()
+    # The API's own settings reload in line (refresh 0), so a cache that reloads in the
+    # background, as in production, is built here on the same store and held lists.
+    lists = PersonalLists(
+        store, SnapshotCache(store, 60.0), served.app.service.neighbours, held=served.app.held
+    )
+    now = datetime.now(UTC)
+    assert lists.held_list(key, 3, now) is None  # no snapshot yet: it would load in line
+    lists.cache.current()
+    held = lists.held_list(key, 3, now)
+    assert held is not None
+    assert [s.item.id for s in held] == [s.item.id for s in lists.served(key, 3, now) or []]
+    assert lists.held_list(key, 11, now) is None  # more than a stored list holds
+    assert lists.held_list("user:nobody", 3, now) is None  # no list: computed

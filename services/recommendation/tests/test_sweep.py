@@ -74,6 +74,7 @@ def sweeper(served, holder: str, **overrides) -> ListSweep:
 
 async def first_score(served, auth, key: str) -> float:
     user = key.removeprefix("user:")
+    await served.settle()
     reply = await served.stub.Recommend(
         pb.RecommendRequest(user_id=user, page_size=3), metadata=auth(user), timeout=10
     )

@@ -14,6 +14,7 @@ from ssg.platform.grpc.server import ServicerRegistration
 from ssg.platform.health import HealthCheck, mongodb_check
 from ssg.platform.mongo import Doc, default_database, make_client
 from ssg.platform.paging import page_codec
+from ssg.platform.watched import WatchedCollection
 from ssg.recommendation.api.servicer import RecommendationServicer
 from ssg.recommendation.events.publisher import EventFactory
 from ssg.recommendation.neighbours import NeighbourCache
@@ -21,7 +22,7 @@ from ssg.recommendation.personal import PersonalLists
 from ssg.recommendation.service import RecommendationService
 from ssg.recommendation.settings import RecommendationSettings
 from ssg.recommendation.snapshot import SnapshotCache
-from ssg.recommendation.store.mongo import MongoStore
+from ssg.recommendation.store.mongo import MongoStore, StoredList, stored_list_from_doc
 
 # Reads of public content are open; the personal and party rules need the record or the
 # subject, so the service layer decides those (UNAUTHENTICATED / PERMISSION_DENIED).
@@ -37,6 +38,8 @@ class App:
     servicer: RecommendationServicer
     store: MongoStore
     client: MongoClient[Doc] | None = None
+    # The stored lists held in memory (ADR 0055), when configured.
+    held: WatchedCollection[StoredList] | None = None
 
     def registrations(self) -> list[ServicerRegistration]:
         """The (add function, servicer) pairs for the platform server."""
@@ -54,7 +57,9 @@ class App:
         return {"mongodb": mongodb_check(self.settings.mongodb_uri)}
 
     def close(self) -> None:
-        """Release the database client."""
+        """Stop following the stored lists and release the database client."""
+        if self.held is not None:
+            self.held.close()
         if self.client is not None:
             self.client.close()
 
@@ -75,6 +80,7 @@ def build_lists(
     store: MongoStore,
     cache: SnapshotCache,
     neighbours: NeighbourCache,
+    held: WatchedCollection[StoredList] | None = None,
 ) -> PersonalLists:
     """Stored and computed recommendation lists with the configured tolerances."""
     return PersonalLists(
@@ -83,6 +89,22 @@ def build_lists(
         neighbours,
         tolerance_seconds=settings.stored_list_tolerance_seconds,
         max_age_seconds=settings.stored_list_max_age_seconds,
+        held=held,
+        held_lag_seconds=settings.stored_lists_max_lag_seconds,
+    )
+
+
+def held_lists(
+    settings: RecommendationSettings, store: MongoStore
+) -> WatchedCollection[StoredList] | None:
+    """The stored lists in memory, fed by their change stream (None when switched off)."""
+    if settings.stored_lists_held <= 0:
+        return None
+    return WatchedCollection(
+        store.recommendations,
+        stored_list_from_doc,
+        max_entries=settings.stored_lists_held,
+        reload_seconds=settings.stored_lists_reload_seconds,
     )
 
 
@@ -106,6 +128,7 @@ def bootstrap(settings: RecommendationSettings) -> App:
         store, settings.index_refresh_seconds, signals_seconds=settings.signals_refresh_seconds
     )
     neighbours = NeighbourCache(store, settings.signals_refresh_seconds)
+    held = held_lists(settings, store)
     service = RecommendationService(
         store,
         cache,
@@ -113,6 +136,6 @@ def bootstrap(settings: RecommendationSettings) -> App:
         instance=settings.instance,
         pages=page_codec(settings),
         neighbours=neighbours,
-        lists=build_lists(settings, store, cache, neighbours),
+        lists=build_lists(settings, store, cache, neighbours, held),
     )
-    return App(settings, service, RecommendationServicer(service), store, client)
+    return App(settings, service, RecommendationServicer(service), store, client, held)

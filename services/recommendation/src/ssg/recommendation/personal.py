@@ -10,6 +10,11 @@ at most ``tolerance_seconds`` after it, and it is at most ``max_age_seconds`` ol
 its first k items is still active; otherwise, and for filters, it computes the list inline as
 before. A profile changes only through the worker's transaction, which rewrites its list, so a
 stored list never lags the person's own interactions.
+
+The API holds every stored list in memory, kept current from the collection's change stream
+(``ssg.platform.watched``, ADR 0055), so serving one reads nothing; while that copy is not
+known to be at most ``held_lag_seconds`` behind (starting, the stream broken) or does not hold
+the key (more lists than it keeps), the list is read by _id as before.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from datetime import UTC, datetime
 
 from pymongo.client_session import ClientSession
 
+from ssg.platform.watched import WatchedCollection
 from ssg.recommendation.domain.decay import value_at
 from ssg.recommendation.domain.model import Scored
 from ssg.recommendation.domain.profile import Profile
@@ -28,7 +34,7 @@ from ssg.recommendation.domain.regional import home_regions
 from ssg.recommendation.domain.scoring import Filter, Recommender, Signals, Weights
 from ssg.recommendation.neighbours import NeighbourCache
 from ssg.recommendation.snapshot import Snapshot, SnapshotCache
-from ssg.recommendation.store.mongo import MongoStore, StaleList
+from ssg.recommendation.store.mongo import MongoStore, StaleList, StoredList
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +75,8 @@ class PersonalLists:
         tolerance_seconds: float = 600.0,
         max_age_seconds: float = 3600.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        held: WatchedCollection[StoredList] | None = None,
+        held_lag_seconds: float = 1.0,
     ) -> None:
         self.store = store
         self.cache = cache
@@ -77,6 +85,9 @@ class PersonalLists:
         self.tolerance_ns = int(tolerance_seconds * 1e9)
         self.max_age_seconds = max_age_seconds
         self.clock = clock
+        # The stored lists in memory (the API's; None: read by _id per call).
+        self.held = held
+        self.held_lag_seconds = held_lag_seconds
 
     def inputs(
         self, key: str, organization_id: str, now: datetime, session: ClientSession | None = None
@@ -140,21 +151,44 @@ class PersonalLists:
         every one of them is still active; None when the list must be computed."""
         if k > STORED_K:
             return None
-        stored = self.store.stored_recommendations(key)
+        known, stored = (
+            self.held.lookup(key, self.held_lag_seconds) if self.held is not None else (False, None)
+        )
+        if not known:
+            stored = self.store.stored_recommendations(key)
         if stored is None:
             return None
-        snapshot = self.cache.current()
+        return self._usable(stored, self.cache.current(), k, now)
+
+    def held_list(self, key: str, k: int, now: datetime) -> list[Scored] | None:
+        """Non-blocking (for the event loop): the first k of the profile's list when the copy in
+        memory and the snapshot serve it without any I/O; None when ``served`` must decide."""
+        if self.held is None or k > STORED_K:
+            return None
+        snapshot = self.cache.ready()
+        if snapshot is None:
+            return None
+        known, stored = self.held.lookup(key, self.held_lag_seconds)
+        if not known or stored is None:
+            return None
+        return self._usable(stored, snapshot, k, now)
+
+    def _usable(
+        self, stored: StoredList, snapshot: Snapshot, k: int, now: datetime
+    ) -> list[Scored] | None:
+        """The first k of stored when it is current enough on snapshot and each of them is
+        still in the index and active; None when the list must be computed."""
         if snapshot.marker - stored.marker > self.tolerance_ns:
             return None
         if (now - stored.computed_at).total_seconds() > self.max_age_seconds:
             return None
         index = snapshot.index
         results: list[Scored] = []
-        for item_id, score, reasons in stored.entries[:k]:
+        for n, (item_id, score, _) in enumerate(stored.entries[:k]):
             at = index.position.get(item_id)
             if at is None or not index.active[at]:
                 return None
-            results.append(Scored(index.items[at], score, reasons))
+            results.append(Scored(index.items[at], score, stored.reasons(n)))
         return results
 
     def backfill(self, keys: Sequence[str] | None = None) -> int:

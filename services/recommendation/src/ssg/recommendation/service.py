@@ -195,6 +195,10 @@ class RecommendationService:
         self._authorize(who, subject)
         now = self.clock()
         if item_filter == Filter():
+            # Answered on the event loop when memory holds it (ADR 0055): no thread-pool hop.
+            held = self.lists.held_list(subject.key, k, now)
+            if held is not None:
+                return held, False
             stored = await run_sync(self.lists.served, subject.key, k, now)
             if stored is not None:
                 return stored, False

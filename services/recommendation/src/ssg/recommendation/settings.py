@@ -32,6 +32,16 @@ class RecommendationSettings(PlatformSettings):
     # long after it was computed, and while it is at most stored_list_max_age_seconds old.
     stored_list_tolerance_seconds: float = Field(default=600.0, ge=0)
     stored_list_max_age_seconds: float = Field(default=3600.0, ge=0)
+    # The API holds up to this many stored lists in memory (~5 KB each), kept current from the
+    # change stream of recommendations (ADR 0055; 0: read each one by _id). Beyond it, the
+    # lists not held are read by _id per call.
+    stored_lists_held: int = Field(default=20_000, ge=0)
+    # A held list is served only while the copy is known to be at most this far behind the
+    # collection; otherwise (starting, the stream broken) the list is read by _id.
+    stored_lists_max_lag_seconds: float = Field(default=1.0, gt=0)
+    # The held lists are loaded again from scratch this often (a stream resumed on a server
+    # that lost its history may not say so).
+    stored_lists_reload_seconds: float = Field(default=3600.0, gt=0)
     # The worker's sweep (ADR 0054): every interval (0: never), the replica holding its lease
     # recomputes the stored lists more than list_sweep_behind_seconds behind the items' marker,
     # list_sweep_batch at a time with list_sweep_pause_seconds between batches.

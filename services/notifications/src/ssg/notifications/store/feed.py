@@ -20,6 +20,7 @@ from pymongo.errors import PyMongoError
 from ssg.notifications.domain.index import SubscriptionIndex
 from ssg.notifications.store.documents import subscription_from_doc
 from ssg.notifications.store.mongo import ACTIVE, NotificationStore
+from ssg.platform.watched import close_quietly
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +76,8 @@ class IndexFeed:
             return self.index
 
     def _close(self) -> None:
-        if self._stream is not None:
-            try:
-                self._stream.close()
-            except PyMongoError:
-                log.debug("closing the change stream failed", exc_info=True)
-            self._stream = None
+        close_quietly(self._stream)
+        self._stream = None
 
     def close(self) -> None:
         """Close the change stream."""

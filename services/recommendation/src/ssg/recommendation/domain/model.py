@@ -88,9 +88,10 @@ class Organization:
     version: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reason:
-    """One part of a score: a code, a sentence, its weight and what it refers to."""
+    """One part of a score: a code, a sentence, its weight and what it refers to (slots: an API
+    process holds tens of them per stored list in memory, ADR 0055)."""
 
     code: str
     text: str

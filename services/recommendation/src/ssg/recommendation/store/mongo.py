@@ -5,7 +5,8 @@ Collections:
   organizations  provider/seeker facts kept from registration events (same)
   profiles       one per person (``user:<id>``) and organization (``org:<id>``): decayed sums of
                  feature and item weights (``domain.decay``), the strongest interaction per item
-  item_stats     per item: decayed popularity, interactions, distinct people
+  item_stats     per item: decayed popularity, interactions, distinct people, and
+                 ``changed_at`` (the ``next_seq`` of its last change: the API reads only those)
   co_items       per item ``a``: ``n.<b>`` = how many people used both a and b (both directions
                  stored), so all neighbours of an item are one read by _id
   experts        expert profiles kept from registration expert events (hidden and erased ones
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import sys
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -88,6 +90,10 @@ class InteractionFacts:
     at: datetime
 
 
+# A reason as stored: code, text, weight, ref.
+RawReason = tuple[str, str, float, str]
+
+
 @dataclass(frozen=True)
 class StoredList:
     """A profile's recommendations as the worker stored them."""
@@ -96,8 +102,13 @@ class StoredList:
     # The items' marker (stored_at) of the index the list was computed on.
     marker: int
     computed_at: datetime
-    # (item id, score, reasons) best first.
-    entries: tuple[tuple[str, float, tuple[Reason, ...]], ...]
+    # (item id, score, reasons as (code, text, weight, ref)) best first: plain tuples of str
+    # and float, which the garbage collector stops tracking, as an API holds many lists.
+    entries: tuple[tuple[str, float, tuple[RawReason, ...]], ...]
+
+    def reasons(self, n: int) -> tuple[Reason, ...]:
+        """The reasons of the n-th entry."""
+        return tuple(Reason(*r) for r in self.entries[n][2])
 
 
 @dataclass(frozen=True)
@@ -161,6 +172,7 @@ class MongoStore:
                 name=f"{side}_newest",
             )
         self.recommendations.create_index([("marker", ASCENDING)], name="marker")
+        self.item_stats.create_index([("changed_at", ASCENDING)], name="changed_at")
         self.outbox.ensure_indexes()
 
     # Read models kept from catalog and registration events.
@@ -298,7 +310,10 @@ class MongoStore:
             for region in home_regions(org):
                 stats[f"regions.{region}"] = popularity
         self.item_stats.update_one(
-            {"_id": facts.item_id}, {"$inc": stats}, upsert=True, session=session
+            {"_id": facts.item_id},
+            {"$inc": stats, "$max": {"changed_at": next_seq()}},
+            upsert=True,
+            session=session,
         )
         if first_use and history:
             earlier = sorted(history, key=lambda i: -history[i])[: self.co_history]
@@ -356,12 +371,14 @@ class MongoStore:
             }
             for key, p in profiles.items()
         ]
+        loaded_at = next_seq()
         stat_docs = [
             {
                 "_id": i,
                 "popularity": s["popularity"],
                 "interactions": int(s["interactions"]),
                 "people": int(s["people"]),
+                "changed_at": loaded_at,
             }
             for i, s in stats.items()
         ]
@@ -469,27 +486,19 @@ class MongoStore:
     def stored_recommendations(self, key: str) -> StoredList | None:
         """A profile's stored list, or None."""
         doc = self.recommendations.find_one({"_id": key})
-        if doc is None:
-            return None
-        return StoredList(
-            key,
-            int(doc["marker"]),
-            doc["computed_at"],
-            tuple(
-                (e["id"], float(e["score"]), tuple(Reason(*r) for r in e["reasons"]))
-                for e in doc["items"]
-            ),
-        )
+        return stored_list_from_doc(doc) if doc is not None else None
 
     def raw_popularity(self) -> dict[str, float]:
         """Stored (boosted) popularity sums per item."""
         return self.item_signals().popularity
 
-    def item_signals(self) -> ItemSignals:
+    def item_signals(self, changed_since: int | None = None) -> ItemSignals:
         """Stored (boosted) popularity sums, distinct people and popularity among organizations
-        of each region, per item, in one read."""
+        of each region, per item, in one read: of every item, or of those whose stats changed
+        at or after changed_since (a ``next_seq`` value, wall-clock ns)."""
+        query: Doc = {} if changed_since is None else {"changed_at": {"$gte": changed_since}}
         found = ItemSignals({}, {}, defaultdict(dict))
-        for d in self.item_stats.find({}, {"popularity": 1, "people": 1, "regions": 1}):
+        for d in self.item_stats.find(query, {"popularity": 1, "people": 1, "regions": 1}):
             found.popularity[d["_id"]] = d.get("popularity", 0.0)
             found.people[d["_id"]] = int(d.get("people", 0))
             for region, value in d.get("regions", {}).items():
@@ -628,6 +637,28 @@ def _list_doc(key: str, scored: Sequence[Scored], marker: int, computed_at: date
             for s in scored
         ],
     }
+
+
+def stored_list_from_doc(doc: Mapping[str, Any]) -> StoredList:
+    """A stored list from its document. Item ids, reason codes and texts repeat across many
+    lists, so they are interned, and reasons stay plain tuples (untracked by the garbage
+    collector once seen): an API process holds every list in memory (ADR 0055)."""
+    return StoredList(
+        doc["_id"],
+        int(doc["marker"]),
+        doc["computed_at"],
+        tuple(
+            (
+                sys.intern(e["id"]),
+                float(e["score"]),
+                tuple(
+                    (sys.intern(code), sys.intern(text), float(weight), sys.intern(ref))
+                    for code, text, weight, ref in e["reasons"]
+                ),
+            )
+            for e in doc["items"]
+        ),
+    )
 
 
 def cosines(
