@@ -344,20 +344,26 @@ class Calls:
 # -- the run ----------------------------------------------------------------------------------
 
 
-def _server_env(settings: RegistrationSettings, port: int) -> dict[str, str]:
+def _server_env(
+    settings: RegistrationSettings, port: int, metrics_port: int, extra: dict[str, str]
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SSG_")}
-    return env | {
-        "SSG_SERVICE": "registration",
-        "SSG_INSTANCE": INSTANCE,
-        "SSG_GRPC_HOST": "127.0.0.1",
-        "SSG_GRPC_PORT": str(port),
-        "SSG_METRICS_HOST": "127.0.0.1",
-        "SSG_METRICS_PORT": str(servers.free_port()),
-        "SSG_MONGODB_URI": settings.mongodb_uri,
-        "SSG_JWT_SECRET": DEV_SECRET,
-        "SSG_EXPIRY_SWEEP_SECONDS": "0",
-        "SSG_GRACE_SECONDS": "1",
-    }
+    return (
+        extra
+        | env
+        | {
+            "SSG_SERVICE": "registration",
+            "SSG_INSTANCE": INSTANCE,
+            "SSG_GRPC_HOST": "127.0.0.1",
+            "SSG_GRPC_PORT": str(port),
+            "SSG_METRICS_HOST": "127.0.0.1",
+            "SSG_METRICS_PORT": str(metrics_port),
+            "SSG_MONGODB_URI": settings.mongodb_uri,
+            "SSG_JWT_SECRET": DEV_SECRET,
+            "SSG_EXPIRY_SWEEP_SECONDS": "0",
+            "SSG_GRACE_SECONDS": "1",
+        }
+    )
 
 
 def _sampled(argv: list[str], out: Path | None) -> list[str]:
@@ -378,6 +384,19 @@ def _start_mongodb(workdir: Path, profile: Path | None) -> servers.ServerProcess
     return server
 
 
+async def _warm(calls: Calls, ids: Sequence[str]) -> None:
+    """GetOrganization of every id once, CONCURRENCY at a time (not measured)."""
+    pending = iter(ids)
+
+    async def worker() -> None:
+        for org_id in pending:
+            await calls.stub.GetOrganization(
+                pb.GetOrganizationRequest(id=org_id), timeout=DEADLINE_SECONDS
+            )
+
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+
+
 @dataclass
 class Loading:
     """How the stored organizations got there."""
@@ -390,14 +409,21 @@ async def run(
     sizes: Sequence[int] = SIZES,
     profile: Path | None = None,
     only: Sequence[str] = (GET, LIST, REGISTER),
+    api_env: dict[str, str] | None = None,
+    warm: bool = False,
 ) -> str:
-    """Run the benchmark and return a markdown section with the results."""
+    """Run the benchmark and return a markdown section with the results.
+
+    api_env: SSG_ settings for the API process (e.g. SSG_READ_CACHE_ENTRIES=0); warm: read
+    every stored id once before each GetOrganization phase (not measured), as a replica that
+    has served them holds them in its read cache."""
     began = time.monotonic()
     workdir = servers.scratch_dir("ssg-bench-registration-")
     mongo = _start_mongodb(workdir, profile)
     started: list[bench_grpc.Side] = []
     phases: list[Phase] = []
     loads: list[Loading] = []
+    notes: list[str] = []
     try:
         settings = load_settings(
             RegistrationSettings,
@@ -406,11 +432,12 @@ async def run(
             jwt_secret=DEV_SECRET,
         )
         api_port, bare_port = servers.free_port(), servers.free_port()
+        metrics_port = servers.free_port()
         api = bench_grpc._start(
             "registration API",
             _sampled([sys.executable, "-m", "ssg.registration"], profile and profile / "api"),
             api_port,
-            _server_env(settings, api_port),
+            _server_env(settings, api_port, metrics_port, api_env or {}),
         )
         started.append(api)
         bare = bench_grpc._start(
@@ -450,11 +477,24 @@ async def run(
                     if name not in only:
                         continue
                     sampled = procs
+                    if name == GET:
+                        await bench_grpc.wait_cache_current(metrics_port)
+                    if warm and name == GET:
+                        await _warm(calls, ids)
+                    counts = bench_grpc.read_cache_counts(metrics_port)
                     if samplers and name == GET:
                         for pid in samplers:
                             os.kill(pid, signal.SIGUSR1)  # sample this phase only
                         sampled = replace(procs, idle_cpu=await _idle_cpu(procs))
                     phases += await _phase(name, call, calls.bare, size, sampled)
+                    if name == GET:
+                        after = bench_grpc.read_cache_counts(metrics_port)
+                        notes.append(
+                            f"- Read cache during GetOrganization at {size:,}"
+                            f"{' (warmed: each stored id read once first)' if warm else ''}: "
+                            f"{bench_grpc.cache_note(counts, after)}; API settings "
+                            f"{api_env or 'default'}."
+                        )
                     for pid in samplers if name == GET else ():
                         os.kill(pid, signal.SIGUSR2)
     finally:
@@ -463,6 +503,7 @@ async def run(
         mongo.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     report = _report(phases, loads, time.monotonic() - began)
+    report += "\n" + "\n".join(notes) + "\n"
     if profile:
         report += "\n" + _profile_report(profile)
     return report
@@ -689,6 +730,12 @@ def main() -> None:
     parser.add_argument(
         "--calls", default=f"{GET},{LIST},{REGISTER}", help="phases to run, comma separated"
     )
+    parser.add_argument(
+        "--api-env", action="append", default=[], help="SSG_NAME=value for the API (repeatable)"
+    )
+    parser.add_argument(
+        "--warm", action="store_true", help="read every stored id once before each Get phase"
+    )
     parser.add_argument("--sampled", type=Path, help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args()
     if args.sampled:
@@ -699,7 +746,8 @@ def main() -> None:
     unknown = set(only) - {GET, LIST, REGISTER}
     if unknown:
         parser.error(f"unknown calls: {', '.join(sorted(unknown))}")
-    print(asyncio.run(run(sizes, args.profile, only)))
+    api_env = bench_grpc.env_overrides(args.api_env)
+    print(asyncio.run(run(sizes, args.profile, only, api_env, args.warm)))
 
 
 if __name__ == "__main__":

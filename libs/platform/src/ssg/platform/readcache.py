@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import threading
 import time
@@ -42,15 +43,13 @@ V = TypeVar("V")
 Doc = dict[str, Any]
 
 
-class _Miss:
-    __slots__ = ()
+class Miss(enum.Enum):
+    """What ``ReadCache.get`` returns when the caller must read the datastore."""
 
-    def __repr__(self) -> str:
-        return "MISS"
+    MISS = enum.auto()
 
 
-MISS: Final = _Miss()
-"""What ``ReadCache.get`` returns when the caller must read the datastore."""
+MISS: Final = Miss.MISS
 
 # Changes per getMore the feed asks for; a smaller answer is complete (MongoDB honours the
 # count, and cuts by size only at 16 MB: the feed's projected changes are ~200 bytes each).
@@ -97,9 +96,7 @@ def _build_metrics(registry: CollectorRegistry) -> _Metrics:
 class ReadCache(Generic[K, V]):
     """A bounded map of current values by key that answers only while its feed is current."""
 
-    def __init__(
-        self, name: str, capacity: int, *, registry: CollectorRegistry = REGISTRY
-    ) -> None:
+    def __init__(self, name: str, capacity: int, *, registry: CollectorRegistry = REGISTRY) -> None:
         if capacity < 1:
             raise ValueError("a read cache holds at least one entry")
         self.name = name
@@ -124,7 +121,7 @@ class ReadCache(Generic[K, V]):
         """True while the feed has confirmed the entries within the staleness bound."""
         return time.monotonic() < self._serve_until
 
-    def get(self, key: K) -> V | _Miss:
+    def get(self, key: K) -> V | Miss:
         """The cached value, or MISS (the caller reads the datastore and may ``fill``)."""
         if time.monotonic() >= self._serve_until:
             self._bypass.inc()
@@ -169,11 +166,24 @@ class ReadCache(Generic[K, V]):
             if len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
 
+    def fill_unchanged(self, key: K, ticket: int, value: V | None) -> None:
+        """Keep value only if nothing at all changed since ``ticket = seq()`` (for a key that
+        was not known before the read, e.g. found in what was read); -1 keeps nothing."""
+        if ticket < 0 or value is None:
+            return
+        with self._lock:
+            if self._seq != ticket:
+                return
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            if len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+
     async def read_through(self, key: K, load: Callable[[], Awaitable[V | None]]) -> V | None:
         """The cached value of key, or load() (filling the cache with what it returns)."""
         value = self.get(key)
         if value is not MISS:
-            return value  # type: ignore[return-value]
+            return value
         ticket = self.ticket(key)
         loaded: V | None = None
         try:
@@ -204,16 +214,13 @@ class ReadCache(Generic[K, V]):
             self._cleared = self._seq
             self._entries.clear()
 
-    def preload(self, ticket: int, items: Iterable[tuple[K, V]]) -> int:
-        """Put items read after ``ticket = seq()`` unless changed since; how many were put.
-
-        Stops at capacity: a preload never pushes out what calls have read.
+    def preload(self, items: Iterable[tuple[K, V]]) -> int:
+        """Put items (read after the feed opened its stream, before it applies any change);
+        how many were put. Stops at capacity: never pushes out what calls have read.
         """
         put = 0
-        with self._lock:
-            if ticket < self._cleared:
-                return 0
-            for key, value in items:
+        for key, value in items:  # the lock per item: writers' invalidations do not wait
+            with self._lock:
                 if len(self._entries) >= self.capacity:
                     break
                 if key not in self._entries:
@@ -222,7 +229,10 @@ class ReadCache(Generic[K, V]):
         return put
 
     def seq(self) -> int:
-        """The current change sequence (a ticket for ``preload``)."""
+        """The current change sequence, a ticket for ``fill_unchanged`` (-1 while the cache
+        is not current: such a fill keeps nothing)."""
+        if time.monotonic() >= self._serve_until:
+            return -1
         with self._lock:
             return self._seq
 
@@ -235,6 +245,11 @@ class ReadCache(Generic[K, V]):
     def suspend(self) -> None:
         """Stop answering at once (the feed lost its stream); entries are kept for a resume."""
         self._serve_until = 0.0
+
+    def held_keys(self) -> list[K]:
+        """The keys held now (a copy)."""
+        with self._lock:
+            return list(self._entries)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -352,9 +367,7 @@ class CacheFeed:
             except Exception as exc:
                 # Connection lost and pymongo's own resume failed: reopen from the token.
                 self._suspend()
-                log.warning(
-                    "read cache feed failed", extra={"feed": self.name, "error": repr(exc)}
-                )
+                log.warning("read cache feed failed", extra={"feed": self.name, "error": repr(exc)})
                 halt.wait(self.retry_seconds)
             finally:
                 if stream is not None:
@@ -392,8 +405,7 @@ class CacheFeed:
             if route.preload is None:
                 continue
             started = time.monotonic()
-            ticket = route.cache.seq()
-            put = route.cache.preload(ticket, route.preload())
+            put = route.cache.preload(route.preload())
             log.info(
                 "read cache preloaded",
                 extra={

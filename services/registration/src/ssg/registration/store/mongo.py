@@ -540,9 +540,7 @@ class MongoStore(Store):
     def atomically(self, fn: Callable[[Transaction], T]) -> T:
         written: list[str] = []
         try:
-            return atomically(
-                self.client, self.db, lambda uow: fn(MongoTransaction(uow, written))
-            )
+            return atomically(self.client, self.db, lambda uow: fn(MongoTransaction(uow, written)))
         finally:
             # Committed or not (an error may follow a commit): the writer's next Get reads.
             if self.cache is not None:
