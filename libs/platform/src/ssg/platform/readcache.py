@@ -24,14 +24,13 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 from pymongo.change_stream import ChangeStream
 from pymongo.database import Database
-from pymongo.errors import OperationFailure
 
 from ssg.platform.metrics import once_per_registry
 from ssg.platform.settings import PlatformSettings
@@ -61,7 +60,7 @@ class _Metrics:
     calls: Counter
     entries: Gauge
     feed_up: Gauge
-    feed_restarts: Counter
+    feed_opens: Counter
 
 
 def _build_metrics(registry: CollectorRegistry) -> _Metrics:
@@ -83,11 +82,11 @@ def _build_metrics(registry: CollectorRegistry) -> _Metrics:
             ["feed"],
             registry=registry,
         ),
-        feed_restarts=Counter(
-            "ssg_read_cache_feed_restarts_total",
-            "Change stream restarts of a read cache feed (resumed: from its token, entries "
-            "kept; reset: history lost, caches emptied).",
-            ["feed", "how"],
+        feed_opens=Counter(
+            "ssg_read_cache_feed_opens_total",
+            "Change streams a read cache feed opened (each empties and reloads its caches; "
+            "more than one means the stream was lost).",
+            ["feed"],
             registry=registry,
         ),
     )
@@ -296,9 +295,10 @@ class CacheFeed:
 
     The caches answer while the feed has applied, less than ``max_staleness`` seconds ago,
     every change of a batch whose getMore began then; the feed confirms that after each
-    drained batch. On a stream error the caches stop answering at once; the feed reopens
-    from its resume token (entries kept: the missed changes follow) or, when history was lost,
-    empties the caches and opens a new stream.
+    drained batch. On a stream error the caches stop answering at once; the feed then opens a
+    new stream and empties (and preloads) the caches. It does not resume from a token: a
+    server that restarted can accept an old token and skip what changed meanwhile (the local
+    stand-in does), and a refill after a rare outage costs less than a stale answer.
     """
 
     def __init__(
@@ -324,11 +324,9 @@ class CacheFeed:
         for route in self.routes:
             self._by_collection.setdefault(route.collection, []).append(route)
         self._caches = list({id(r.cache): r.cache for r in self.routes}.values())
-        self._token: Mapping[str, Any] | None = None
         metrics = once_per_registry(_build_metrics, registry)
         self._up = metrics.feed_up.labels(name)
-        self._resumed = metrics.feed_restarts.labels(name, "resumed")
-        self._reset = metrics.feed_restarts.labels(name, "reset")
+        self._opened = metrics.feed_opens.labels(name)
         self.applied = 0  # changes applied (for tests and logs)
 
     # -- the loop ----------------------------------------------------------------------------
@@ -354,18 +352,9 @@ class CacheFeed:
                 opened = time.monotonic()
                 stream = self._open()
                 self._drain(stream, halt, opened)
-            except OperationFailure as exc:
-                # The server refused the stream or its token (history rolled off the oplog, an
-                # invalidated stream, a token it cannot read): only a new stream is safe.
-                self._suspend()
-                self._token = None
-                log.warning(
-                    "read cache feed restarts from scratch",
-                    extra={"feed": self.name, "error": str(exc)},
-                )
-                halt.wait(self.retry_seconds)
             except Exception as exc:
-                # Connection lost and pymongo's own resume failed: reopen from the token.
+                # Connection lost (and pymongo's own resume failed), or the server ended the
+                # stream: every Get reads until a new stream and refilled caches are current.
                 self._suspend()
                 log.warning("read cache feed failed", extra={"feed": self.name, "error": repr(exc)})
                 halt.wait(self.retry_seconds)
@@ -376,7 +365,7 @@ class CacheFeed:
         self._suspend()
 
     def _open(self) -> ChangeStream[Doc]:
-        """Open the stream from the resume token, or anew (emptying and preloading the caches)."""
+        """Open a new stream, then empty and preload the caches."""
         fields: dict[str, int] = {"operationType": 1, "ns": 1, "documentKey": 1}
         for route in self.routes:
             fields.update({f"fullDocument.{name}": 1 for name in route.fields})
@@ -386,15 +375,11 @@ class CacheFeed:
             {"$project": fields},
         ]
         options: Doc = {"max_await_time_ms": self.max_await_ms, "batch_size": BATCH}
-        if self._token is None:
-            for cache in self._caches:
-                cache.clear()
-            stream = self.db.watch(pipeline, **options)
-            self._reset.inc()
-            self._preload()
-        else:
-            stream = self.db.watch(pipeline, resume_after=self._token, **options)
-            self._resumed.inc()
+        stream = self.db.watch(pipeline, **options)
+        for cache in self._caches:
+            cache.clear()
+        self._opened.inc()
+        self._preload()
         log.info("read cache feed open", extra={"feed": self.name})
         return stream
 
@@ -435,7 +420,6 @@ class CacheFeed:
                 complete = change is None or (left is not None and left + 1 < BATCH)
             if change is not None:
                 self._apply(change)
-            self._token = stream.resume_token
             if complete and (change is None or left == 0):
                 until = began + self.max_staleness
                 for cache in self._caches:
