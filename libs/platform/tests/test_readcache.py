@@ -265,12 +265,10 @@ async def test_a_group_keyed_by_a_field_is_dropped_on_insert_and_cleared_on_a_de
 
 async def test_a_feed_whose_server_goes_away_stops_answering_then_resumes(server_workdir):
     server = servers.start_mongodb(server_workdir)
-    client: MongoClient[Doc] = MongoClient(
-        servers.mongodb_uri(server.port, "feed"),
-        **(client_options(PlatformSettings(service="tests")) | {"serverSelectionTimeoutMS": 500}),
-    )
-    db = client.get_default_database()
+    options = client_options(PlatformSettings(service="tests")) | {"serverSelectionTimeoutMS": 500}
     try:
+        client: MongoClient[Doc] = MongoClient(servers.mongodb_uri(server.port, "feed"), **options)
+        db = client.get_default_database()
         db.people.insert_one({"_id": "p0", "name": "zero"})
         with Following(db) as f:
             assert await f.name("p0") == "zero"
@@ -283,6 +281,6 @@ async def test_a_feed_whose_server_goes_away_stops_answering_then_resumes(server
             wait_for(lambda: f.people.current, 30, "the feed to resume")
             # The change made while the feed was away reached the cache (resumed or reset).
             await eventually(f, "p0", "after", BOUND + 0.5)
-    finally:
         client.close()
+    finally:
         server.stop()

@@ -51,7 +51,7 @@ class PlatformSettings(BaseSettings):
     # Per-replica caches of the Get calls, fed by the change stream (ADR 0014): entries per
     # cache (0 turns them off), how stale an answer may be, and whether a replica loads them
     # when it starts (else they fill as Gets miss).
-    read_cache_entries: int = Field(default=50_000, ge=0, le=10_000_000)
+    read_cache_entries: int = Field(default=20_000, ge=0, le=10_000_000)
     read_cache_max_staleness_seconds: float = Field(default=2.0, gt=0, le=60)
     read_cache_preload: bool = True
     kafka_bootstrap: str = ""

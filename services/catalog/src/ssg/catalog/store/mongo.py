@@ -649,7 +649,11 @@ class MongoStore(Store):
         return _get_organizations(self.db, org_ids)
 
     def apply_organization(self, org: OrganizationRef) -> bool:
-        return apply_if_newer(self.db.organizations, org.id, org.version, organization_doc(org))
+        try:
+            return apply_if_newer(self.db.organizations, org.id, org.version, organization_doc(org))
+        finally:
+            if self.caches is not None:  # the worker's store has none; the stream tells the API
+                self.caches.organizations.invalidate(org.id)
 
     def organizations(self) -> list[OrganizationRef]:
         return [_organization(doc) for doc in self.db.organizations.find().sort("_id", ASCENDING)]
