@@ -168,22 +168,8 @@ def load(settings: CatalogSettings, count: int, pool: int) -> tuple[list[str], l
 def _server_env(
     settings: CatalogSettings, port: int, metrics_port: int, extra: dict[str, str]
 ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SSG_")}
-    return (
-        extra
-        | env
-        | {
-            "SSG_SERVICE": "catalog",
-            "SSG_INSTANCE": INSTANCE,
-            "SSG_GRPC_HOST": "127.0.0.1",
-            "SSG_GRPC_PORT": str(port),
-            "SSG_METRICS_HOST": "127.0.0.1",
-            "SSG_METRICS_PORT": str(metrics_port),
-            "SSG_MONGODB_URI": settings.mongodb_uri,
-            "SSG_JWT_SECRET": DEV_SECRET,
-            "SSG_SWEEP_SECONDS": "0",
-            "SSG_GRACE_SECONDS": "1",
-        }
+    return bench_grpc.api_env(
+        "catalog", settings.mongodb_uri, port, metrics_port, extra, sweep_seconds="0"
     )
 
 

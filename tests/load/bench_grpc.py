@@ -190,6 +190,30 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def api_env(
+    service: str, mongodb_uri: str, port: int, metrics_port: int, extra: dict[str, str], **more: str
+) -> dict[str, str]:
+    """The environment of a service's API process under a benchmark: ours without SSG_
+    settings, extra (``--api-env``), then the benchmark's own (``more``: SSG_NAME=value)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SSG_")}
+    return (
+        extra
+        | env
+        | {
+            "SSG_SERVICE": service,
+            "SSG_INSTANCE": "global",
+            "SSG_GRPC_HOST": "127.0.0.1",
+            "SSG_GRPC_PORT": str(port),
+            "SSG_METRICS_HOST": "127.0.0.1",
+            "SSG_METRICS_PORT": str(metrics_port),
+            "SSG_MONGODB_URI": mongodb_uri,
+            "SSG_JWT_SECRET": DEV_SECRET,
+            "SSG_GRACE_SECONDS": "1",
+        }
+        | {f"SSG_{name.upper()}": value for name, value in more.items()}
+    )
+
+
 def env_overrides(pairs: Sequence[str]) -> dict[str, str]:
     """``KEY=VALUE`` strings (``--api-env``) as a dict; each key must be an SSG_ setting."""
     result: dict[str, str] = {}

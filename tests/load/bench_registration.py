@@ -347,22 +347,8 @@ class Calls:
 def _server_env(
     settings: RegistrationSettings, port: int, metrics_port: int, extra: dict[str, str]
 ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SSG_")}
-    return (
-        extra
-        | env
-        | {
-            "SSG_SERVICE": "registration",
-            "SSG_INSTANCE": INSTANCE,
-            "SSG_GRPC_HOST": "127.0.0.1",
-            "SSG_GRPC_PORT": str(port),
-            "SSG_METRICS_HOST": "127.0.0.1",
-            "SSG_METRICS_PORT": str(metrics_port),
-            "SSG_MONGODB_URI": settings.mongodb_uri,
-            "SSG_JWT_SECRET": DEV_SECRET,
-            "SSG_EXPIRY_SWEEP_SECONDS": "0",
-            "SSG_GRACE_SECONDS": "1",
-        }
+    return bench_grpc.api_env(
+        "registration", settings.mongodb_uri, port, metrics_port, extra, expiry_sweep_seconds="0"
     )
 
 

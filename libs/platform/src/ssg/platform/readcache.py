@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
@@ -252,6 +252,19 @@ class ReadCache(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+@contextlib.contextmanager
+def dropping_written(drop: Callable[[list[Any]], None] | None) -> Iterator[list[Any]]:
+    """A list a unit of work appends the cache keys it writes to; ``drop(keys)`` runs when the
+    block ends, committed or not (an error may follow a commit), before the command answers:
+    the writer's next Get on this replica reads the datastore."""
+    written: list[Any] = []
+    try:
+        yield written
+    finally:
+        if drop is not None:
+            drop(written)
 
 
 KeysOf = Callable[[Doc], "Iterable[Hashable] | None"]

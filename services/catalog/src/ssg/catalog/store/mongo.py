@@ -64,6 +64,7 @@ from ssg.platform.readcache import (
     Route,
     by_field,
     cache_from_settings,
+    dropping_written,
     feed_from_settings,
 )
 from ssg.platform.settings import PlatformSettings
@@ -378,13 +379,9 @@ class MongoStore(Store):
         self.caches = caches
 
     def atomically(self, fn: Callable[[Transaction], R]) -> R:
-        written: list[tuple[str, str]] = []
-        try:
+        drop = self.caches.invalidate if self.caches is not None else None
+        with dropping_written(drop) as written:
             return atomically(self.client, self.db, lambda uow: fn(MongoTransaction(uow, written)))
-        finally:
-            # Committed or not (an error may follow a commit): the writer's next Get reads.
-            if self.caches is not None:
-                self.caches.invalidate(written)
 
     def cache_feed(self, settings: PlatformSettings) -> CacheFeed | None:
         """The change stream follower that keeps ``caches`` current (None without caches)."""

@@ -25,7 +25,13 @@ from ssg.platform.events.outbox import Outbox, UnitOfWork, atomically
 from ssg.platform.migrations import drop_retired_indexes, run_once
 from ssg.platform.mongo import merged_page, run_sync
 from ssg.platform.proposals import ProposalLink, get_link, insert_link, save_link
-from ssg.platform.readcache import CacheFeed, ReadCache, Route, feed_from_settings
+from ssg.platform.readcache import (
+    CacheFeed,
+    ReadCache,
+    Route,
+    dropping_written,
+    feed_from_settings,
+)
 from ssg.platform.settings import PlatformSettings
 from ssg.registration.domain.authorization import Scope
 from ssg.registration.domain.duplicates import match_keys, website_domain
@@ -538,13 +544,9 @@ class MongoStore(Store):
         self.cache = cache
 
     def atomically(self, fn: Callable[[Transaction], T]) -> T:
-        written: list[str] = []
-        try:
+        drop = self.cache.invalidate_many if self.cache is not None else None
+        with dropping_written(drop) as written:
             return atomically(self.client, self.db, lambda uow: fn(MongoTransaction(uow, written)))
-        finally:
-            # Committed or not (an error may follow a commit): the writer's next Get reads.
-            if self.cache is not None:
-                self.cache.invalidate_many(written)
 
     def cache_feed(self, settings: PlatformSettings) -> CacheFeed | None:
         """The change stream follower that keeps ``cache`` current (None without a cache)."""
