@@ -176,28 +176,24 @@ def load(settings: CatalogSettings, count: int, pool: int) -> tuple[list[str], l
         app.close()
 
 
-def _server_env(settings: CatalogSettings, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SSG_")}
-    return env | {
-        "SSG_SERVICE": "catalog",
-        "SSG_INSTANCE": INSTANCE,
-        "SSG_GRPC_HOST": "127.0.0.1",
-        "SSG_GRPC_PORT": str(port),
-        "SSG_METRICS_HOST": "127.0.0.1",
-        "SSG_METRICS_PORT": str(servers.free_port()),
-        "SSG_MONGODB_URI": settings.mongodb_uri,
-        "SSG_JWT_SECRET": DEV_SECRET,
-        "SSG_SWEEP_SECONDS": "0",
-        "SSG_GRACE_SECONDS": "1",
-    }
+def _server_env(
+    settings: CatalogSettings, port: int, metrics_port: int, extra: dict[str, str]
+) -> dict[str, str]:
+    return bench_grpc.api_env(
+        "catalog", settings.mongodb_uri, port, metrics_port, extra, sweep_seconds="0"
+    )
 
 
 DATASTORE = "datastore"  # the --calls name of the datastore-alone import
 CALLS = ("GetSolution", "ListSolutions", "PublishSolution", "ImportSolutions", DATASTORE)
 
 
-async def run(stored: int = STORED, only: tuple[str, ...] = CALLS) -> str:
-    """Run the benchmark and return a markdown section with the results."""
+async def run(
+    stored: int = STORED, only: tuple[str, ...] = CALLS, api_env: dict[str, str] | None = None
+) -> str:
+    """Run the benchmark and return a markdown section with the results (api_env: SSG_
+    settings for the API process, e.g. SSG_READ_CACHE_ENTRIES=0)."""
+    notes: list[str] = []
     workdir = servers.scratch_dir("ssg-bench-catalog-")
     mongo = servers.start_mongodb(workdir)
     started: list[bench_grpc.Side] = []
@@ -211,11 +207,12 @@ async def run(stored: int = STORED, only: tuple[str, ...] = CALLS) -> str:
         pool = min(PUBLISH_POOL, stored // 3)
         published, approved, load_seconds = await asyncio.to_thread(load, settings, stored, pool)
         api_port, bare_port = servers.free_port(), servers.free_port()
+        metrics_port = servers.free_port()
         api = bench_grpc._start(
             "catalog API",
             [sys.executable, "-m", "ssg.catalog"],
             api_port,
-            _server_env(settings, api_port),
+            _server_env(settings, api_port, metrics_port, api_env or {}),
         )
         started.append(api)
         bare = bench_grpc._start(
@@ -225,13 +222,17 @@ async def run(stored: int = STORED, only: tuple[str, ...] = CALLS) -> str:
             dict(os.environ),
         )
         started.append(bare)
-        phases, imports = await _measure(api, bare, published, approved, settings, mongo.pid, only)
+        phases, imports = await _measure(
+            api, bare, published, approved, settings, mongo.pid, only, metrics_port, notes
+        )
+        notes.append(f"- API settings: {api_env or 'default'}.")
     finally:
         for side in started:
             bench_grpc._stop(side)
         mongo.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    return _report(phases, stored, load_seconds, imports)
+    report = _report(phases, stored, load_seconds, imports)
+    return report + "\n".join(notes) + "\n"
 
 
 Call = Callable[[], Coroutine[Any, Any, object]]
@@ -251,6 +252,8 @@ async def _measure(
     settings: CatalogSettings,
     mongo_pid: int,
     only: tuple[str, ...] = CALLS,
+    metrics_port: int = 0,
+    notes: list[str] | None = None,
 ) -> tuple[list[Phase], Imports]:
     issuer = DevTokenIssuer()
     reviewer = issuer.issue("bench-reviewer", [Role.REVIEWER], instance=INSTANCE)
@@ -266,6 +269,7 @@ async def _measure(
         echo = diagnostics_pb2_grpc.DiagnosticsServiceStub(bare_channel)
         await wait_serving(api.address, CATALOG_HEALTH)
         await bench_grpc._wait_ready(echo, bare, within=30)
+        await bench_grpc.wait_cache_current(metrics_port)
 
         async def get_one() -> object:
             return await stub.GetSolution(pb.GetSolutionRequest(id=rng.choice(published)))
@@ -299,6 +303,7 @@ async def _measure(
             )
             # Each phase on its own: every round awaits all of its calls before the next starts.
             await bench_grpc.round_of(side, call, WARMUP_SECONDS, False, ERROR_CODES[side.name])
+            counts = bench_grpc.read_cache_counts(metrics_port)
             for index in range(ROUNDS):
                 order = ("api", "bare") if index % 2 == 0 else ("bare", "api")
                 for which in order:
@@ -307,6 +312,9 @@ async def _measure(
                     else:
                         await bench_grpc._round(echo, beside, ROUND_SECONDS, True)
             phases.append((side, beside))
+            if notes is not None:
+                after = bench_grpc.read_cache_counts(metrics_port)
+                notes.append(f"- Read cache during {name}: {bench_grpc.cache_note(counts, after)}.")
         imports = Imports()
         if "ImportSolutions" in only or DATASTORE in only:
             imports = await _import(
@@ -546,11 +554,14 @@ def main() -> None:
         action="store_true",
         help=f"only the datastore-alone import (--calls {DATASTORE})",
     )
+    parser.add_argument(
+        "--api-env", action="append", default=[], help="SSG_NAME=value for the API (repeatable)"
+    )
     args = parser.parse_args()
     only = (DATASTORE,) if args.datastore_only else tuple(c.strip() for c in args.calls.split(","))
     if set(only) - set(CALLS):
         parser.error(f"unknown calls: {', '.join(sorted(set(only) - set(CALLS)))}")
-    print(asyncio.run(run(args.stored, only)))
+    print(asyncio.run(run(args.stored, only, bench_grpc.env_overrides(args.api_env))))
 
 
 if __name__ == "__main__":

@@ -18,10 +18,12 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+import urllib.request
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import grpc
+from prometheus_client.parser import text_string_to_metric_families
 
 from ssg.contracts.diagnostics.v1 import diagnostics_pb2 as pb
 from ssg.contracts.diagnostics.v1 import diagnostics_pb2_grpc as pb_grpc
@@ -186,6 +188,89 @@ def _cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def api_env(
+    service: str, mongodb_uri: str, port: int, metrics_port: int, extra: dict[str, str], **more: str
+) -> dict[str, str]:
+    """The environment of a service's API process under a benchmark: ours without SSG_
+    settings, extra (``--api-env``), then the benchmark's own (``more``: SSG_NAME=value)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SSG_")}
+    return (
+        extra
+        | env
+        | {
+            "SSG_SERVICE": service,
+            "SSG_INSTANCE": "global",
+            "SSG_GRPC_HOST": "127.0.0.1",
+            "SSG_GRPC_PORT": str(port),
+            "SSG_METRICS_HOST": "127.0.0.1",
+            "SSG_METRICS_PORT": str(metrics_port),
+            "SSG_MONGODB_URI": mongodb_uri,
+            "SSG_JWT_SECRET": DEV_SECRET,
+            "SSG_GRACE_SECONDS": "1",
+        }
+        | {f"SSG_{name.upper()}": value for name, value in more.items()}
+    )
+
+
+def env_overrides(pairs: Sequence[str]) -> dict[str, str]:
+    """``KEY=VALUE`` strings (``--api-env``) as a dict; each key must be an SSG_ setting."""
+    result: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.startswith("SSG_"):
+            raise SystemExit(f"--api-env wants SSG_NAME=value, got {pair!r}")
+        result[key] = value
+    return result
+
+
+def read_cache_counts(metrics_port: int) -> collections.Counter[str]:
+    """The API's read cache calls by outcome (hit, miss, bypass), from its /metrics."""
+    counts: collections.Counter[str] = collections.Counter()
+    url = f"http://127.0.0.1:{metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        for family in text_string_to_metric_families(reply.read().decode()):
+            if family.name != "ssg_read_cache_requests":
+                continue
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    counts[sample.labels["outcome"]] += int(sample.value)
+    return counts
+
+
+async def wait_cache_current(metrics_port: int, within: float = 120.0) -> None:
+    """Wait until the API's read cache feed says it is current (at once without a feed)."""
+    deadline = time.monotonic() + within
+    url = f"http://127.0.0.1:{metrics_port}/metrics"
+
+    def scrape() -> str:
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            return str(reply.read().decode())
+
+    while True:
+        text = await asyncio.to_thread(scrape)
+        values = [
+            sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "ssg_read_cache_feed_up"
+            for sample in family.samples
+        ]
+        if not values or all(v == 1 for v in values):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"read cache feed not current within {within:g} s")
+        await asyncio.sleep(0.2)
+
+
+def cache_note(before: collections.Counter[str], after: collections.Counter[str]) -> str:
+    """'hit 97.1%, miss 2.9%, bypass 0.0% of N cache reads' between two readings."""
+    delta = {k: after[k] - before[k] for k in ("hit", "miss", "bypass")}
+    total = sum(delta.values())
+    if not total:
+        return "no read cache reads (cache off)"
+    shares = ", ".join(f"{k} {v / total:.1%}" for k, v in delta.items())
+    return f"{shares} of {total:,} cache reads"
 
 
 def _stop(side: Side) -> None:

@@ -400,20 +400,12 @@ class Calls:
 # -- the run ----------------------------------------------------------------------------------
 
 
-def _server_env(settings: RegistrationSettings, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SSG_")}
-    return env | {
-        "SSG_SERVICE": "registration",
-        "SSG_INSTANCE": INSTANCE,
-        "SSG_GRPC_HOST": "127.0.0.1",
-        "SSG_GRPC_PORT": str(port),
-        "SSG_METRICS_HOST": "127.0.0.1",
-        "SSG_METRICS_PORT": str(servers.free_port()),
-        "SSG_MONGODB_URI": settings.mongodb_uri,
-        "SSG_JWT_SECRET": DEV_SECRET,
-        "SSG_EXPIRY_SWEEP_SECONDS": "0",
-        "SSG_GRACE_SECONDS": "1",
-    }
+def _server_env(
+    settings: RegistrationSettings, port: int, metrics_port: int, extra: dict[str, str]
+) -> dict[str, str]:
+    return bench_grpc.api_env(
+        "registration", settings.mongodb_uri, port, metrics_port, extra, expiry_sweep_seconds="0"
+    )
 
 
 def _sampled(argv: list[str], out: Path | None) -> list[str]:
@@ -434,6 +426,19 @@ def _start_mongodb(workdir: Path, profile: Path | None) -> servers.ServerProcess
     return server
 
 
+async def _warm(calls: Calls, ids: Sequence[str]) -> None:
+    """GetOrganization of every id once, CONCURRENCY at a time (not measured)."""
+    pending = iter(ids)
+
+    async def worker() -> None:
+        for org_id in pending:
+            await calls.stub.GetOrganization(
+                pb.GetOrganizationRequest(id=org_id), timeout=DEADLINE_SECONDS
+            )
+
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+
+
 @dataclass
 class Loading:
     """How the stored organizations got there."""
@@ -446,8 +451,14 @@ async def run(
     sizes: Sequence[int] = SIZES,
     profile: Path | None = None,
     only: Sequence[str] = (GET, LIST, REGISTER, DATASTORE),
+    api_env: dict[str, str] | None = None,
+    warm: bool = False,
 ) -> str:
-    """Run the benchmark and return a markdown section with the results."""
+    """Run the benchmark and return a markdown section with the results.
+
+    api_env: SSG_ settings for the API process (e.g. SSG_READ_CACHE_ENTRIES=0); warm: read
+    every stored id once before each GetOrganization phase (not measured), as a replica that
+    has served them holds them in its read cache."""
     began = time.monotonic()
     workdir = servers.scratch_dir("ssg-bench-registration-")
     mongo = _start_mongodb(workdir, profile)
@@ -455,6 +466,7 @@ async def run(
     groups: list[list[Phase]] = []
     loads: list[Loading] = []
     datastore: DatastoreAlone | None = None
+    notes: list[str] = []
     try:
         settings = load_settings(
             RegistrationSettings,
@@ -463,11 +475,12 @@ async def run(
             jwt_secret=DEV_SECRET,
         )
         api_port, bare_port = servers.free_port(), servers.free_port()
+        metrics_port = servers.free_port()
         api = bench_grpc._start(
             "registration API",
             _sampled([sys.executable, "-m", "ssg.registration"], profile and profile / "api"),
             api_port,
-            _server_env(settings, api_port),
+            _server_env(settings, api_port, metrics_port, api_env or {}),
         )
         started.append(api)
         bare = bench_grpc._start(
@@ -514,12 +527,26 @@ async def run(
                 phases += [writes] if writes else []
                 for sides in phases:
                     sampled = procs
-                    sampling = bool(samplers) and sides[0][0] == GET
+                    name = sides[0][0]
+                    if name == GET:
+                        await bench_grpc.wait_cache_current(metrics_port)
+                    if warm and name == GET:
+                        await _warm(calls, ids)
+                    counts = bench_grpc.read_cache_counts(metrics_port)
+                    sampling = bool(samplers) and name == GET
                     if sampling:
                         for pid in samplers:
                             os.kill(pid, signal.SIGUSR1)  # sample this phase only
                         sampled = replace(procs, idle_cpu=await _idle_cpu(procs))
                     groups.append(await _phase(sides, calls.bare, size, sampled))
+                    if name == GET:
+                        after = bench_grpc.read_cache_counts(metrics_port)
+                        notes.append(
+                            f"- Read cache during GetOrganization at {size:,}"
+                            f"{' (warmed: each stored id read once first)' if warm else ''}: "
+                            f"{bench_grpc.cache_note(counts, after)}; API settings "
+                            f"{api_env or 'default'}."
+                        )
                     for pid in samplers if sampling else ():
                         os.kill(pid, signal.SIGUSR2)
     finally:
@@ -530,6 +557,7 @@ async def run(
         mongo.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     report = _report(groups, loads, time.monotonic() - began)
+    report += "\n" + "\n".join(notes) + "\n"
     if profile:
         report += "\n" + _profile_report(profile)
     return report
@@ -794,6 +822,12 @@ def main() -> None:
         action="store_true",
         help=f"only the datastore alone beside the bare Echo (--calls {DATASTORE})",
     )
+    parser.add_argument(
+        "--api-env", action="append", default=[], help="SSG_NAME=value for the API (repeatable)"
+    )
+    parser.add_argument(
+        "--warm", action="store_true", help="read every stored id once before each Get phase"
+    )
     parser.add_argument("--sampled", type=Path, help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args()
     if args.sampled:
@@ -804,7 +838,8 @@ def main() -> None:
     unknown = set(only) - {GET, LIST, REGISTER, DATASTORE}
     if unknown:
         parser.error(f"unknown calls: {', '.join(sorted(unknown))}")
-    print(asyncio.run(run(sizes, args.profile, only)))
+    api_env = bench_grpc.env_overrides(args.api_env)
+    print(asyncio.run(run(sizes, args.profile, only, api_env, args.warm)))
 
 
 if __name__ == "__main__":

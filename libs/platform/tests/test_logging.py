@@ -53,3 +53,44 @@ def test_incoming_trace_ids_are_checked() -> None:
     assert minted != "bad id\nwith newline"
     assert len(minted) == 32
     assert accept_trace_id(None) != accept_trace_id(None)
+
+
+def test_a_line_per_request_is_the_same_json_with_or_without_a_record() -> None:
+    from ssg.platform.logging import log_fields
+
+    stream = io.StringIO()
+    configure_logging("catalog", "africa", "INFO", stream=stream)
+    access = logging.getLogger("ssg.grpc.access")
+    fields = {"trace_id": "abcdef0123456789", "grpc_method": "GetSolution", "duration_ms": 1.5}
+    log_fields(access, logging.INFO, "rpc", fields)  # straight to the JSON handler
+    captured = io.StringIO()
+    extra = logging.StreamHandler(captured)  # another handler: an ordinary record
+    logging.getLogger().addHandler(extra)
+    try:
+        log_fields(access, logging.INFO, "rpc", fields)
+    finally:
+        logging.getLogger().removeHandler(extra)
+    direct, via_record = _lines(stream)
+    assert captured.getvalue() == "rpc\n"
+    assert direct.pop("ts") and via_record.pop("ts")
+    assert direct == via_record
+    assert direct == {
+        "level": "INFO",
+        "logger": "ssg.grpc.access",
+        "msg": "rpc",
+        "service": "catalog",
+        "instance": "africa",
+        **fields,
+    }
+
+
+def test_a_line_per_request_respects_the_level() -> None:
+    from ssg.platform.logging import log_fields
+
+    stream = io.StringIO()
+    configure_logging("catalog", level="WARNING", stream=stream)
+    access = logging.getLogger("ssg.grpc.access")
+    if access.isEnabledFor(logging.INFO):  # the caller's check, as the interceptor makes it
+        log_fields(access, logging.INFO, "rpc", {})
+    log_fields(access, logging.WARNING, "slow rpc", {})
+    assert [line["msg"] for line in _lines(stream)] == ["slow rpc"]

@@ -1,17 +1,24 @@
 """The Get calls' read path (ADR 0009): one read of the record with its organization (and a
-solution's reviews for reviewers), through the asyncio read client or, without one, the sync
-client in the thread pool; both give the same answers as the rules say."""
+solution's reviews for reviewers), through the asyncio read client, the sync client in the
+thread pool, or the read caches kept by the change stream (ADR 0014); all give the same
+answers as the rules say."""
 
 from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from ssg.catalog.domain.model import OrganizationRef, OrganizationStatus, ReviewOutcome
-from ssg.catalog.service import CatalogService
+from ssg.catalog.service import CatalogService, SolutionView
+from ssg.catalog.settings import CatalogSettings
 from ssg.catalog.store.documents import SOLUTIONS
-from ssg.catalog.store.mongo import MongoStore, read_pipeline
-from ssg.platform.auth.tokens import Role
+from ssg.catalog.store.mongo import MongoStore, ReadCaches, read_pipeline
+from ssg.platform.auth.tokens import DEV_SECRET, Role
 from ssg.platform.errors import NotFound
+from ssg.platform.readcache import MISS
 
 from . import test_service
 from .test_service import (
@@ -33,10 +40,11 @@ clock = test_service.clock
 service = test_service.service
 
 
-@pytest.fixture(params=["asyncio", "threads"])
-def store(request, mongo_client, read_client, fresh_database) -> MongoStore:
+@pytest.fixture(params=["asyncio", "threads", "cached"])
+def store(request, mongo_client, read_client, fresh_database) -> Iterator[MongoStore]:
     reads = read_client[fresh_database.name] if request.param == "asyncio" else None
-    s = MongoStore(mongo_client, fresh_database, reads)
+    caches = ReadCaches.from_settings(CACHED) if request.param == "cached" else None
+    s = MongoStore(mongo_client, fresh_database, reads, caches)
     s.ensure_indexes()
     s.apply_organization(
         OrganizationRef(ORG, ORG, OrganizationStatus.VERIFIED, INSTANCE, version=1)
@@ -46,7 +54,33 @@ def store(request, mongo_client, read_client, fresh_database) -> MongoStore:
             MERGED, MERGED, OrganizationStatus.MERGED, INSTANCE, merged_into=ORG, version=2
         )
     )
-    return s
+    feed = s.cache_feed(CACHED)
+    if feed is None:
+        yield s
+        return
+    halt = threading.Event()
+    following = threading.Thread(target=feed.follow, args=(halt,), daemon=True)
+    following.start()
+    try:
+        wait_for(lambda: s.caches is not None and s.caches.organizations.current, 10)
+        yield s
+    finally:
+        halt.set()
+        following.join(10)
+
+
+CACHED = CatalogSettings(
+    instance=INSTANCE, jwt_secret=DEV_SECRET, read_cache_max_staleness_seconds=1.0
+)
+
+
+def wait_for(predicate: Callable[[], bool], within: float) -> float:
+    """Seconds until predicate held; fails after within."""
+    started = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - started < within, f"not within {within} s"
+        time.sleep(0.01)
+    return time.monotonic() - started
 
 
 async def _reviewed_twice(service: CatalogService, clock: Clock) -> str:
@@ -115,3 +149,49 @@ async def test_read_record_brings_the_organization_and_reviews_when_asked(servic
     assert fetched.reviews is not None and len(fetched.reviews) == 2
     without = await store.read_record(SOLUTIONS, solution_id)
     assert without is not None and without.reviews is None
+
+
+@pytest.mark.parametrize("store", ["cached"], indirect=True)
+async def test_cached_gets_see_the_writers_update_at_once_and_others_changes_within_the_bound(
+    service, store, clock
+):
+    assert store.caches is not None
+    solution_id = await _reviewed_twice(service, clock)
+    caches = store.caches
+
+    def held() -> bool:
+        record, reviews = caches.records["solutions"], caches.reviews
+        return record.get(solution_id) is not MISS and reviews.get(solution_id) is not MISS
+
+    async def view() -> SolutionView:
+        return await service.get_solution(REVIEWER, solution_id)
+
+    started = time.monotonic()
+    while not held():  # fills that raced the stream's news of the writes keep nothing
+        assert time.monotonic() - started < 5
+        await view()
+    # This replica's own write: the next Get reads it.
+    await service.update_solution(
+        MEMBER,
+        solution_id,
+        (await view()).solution.version,
+        content(results="Yields up 40%."),
+        ["results"],
+    )
+    assert (await view()).solution.content.results == "Yields up 40%."
+    # What the worker writes to the read model (another process): within the bound.
+    store.db.organizations.update_one(
+        {"_id": ORG}, {"$set": {"status": "SUSPENDED"}, "$inc": {"version": 1}}
+    )
+    started = time.monotonic()
+    while (await view()).solution.provenance.vouching_organization_verified:
+        assert time.monotonic() - started < CACHED.read_cache_max_staleness_seconds + 1
+    # A record deleted by hand is not found from memory after the bound.
+    store.db.solutions.delete_one({"_id": solution_id})
+    started = time.monotonic()
+    while True:
+        try:
+            await view()
+        except NotFound:
+            break
+        assert time.monotonic() - started < CACHED.read_cache_max_staleness_seconds + 1

@@ -48,6 +48,12 @@ class PlatformSettings(BaseSettings):
     # Get calls read through a native asyncio client instead of that pool (ADR 0009); off by
     # default: on the benchmarks it cost the API more CPU per call than the pool.
     mongo_async_reads: bool = False
+    # Per-replica caches of the Get calls, fed by the change stream (ADR 0014): entries per
+    # cache (0 turns them off), how stale an answer may be, and whether a replica loads them
+    # when it starts (else they fill as Gets miss).
+    read_cache_entries: int = Field(default=20_000, ge=0, le=10_000_000)
+    read_cache_max_staleness_seconds: float = Field(default=2.0, gt=0, le=60)
+    read_cache_preload: bool = True
     kafka_bootstrap: str = ""
     opensearch_url: str = ""
     # A secured cluster: basic-auth credentials and the CA bundle its certificate chains to

@@ -75,6 +75,11 @@ async def serving(
         access_log=False,
     )
     await server.start()
+    # The read caches' feed runs as in the process (ADR 0014), so every test of the API also
+    # reads through the caches once they are current.
+    feed = getattr(app, "cache_feed", None)
+    stop = asyncio.Event()
+    following = asyncio.create_task(feed.run(stop)) if feed is not None else None
     channel = grpc.aio.insecure_channel(
         server.address, options=[("grpc.max_send_message_length", MAX_SEND_BYTES)]
     )
@@ -85,6 +90,9 @@ async def serving(
     finally:
         await channel.close()
         await server.stop(0)
+        stop.set()
+        if following is not None:
+            await following
         client.drop_database(client.get_default_database().name)
         aclose = getattr(app, "aclose", None)  # an app with an asyncio read client closes it
         if aclose is not None:

@@ -29,6 +29,8 @@ async def run(app: App) -> None:
         tasks.append(
             partial(sweep_forever, app.service, settings.sweep_seconds, settings.sweep_batch)
         )
+    if app.cache_feed is not None:
+        tasks.append(app.cache_feed.run)
     if settings.store_gauges_seconds > 0:
         tasks.append(
             partial(refresh_forever, catalog_gauges(app.store), settings.store_gauges_seconds)

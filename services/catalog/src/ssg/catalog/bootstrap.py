@@ -11,7 +11,7 @@ from ssg.catalog.api.servicer import CatalogServicer
 from ssg.catalog.events.publisher import EventFactory
 from ssg.catalog.service import CatalogService
 from ssg.catalog.settings import CatalogSettings
-from ssg.catalog.store.mongo import MongoStore
+from ssg.catalog.store.mongo import MongoStore, ReadCaches
 from ssg.catalog.store.ports import Store
 from ssg.contracts.catalog.v1 import catalog_service_pb2_grpc
 from ssg.platform.events.envelope import Origin
@@ -20,6 +20,7 @@ from ssg.platform.grpc.server import ServicerRegistration
 from ssg.platform.health import HealthCheck, mongodb_checks
 from ssg.platform.mongo import Doc, async_reads, close_read_client, default_database, make_client
 from ssg.platform.paging import page_codec
+from ssg.platform.readcache import CacheFeed
 
 # Reads are public and the command rules (own organization, own instance, verified
 # organization) need the record, so every method is open here and the service layer decides;
@@ -38,6 +39,8 @@ class App:
     client: MongoClient[Doc] | None = None
     # The asyncio client the Get calls read through (SSG_MONGO_ASYNC_READS, ADR 0009).
     read_client: AsyncMongoClient[Doc] | None = None
+    # Keeps the Get caches current while serving (ADR 0014); None without them.
+    cache_feed: CacheFeed | None = None
 
     def registrations(self) -> list[ServicerRegistration]:
         """The (add function, servicer) pairs for the platform server."""
@@ -73,9 +76,14 @@ def bootstrap(settings: CatalogSettings, store: Store | None = None) -> App:
     """Wire the whole service; on MongoDB (SSG_MONGODB_URI) unless a store is given."""
     client: MongoClient[Doc] | None = None
     read_client: AsyncMongoClient[Doc] | None = None
+    feed: CacheFeed | None = None
     if store is None:
         client = make_client(settings)
         read_client, reads = async_reads(settings)
-        store = MongoStore(client, default_database(client), reads)
+        mongo = MongoStore(
+            client, default_database(client), reads, ReadCaches.from_settings(settings)
+        )
+        feed = mongo.cache_feed(settings)
+        store = mongo
     service = build_service(settings, store)
-    return App(settings, service, CatalogServicer(service), store, client, read_client)
+    return App(settings, service, CatalogServicer(service), store, client, read_client, feed)

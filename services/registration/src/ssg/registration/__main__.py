@@ -34,6 +34,8 @@ async def run(app: App) -> None:
                 settings.expiry_sweep_batch,
             )
         )
+    if app.cache_feed is not None:
+        tasks.append(app.cache_feed.run)
     if settings.store_gauges_seconds > 0:
         tasks.append(
             partial(refresh_forever, registration_gauges(app.store), settings.store_gauges_seconds)

@@ -14,6 +14,7 @@ from ssg.platform.grpc.server import ServicerRegistration
 from ssg.platform.health import HealthCheck, mongodb_checks
 from ssg.platform.mongo import Doc, async_reads, close_read_client, default_database, make_client
 from ssg.platform.paging import page_codec
+from ssg.platform.readcache import CacheFeed, cache_from_settings
 from ssg.registration.api.servicer import RegistrationServicer
 from ssg.registration.events.publisher import EventFactory
 from ssg.registration.service import RegistrationService
@@ -41,6 +42,8 @@ class App:
     client: MongoClient[Doc] | None = None
     # The asyncio client GetOrganization reads through (SSG_MONGO_ASYNC_READS, ADR 0009).
     read_client: AsyncMongoClient[Doc] | None = None
+    # Keeps the organization cache current while serving (ADR 0014); None without one.
+    cache_feed: CacheFeed | None = None
 
     def registrations(self) -> list[ServicerRegistration]:
         """The (add function, servicer) pairs for the platform server."""
@@ -78,9 +81,14 @@ def bootstrap(settings: RegistrationSettings, store: Store | None = None) -> App
     """Wire the whole service; on MongoDB (SSG_MONGODB_URI) unless a store is given."""
     client: MongoClient[Doc] | None = None
     read_client: AsyncMongoClient[Doc] | None = None
+    feed: CacheFeed | None = None
     if store is None:
         client = make_client(settings)
         read_client, reads = async_reads(settings)
-        store = MongoStore(client, default_database(client), reads)
+        mongo = MongoStore(
+            client, default_database(client), reads, cache_from_settings(settings, "organizations")
+        )
+        feed = mongo.cache_feed(settings)
+        store = mongo
     service = build_service(settings, store)
-    return App(settings, service, RegistrationServicer(service), store, client, read_client)
+    return App(settings, service, RegistrationServicer(service), store, client, read_client, feed)

@@ -25,6 +25,7 @@ from pymongo.errors import ConnectionFailure
 from ssg.platform.auth.tokens import ANONYMOUS, Identity, Role, TokenError, TokenVerifier
 from ssg.platform.errors import DomainError, Unavailable, ValidationError
 from ssg.platform.grpc.errors import to_rich_status
+from ssg.platform.logging import log_fields
 from ssg.platform.metrics import once_per_registry
 from ssg.platform.tracing import TRACE_METADATA_KEY, accept_trace_id, bound_trace_id
 
@@ -336,17 +337,11 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         elapsed = time.perf_counter() - call.start
         state.finish(call.code, elapsed)
         if self._access_log and access_log.isEnabledFor(logging.INFO):
-            # makeRecord + handle is what Logger.info does minus locating the caller's source
-            # line, which an access log line does not need (it is always this line).
-            record = access_log.makeRecord(
-                access_log.name,
+            log_fields(
+                access_log,
                 logging.INFO,
-                __file__,
-                0,
                 "rpc",
-                (),
-                None,
-                extra={
+                {
                     "trace_id": call.trace_id,
                     "grpc_service": state.service,
                     "grpc_method": state.method,
@@ -355,7 +350,6 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
                     "subject": call.subject,
                 },
             )
-            access_log.handle(record)
 
     @staticmethod
     def _code_after_abort(context: grpc.aio.ServicerContext) -> grpc.StatusCode:

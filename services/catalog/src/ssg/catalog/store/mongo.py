@@ -15,8 +15,10 @@ query on the solutions' ``ix.ext``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, MongoClient
@@ -55,6 +57,17 @@ from ssg.platform.events.outbox import Outbox, UnitOfWork, atomically
 from ssg.platform.migrations import drop_retired_indexes, run_once
 from ssg.platform.mongo import merged_page, run_sync
 from ssg.platform.proposals import ProposalLink, get_link, insert_link, save_link
+from ssg.platform.readcache import (
+    MISS,
+    CacheFeed,
+    ReadCache,
+    Route,
+    by_field,
+    cache_from_settings,
+    dropping_written,
+    feed_from_settings,
+)
+from ssg.platform.settings import PlatformSettings
 
 EXTERNAL_IDS = "solution_external_ids"
 
@@ -204,10 +217,12 @@ RETIRED_INDEXES = (
 class MongoTransaction(Transaction):
     """Store operations bound to one pymongo session inside a transaction."""
 
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, written: list[tuple[str, str]] | None = None) -> None:
         self._uow = uow
         self._db = uow.db
         self._s = uow.session
+        # (collection, cache key) of what this unit writes: those entries go when it ends.
+        self._written = written if written is not None else []
 
     def get(self, kind: Kind[T], record_id: str) -> T | None:
         doc = self._db[kind.collection].find_one({"_id": record_id}, session=self._s)
@@ -220,6 +235,7 @@ class MongoTransaction(Transaction):
         if not records:
             return
         docs = [record_doc(kind, record) for record in records]
+        self._written.extend((kind.collection, doc["_id"]) for doc in docs)
         external = _external_id_docs(kind, docs)
         if external:
             # First: a taken external id fails here (DuplicateKeyError) before the bulk write.
@@ -228,6 +244,7 @@ class MongoTransaction(Transaction):
 
     def save(self, kind: Kind[T], record: T, expected_version: int) -> None:
         doc = record_doc(kind, record)
+        self._written.append((kind.collection, doc["_id"]))
         result = self._db[kind.collection].replace_one(
             {"_id": doc["_id"], "version": expected_version}, doc, session=self._s
         )
@@ -247,6 +264,7 @@ class MongoTransaction(Transaction):
         return _find_external(self._db, external_ids, session=self._s)
 
     def insert_review(self, review: Review) -> None:
+        self._written.append((REVIEWS, review.solution_id))
         self._db.reviews.insert_one(_review_doc(review), session=self._s)
 
     def add_event(self, topic: str, envelope: envelope_pb2.Envelope) -> None:
@@ -309,6 +327,41 @@ def _fetched(kind: Kind[T], doc: Doc) -> Fetched[T]:
     )
 
 
+REVIEWS = "reviews"
+
+
+@dataclass(frozen=True)
+class ReadCaches:
+    """The Get calls' caches (ADR 0014): records by id per collection, the organizations read
+    model by id, a solution's reviews (oldest first) by solution id."""
+
+    records: Mapping[str, ReadCache[str, Any]]
+    organizations: ReadCache[str, OrganizationRef]
+    reviews: ReadCache[str, tuple[Review, ...]]
+
+    @classmethod
+    def from_settings(cls, settings: PlatformSettings) -> ReadCaches | None:
+        """One cache per collection of SSG_READ_CACHE_ENTRIES entries; None when that is 0."""
+        organizations = cache_from_settings(settings, "catalog.organizations")
+        reviews = cache_from_settings(settings, "catalog.reviews")
+        if organizations is None or reviews is None:
+            return None
+        records = {
+            kind.collection: ReadCache[str, Any](
+                f"catalog.{kind.collection}", settings.read_cache_entries
+            )
+            for kind in KINDS
+        }
+        return cls(records, organizations, reviews)
+
+    def invalidate(self, written: Sequence[tuple[str, str]]) -> None:
+        """Drop the entries of what a unit of work wrote."""
+        for collection, key in written:
+            cache = self.reviews if collection == REVIEWS else self.records.get(collection)
+            if cache is not None:
+                cache.invalidate(key)
+
+
 class MongoStore(Store):
     """The catalog datastore on a MongoDB replica set (transactions need one).
 
@@ -317,14 +370,70 @@ class MongoStore(Store):
     """
 
     def __init__(
-        self, client: MongoClient[Doc], db: Database[Doc], reads: AsyncDatabase[Doc] | None = None
+        self,
+        client: MongoClient[Doc],
+        db: Database[Doc],
+        reads: AsyncDatabase[Doc] | None = None,
+        caches: ReadCaches | None = None,
     ) -> None:
         self.client = client
         self.db = db
         self.reads = reads
+        self.caches = caches
 
     def atomically(self, fn: Callable[[Transaction], R]) -> R:
-        return atomically(self.client, self.db, lambda uow: fn(MongoTransaction(uow)))
+        drop = self.caches.invalidate if self.caches is not None else None
+        with dropping_written(drop) as written:
+            return atomically(self.client, self.db, lambda uow: fn(MongoTransaction(uow, written)))
+
+    def cache_feed(self, settings: PlatformSettings) -> CacheFeed | None:
+        """The change stream follower that keeps ``caches`` current (None without caches)."""
+        caches = self.caches
+        if caches is None:
+            return None
+        preload = settings.read_cache_preload
+        routes = [
+            Route(
+                kind.collection,
+                caches.records[kind.collection],
+                preload=partial(self._preload_records, kind, caches) if preload else None,
+            )
+            for kind in KINDS
+        ]
+        routes.append(
+            Route(
+                "organizations",
+                caches.organizations,
+                preload=partial(self._preload_organizations, caches) if preload else None,
+            )
+        )
+        routes.append(
+            Route(
+                REVIEWS,
+                caches.reviews,
+                by_field("solution_id"),
+                ("solution_id",),
+                partial(self._preload_reviews, caches) if preload else None,
+            )
+        )
+        return feed_from_settings(settings, "catalog", self.db, routes)
+
+    def _preload_records(self, kind: Kind[T], caches: ReadCaches) -> Iterator[tuple[str, T]]:
+        limit = caches.records[kind.collection].capacity
+        for doc in self.db[kind.collection].find().limit(limit):
+            yield doc["_id"], record_from_doc(kind, doc)
+
+    def _preload_organizations(self, caches: ReadCaches) -> Iterator[tuple[str, OrganizationRef]]:
+        for doc in self.db.organizations.find().limit(caches.organizations.capacity):
+            yield doc["_id"], _organization(doc)
+
+    def _preload_reviews(self, caches: ReadCaches) -> Iterator[tuple[str, tuple[Review, ...]]]:
+        """The reviews of the solutions preloaded (none is an answer too)."""
+        by_solution: dict[str, list[Review]] = {}
+        for doc in self.db.reviews.find().sort("create_time", ASCENDING):
+            by_solution.setdefault(doc["solution_id"], []).append(_review(doc))
+        for solution_id in caches.records[SOLUTIONS.collection].held_keys():
+            yield solution_id, tuple(by_solution.get(solution_id, ()))
 
     def ensure_indexes(self) -> None:
         # Each list filter is equalities (the caller's visibility clause among them), at most
@@ -412,6 +521,38 @@ class MongoStore(Store):
     async def read_record(
         self, kind: Kind[T], record_id: str, *, with_reviews: bool = False
     ) -> Fetched[T] | None:
+        caches = self.caches
+        if caches is None:
+            return await self._read_record(kind, record_id, with_reviews)
+        with_reviews = with_reviews and kind is SOLUTIONS
+        records = caches.records[kind.collection]
+        record = records.get(record_id)
+        if record is not MISS:
+            org_id = getattr(record, kind.org_field)
+            org = caches.organizations.get(org_id)
+            if org is not MISS:
+                if not with_reviews:
+                    return Fetched(record, {org_id: org})
+                reviews = caches.reviews.get(record_id)
+                if reviews is not MISS:
+                    return Fetched(record, {org_id: org}, reviews)
+        # One command reads what missed and the rest; each cache keeps what it may.
+        record_ticket = records.ticket(record_id)
+        org_ticket = caches.organizations.seq()  # its id is known only from the record
+        reviews_ticket = caches.reviews.ticket(record_id) if with_reviews else -1
+        fetched: Fetched[T] | None = None
+        try:
+            fetched = await self._read_record(kind, record_id, with_reviews)
+        finally:
+            records.fill(record_id, record_ticket, fetched.record if fetched else None)
+            caches.reviews.fill(record_id, reviews_ticket, fetched.reviews if fetched else None)
+            for org_id, ref in fetched.organizations.items() if fetched else ():
+                caches.organizations.fill_unchanged(org_id, org_ticket, ref)
+        return fetched
+
+    async def _read_record(
+        self, kind: Kind[T], record_id: str, with_reviews: bool
+    ) -> Fetched[T] | None:
         if self.reads is None:
             return await run_sync(self._read_record_sync, kind, record_id, with_reviews)
         pipeline = read_pipeline(kind, record_id, with_reviews)
@@ -420,16 +561,31 @@ class MongoStore(Store):
         return _fetched(kind, docs[0]) if docs else None
 
     async def read_organization(self, org_id: str) -> OrganizationRef | None:
+        if self.caches is not None:
+            return await self.caches.organizations.read_through(
+                org_id, partial(self._read_organization, org_id)
+            )
+        return await self._read_organization(org_id)
+
+    async def _read_organization(self, org_id: str) -> OrganizationRef | None:
         if self.reads is None:
             return await run_sync(self.get_organization, org_id)
         doc = await self.reads.organizations.find_one({"_id": org_id})
         return _organization(doc) if doc else None
 
     async def read_reviews(self, solution_id: str) -> list[Review]:
+        if self.caches is not None:
+            reviews = await self.caches.reviews.read_through(
+                solution_id, partial(self._read_reviews, solution_id)
+            )
+            return list(reviews or ())
+        return list(await self._read_reviews(solution_id))
+
+    async def _read_reviews(self, solution_id: str) -> tuple[Review, ...]:
         if self.reads is None:
-            return await run_sync(self.reviews_of, solution_id)
+            return tuple(await run_sync(self.reviews_of, solution_id))
         cursor = self.reads.reviews.find({"solution_id": solution_id}).sort("create_time", 1)
-        return [_review(doc) for doc in await cursor.to_list()]
+        return tuple(_review(doc) for doc in await cursor.to_list())
 
     def list_records(
         self, kind: Kind[T], query: Query, after: Cursor | None, limit: int
@@ -487,7 +643,11 @@ class MongoStore(Store):
         return _get_organizations(self.db, org_ids)
 
     def apply_organization(self, org: OrganizationRef) -> bool:
-        return apply_if_newer(self.db.organizations, org.id, org.version, organization_doc(org))
+        try:
+            return apply_if_newer(self.db.organizations, org.id, org.version, organization_doc(org))
+        finally:
+            if self.caches is not None:  # the worker's store has none; the stream tells the API
+                self.caches.organizations.invalidate(org.id)
 
     def organizations(self) -> list[OrganizationRef]:
         return [_organization(doc) for doc in self.db.organizations.find().sort("_id", ASCENDING)]

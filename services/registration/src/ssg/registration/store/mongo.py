@@ -10,8 +10,9 @@ platform's ``outbox``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, MongoClient
@@ -24,6 +25,14 @@ from ssg.platform.events.outbox import Outbox, UnitOfWork, atomically
 from ssg.platform.migrations import drop_retired_indexes, run_once
 from ssg.platform.mongo import merged_page, run_sync
 from ssg.platform.proposals import ProposalLink, get_link, insert_link, save_link
+from ssg.platform.readcache import (
+    CacheFeed,
+    ReadCache,
+    Route,
+    dropping_written,
+    feed_from_settings,
+)
+from ssg.platform.settings import PlatformSettings
 from ssg.registration.domain.authorization import Scope
 from ssg.registration.domain.duplicates import match_keys, website_domain
 from ssg.registration.domain.model import (
@@ -404,9 +413,11 @@ class MongoTransaction(Transaction):
     UnitOfWork); every other operation goes through ``_db``, which writes them first, so a
     unit reads and updates what it inserted."""
 
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, written: list[str] | None = None) -> None:
         self._uow = uow
         self._s = uow.session
+        # Ids of the organizations this unit writes: their cache entries go when it ends.
+        self._written = written if written is not None else []
 
     @property
     def _db(self) -> Database[Doc]:
@@ -418,12 +429,14 @@ class MongoTransaction(Transaction):
         return organization_from_doc(doc) if doc else None
 
     def insert_organization(self, org: Organization) -> None:
+        self._written.append(org.id)
         self._uow.insert("organizations", organization_doc(org))
 
     def save_organization(self, org: Organization, expected_version: int) -> None:
         # $set rather than a replacement keeps fields the domain does not own (lock_rev).
         doc = organization_doc(org)
         del doc["_id"]
+        self._written.append(org.id)
         result = self._db.organizations.update_one(
             {"_id": org.id, "version": expected_version}, {"$set": doc}, session=self._s
         )
@@ -433,6 +446,7 @@ class MongoTransaction(Transaction):
             )
 
     def touch_organization(self, org_id: str) -> None:
+        self._written.append(org_id)
         self._db.organizations.update_one(
             {"_id": org_id}, {"$inc": {"lock_rev": 1}}, session=self._s
         )
@@ -521,17 +535,39 @@ class MongoStore(Store):
 
     ``reads`` is the same database through the asyncio client (``make_read_client``) that the
     Get calls read from; without it they read through the sync client in the thread pool.
+    ``cache`` holds organizations by id for GetOrganization (ADR 0014): the store drops the
+    entries of what its own transactions wrote, the change stream (``cache_feed``) the rest.
     """
 
     def __init__(
-        self, client: MongoClient[Doc], db: Database[Doc], reads: AsyncDatabase[Doc] | None = None
+        self,
+        client: MongoClient[Doc],
+        db: Database[Doc],
+        reads: AsyncDatabase[Doc] | None = None,
+        cache: ReadCache[str, Organization] | None = None,
     ) -> None:
         self.client = client
         self.db = db
         self.reads = reads
+        self.cache = cache
 
     def atomically(self, fn: Callable[[Transaction], T]) -> T:
-        return atomically(self.client, self.db, lambda uow: fn(MongoTransaction(uow)))
+        drop = self.cache.invalidate_many if self.cache is not None else None
+        with dropping_written(drop) as written:
+            return atomically(self.client, self.db, lambda uow: fn(MongoTransaction(uow, written)))
+
+    def cache_feed(self, settings: PlatformSettings) -> CacheFeed | None:
+        """The change stream follower that keeps ``cache`` current (None without a cache)."""
+        if self.cache is None:
+            return None
+        preload = self._preload_organizations if settings.read_cache_preload else None
+        route = Route("organizations", self.cache, preload=preload)
+        return feed_from_settings(settings, "registration", self.db, [route])
+
+    def _preload_organizations(self) -> Iterator[tuple[str, Organization]]:
+        assert self.cache is not None
+        for doc in self.db.organizations.find().limit(self.cache.capacity):
+            yield doc["_id"], organization_from_doc(doc)
 
     def ensure_indexes(self) -> None:
         orgs = self.db.organizations
@@ -588,6 +624,11 @@ class MongoStore(Store):
         return organization_from_doc(doc) if doc else None
 
     async def read_organization(self, org_id: str) -> Organization | None:
+        if self.cache is not None:
+            return await self.cache.read_through(org_id, partial(self._read_organization, org_id))
+        return await self._read_organization(org_id)
+
+    async def _read_organization(self, org_id: str) -> Organization | None:
         if self.reads is None:
             return await run_sync(self.get_organization, org_id)
         doc = await self.reads.organizations.find_one({"_id": org_id})
