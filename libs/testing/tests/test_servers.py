@@ -94,11 +94,8 @@ def test_durable_commits_survive_sigkill(tmp_path: Path) -> None:
     # Transactions committed as fast as one client can while the server is killed and
     # restarted on the same storage: every commit it acknowledged must still be there. Without
     # durable commits the stand-in lost 10-15 acknowledged commits per kill here.
-    port, storage = free_port(), str(tmp_path / "store")
-    server = start_mongodb(tmp_path, port, storage, durable_commits=True)
-    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
-        mongodb_uri(port, "durable"), serverSelectionTimeoutMS=10_000
-    )
+    mongo = DurableMongo(tmp_path)
+    client = mongo.client()
     things = client["durable"]["things"]
     acknowledged: list[int] = []
     stop = threading.Event()
@@ -119,15 +116,14 @@ def test_durable_commits_survive_sigkill(tmp_path: Path) -> None:
     try:
         for _ in range(2):
             fifty_more(acknowledged)
-            server.kill()
-            server = start_mongodb(tmp_path, port, storage, durable_commits=True)
+            mongo.crash_and_restart()
         fifty_more(acknowledged)
     finally:
         stop.set()
         writer.join(30)
         stored = {doc["_id"] for doc in things.find({}, {"_id": 1})}
         client.close()
-        server.stop()
+        mongo.server.stop()
     assert len(acknowledged) > 100
     assert set(acknowledged) <= stored, sorted(set(acknowledged) - stored)[:20]
 
@@ -141,20 +137,16 @@ def fifty_more(acknowledged: list[int]) -> None:
 def test_a_change_stream_resumes_across_a_sigkill_with_durable_commits(tmp_path: Path) -> None:
     # The outbox relays resume from a stored token after the database restarts; without durable
     # commits the stand-in's resumed stream yielded nothing here, not even later inserts.
-    port, storage = free_port(), str(tmp_path / "store")
-    server = start_mongodb(tmp_path, port, storage, durable_commits=True)
-    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
-        mongodb_uri(port, "resume"), serverSelectionTimeoutMS=10_000
-    )
-    rows = client["resume"]["rows"]
+    mongo = DurableMongo(tmp_path)
+    client = mongo.client()
+    rows = client["durable"]["rows"]
     try:
         rows.insert_one({"_id": 0})
         with rows.watch() as stream:
             rows.insert_many([{"_id": n} for n in range(1, 6)])
             assert [_key(stream.next()) for _ in range(2)] == [1, 2]
             token = stream.resume_token
-        server.kill()
-        server = start_mongodb(tmp_path, port, storage, durable_commits=True)
+        mongo.crash_and_restart()
         rows.insert_many([{"_id": n} for n in range(6, 8)])
         seen: list[object] = []
         with rows.watch(resume_after=token, max_await_time_ms=200) as resumed:
@@ -162,10 +154,32 @@ def test_a_change_stream_resumes_across_a_sigkill_with_durable_commits(tmp_path:
                 seen.append(_key(change))
     finally:
         client.close()
-        server.stop()
+        mongo.server.stop()
     assert seen == [3, 4, 5, 6, 7]
 
 
 def _key(change: dict[str, Any]) -> object:
     """The _id of the document a change is about."""
     return change["documentKey"]["_id"]
+
+
+class DurableMongo:
+    """A SecantusDB of the test's own, with durable commits, that it can crash and restart."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir, self.port, self.storage = workdir, free_port(), str(workdir / "store")
+        self.server = self._start()
+
+    def _start(self) -> ServerProcess:
+        return start_mongodb(self.workdir, self.port, self.storage, durable_commits=True)
+
+    def crash_and_restart(self) -> None:
+        """SIGKILL the server, then start it again on the same storage and port."""
+        self.server.kill()
+        self.server = self._start()
+
+    def client(self) -> pymongo.MongoClient[dict[str, Any]]:
+        """A client that waits out a restart."""
+        return pymongo.MongoClient(
+            mongodb_uri(self.port, "durable"), serverSelectionTimeoutMS=10_000
+        )
