@@ -34,6 +34,7 @@ from pymongo.database import Database
 
 from ssg.platform.metrics import once_per_registry
 from ssg.platform.settings import PlatformSettings
+from ssg.platform.watched import close_quietly
 
 log = logging.getLogger(__name__)
 
@@ -160,10 +161,7 @@ class ReadCache(Generic[K, V]):
                 self._dirty.pop(key, None)
             if value is None or dirty > ticket or ticket < self._cleared:
                 return
-            self._entries[key] = value
-            self._entries.move_to_end(key)
-            if len(self._entries) > self.capacity:
-                self._entries.popitem(last=False)
+            self._put(key, value)
 
     def fill_unchanged(self, key: K, ticket: int, value: V | None) -> None:
         """Keep value only if nothing at all changed since ``ticket = seq()`` (for a key that
@@ -173,10 +171,14 @@ class ReadCache(Generic[K, V]):
         with self._lock:
             if self._seq != ticket:
                 return
-            self._entries[key] = value
-            self._entries.move_to_end(key)
-            if len(self._entries) > self.capacity:
-                self._entries.popitem(last=False)
+            self._put(key, value)
+
+    def _put(self, key: K, value: V) -> None:
+        """Keep value as the most recently used entry, pushing out the least (lock held)."""
+        self._entries[key] = value
+        self._entries.move_to_end(key)
+        if len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
 
     async def read_through(self, key: K, load: Callable[[], Awaitable[V | None]]) -> V | None:
         """The cached value of key, or load() (filling the cache with what it returns)."""
@@ -372,9 +374,7 @@ class CacheFeed:
                 log.warning("read cache feed failed", extra={"feed": self.name, "error": repr(exc)})
                 halt.wait(self.retry_seconds)
             finally:
-                if stream is not None:
-                    with contextlib.suppress(Exception):
-                        stream.close()
+                close_quietly(stream)
         self._suspend()
 
     def _open(self) -> ChangeStream[Doc]:

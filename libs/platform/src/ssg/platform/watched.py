@@ -261,7 +261,7 @@ class WatchedCollection(Generic[T]):
         HELD.labels(self._name).set(len(self._entries))
 
     def _decoded(self, doc: Mapping[str, Any]) -> T | None:
-        """The decoded document; None (not held: readers go to the datastore) if it is bad."""
+        """The decoded document; None (not held: readers find no document) if it is bad."""
         try:
             return self._decode(doc)
         except Exception:

@@ -169,13 +169,20 @@ class Outbox:
         self, session: ClientSession, events: Sequence[tuple[str, envelope_pb2.Envelope]]
     ) -> list[str]:
         """Insert (topic, envelope) pairs in order with one write, inside the caller's transaction."""
+        docs = self.rows(session, events)
+        _insert_run(self.collection, docs, session)
+        return [doc["_id"] for doc in docs]
+
+    def rows(
+        self, session: ClientSession, events: Sequence[tuple[str, envelope_pb2.Envelope]]
+    ) -> list[Doc]:
+        """The outbox rows of (topic, envelope) pairs, to insert in session's transaction
+        (refused at once outside one, or when an envelope is too large or incomplete)."""
         if not session.in_transaction:
             # Outside a transaction the event could commit without its state change, or the
             # reverse: exactly what the outbox exists to prevent.
             raise RuntimeError("Outbox.add must run inside the caller's transaction")
-        docs = [row_document(topic, envelope) for topic, envelope in events]
-        _insert_run(self.collection, docs, session)
-        return [doc["_id"] for doc in docs]
+        return [row_document(topic, envelope) for topic, envelope in events]
 
     def unsent_batch(
         self, limit: int, exclude: Collection[str] = (), after_seq: int | None = None
@@ -324,9 +331,9 @@ class UnitOfWork:
     Waiting inserts go out together: with one bulkWrite command across collections where the
     server has it (MongoDB 8.0+), else one insert command per run of one collection. Each
     command in a transaction costs a round trip and the server's per-statement work (on
-    SecantusDB five documents in one bulkWrite cost about what two inserts do, ADR 0015). ``write_with_events`` flushes before the commit;
-    code that reads, in the same unit, what it inserted through ``insert`` calls ``flush``
-    first (the stores do it before every read)."""
+    SecantusDB five documents in one bulkWrite cost about what two inserts do, ADR 0015).
+    ``write_with_events`` flushes before the commit; code that reads, in the same unit, what it
+    inserted through ``insert`` calls ``flush`` first (the stores do it before every read)."""
 
     def __init__(self, session: ClientSession, db: Database[Doc], outbox: Outbox) -> None:
         self.session = session
@@ -344,9 +351,7 @@ class UnitOfWork:
 
     def add_many(self, events: Sequence[tuple[str, envelope_pb2.Envelope]]) -> list[str]:
         """Record several events, in order (refused at once when too large or incomplete)."""
-        if not self.session.in_transaction:
-            raise RuntimeError("Outbox.add must run inside the caller's transaction")
-        docs = [row_document(topic, envelope) for topic, envelope in events]
+        docs = self.outbox.rows(self.session, events)
         self._waiting += [(self.outbox.collection.name, doc) for doc in docs]
         return [doc["_id"] for doc in docs]
 
