@@ -264,7 +264,8 @@ async def test_a_group_keyed_by_a_field_is_dropped_on_insert_and_cleared_on_a_de
 
 
 async def test_a_feed_whose_server_goes_away_stops_answering_then_resumes(server_workdir):
-    server = servers.start_mongodb(server_workdir)
+    # Killed below: only durable commits keep p0 across the kill (ADR 0061).
+    server = servers.start_mongodb(server_workdir, durable_commits=True)
     options = client_options(PlatformSettings(service="tests")) | {"serverSelectionTimeoutMS": 500}
     try:
         client: MongoClient[Doc] = MongoClient(servers.mongodb_uri(server.port, "feed"), **options)
